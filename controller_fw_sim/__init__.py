@@ -1,0 +1,1 @@
+"""controller_fw_sim package."""
