@@ -1,0 +1,138 @@
+"""Binary telemetry layout: header and record dtypes, codes, and valid ranges as data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import IntEnum, IntFlag
+
+import numpy as np
+
+MAGIC = b"LC"
+VERSION = 1
+HEADER_SIZE = 24
+MAX_RECORDS_PER_MESSAGE = 4096
+MAX_PAYLOAD_BYTES = HEADER_SIZE + MAX_RECORDS_PER_MESSAGE * 48
+
+LEVEL_UNKNOWN = 255
+"""Arc level meaning "not known"; 0..254 is a DALI arc power level, so every u1 is valid."""
+
+TIME_MIN_US = int(datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()) * 1_000_000
+"""Earliest record time accepted (2015-01-01T00:00:00Z), in µs since the Unix epoch."""
+TIME_MAX_AHEAD_US = 86_400 * 1_000_000
+"""How far past the decoder's `now` a record time may be (one day), in µs."""
+
+HEADER_DTYPE = np.dtype(
+    [
+        ("magic", "S2"),
+        ("version", "u1"),
+        ("record_type", "u1"),
+        ("record_count", "<u2"),
+        ("record_size", "<u2"),
+        ("boot_id", "<u8"),
+        ("first_seq", "<u8"),
+    ]
+)
+
+LUMINAIRE_DTYPE = np.dtype(
+    [
+        ("time_us", "<i8"),
+        ("luminaire", "<u2"),
+        ("level", "u1"),
+        ("status", "u1"),
+        ("power_w", "<f4"),
+        ("energy_wh", "<f8"),
+        ("voltage_v", "<f4"),
+        ("current_a", "<f4"),
+        ("power_factor", "<f4"),
+        ("driver_temp_c", "<f4"),
+        ("ambient_lux", "<f4"),
+        ("presence", "<u2"),
+        ("failure", "<u2"),
+    ]
+)
+
+SENSOR_DTYPE = np.dtype(
+    [
+        ("time_us", "<i8"),
+        ("sensor", "<u2"),
+        ("quantity", "<u2"),
+        ("value", "<f4"),
+    ]
+)
+
+assert HEADER_DTYPE.itemsize == HEADER_SIZE
+assert LUMINAIRE_DTYPE.itemsize == 48
+assert SENSOR_DTYPE.itemsize == 16
+
+
+class RecordType(IntEnum):
+    """What kind of records follow the header."""
+
+    LUMINAIRE = 1
+    SENSOR = 2
+
+    @property
+    def dtype(self) -> np.dtype:
+        return LUMINAIRE_DTYPE if self is RecordType.LUMINAIRE else SENSOR_DTYPE
+
+
+class LuminaireFailure(IntFlag):
+    """Bits of a luminaire record's `failure` field, from the controller's diagnostics."""
+
+    NONE = 0
+    LAMP = 1
+    DRIVER = 2
+    COMM = 4
+    OVER_VOLTAGE = 8
+    UNDER_VOLTAGE = 16
+    OVER_TEMP = 32
+    TILT = 64
+    METER = 128
+
+
+class Quantity(IntEnum):
+    """Sensor quantity codes, each with its unit and valid range (one table)."""
+
+    def __new__(cls, code: int, unit: str, low: float, high: float) -> "Quantity":
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.unit = unit
+        member.low = low
+        member.high = high
+        return member
+
+    #                code  unit      low     high
+    NOISE_DBA = (1, "dB(A)", 0.0, 150.0)
+    PM25_UGM3 = (2, "µg/m³", 0.0, 2000.0)
+    NO2_UGM3 = (3, "µg/m³", 0.0, 2000.0)
+    TEMPERATURE_C = (4, "°C", -50.0, 80.0)
+    HUMIDITY_PCT = (5, "%", 0.0, 100.0)
+    AMBIENT_LUX = (6, "lx", 0.0, 200_000.0)
+    PRESENCE_COUNT = (7, "1", 0.0, 65_535.0)
+    TILT_DEG = (8, "°", 0.0, 180.0)
+    VOLTAGE_V = (9, "V", 0.0, 500.0)
+    CURRENT_A = (10, "A", 0.0, 1000.0)
+    POWER_W = (11, "W", 0.0, 1e6)
+    ENERGY_KWH = (12, "kWh", 0.0, 1e9)
+    POWER_FACTOR = (13, "1", -1.0, 1.0)
+    FREQUENCY_HZ = (14, "Hz", 45.0, 65.0)
+
+
+LUMINAIRE_RANGES: tuple[tuple[str, float, float], ...] = (
+    # field            low     high    (inclusive; floats must also be finite)
+    ("luminaire", 0, 1023),  # bus * 64 + DALI short address
+    ("power_w", 0.0, 2000.0),
+    ("energy_wh", 0.0, 1e12),
+    ("voltage_v", 0.0, 500.0),
+    ("current_a", 0.0, 20.0),
+    ("power_factor", 0.0, 1.0),
+    ("driver_temp_c", -50.0, 150.0),
+    ("ambient_lux", 0.0, 200_000.0),
+)
+"""Valid luminaire field ranges. `time_us` is checked against the decoder's window;
+`level`, `status`, `presence` and `failure` accept every value of their type."""
+
+FLOAT_FIELDS = {
+    RecordType.LUMINAIRE: tuple(n for n in LUMINAIRE_DTYPE.names if LUMINAIRE_DTYPE[n].kind == "f"),
+    RecordType.SENSOR: ("value",),
+}
