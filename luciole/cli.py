@@ -1,0 +1,111 @@
+"""The `luciole` command line: the local stack, the database schema, and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from luciole.settings import StackSettings
+
+console = Console()
+
+
+def _stack(args: argparse.Namespace):
+    from luciole.stack import Stack
+
+    overrides = {}
+    if args.var_dir:
+        overrides["var_dir"] = args.var_dir
+    return Stack(StackSettings(**overrides))
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from luciole.migrate import migrate
+    from luciole.stack import StackError
+
+    stack = _stack(args)
+    try:
+        if args.action == "up":
+            endpoints = stack.up()
+            applied = migrate(endpoints.dsn())
+            table = Table(title="Luciole stack", show_header=True)
+            table.add_column("component")
+            table.add_column("listens on")
+            table.add_column("pid")
+            table.add_row("mosquitto (MQTT 5)", f"{endpoints.mqtt_host}:{endpoints.mqtt_port}",
+                          str(endpoints.mosquitto_pid))
+            table.add_row("postgresql 15 + timescaledb", f"{endpoints.pg_host}:{endpoints.pg_port}",
+                          str(endpoints.postgres_pid))
+            console.print(table)
+            console.print(f"credentials and endpoints: {stack.state_file} (mode 0600)")
+            if applied:
+                console.print(f"migrations applied: {', '.join(f'{m.version:04d}_{m.name}' for m in applied)}")
+        elif args.action == "down":
+            stack.down()
+            console.print("stack stopped")
+        else:
+            console.print_json(json.dumps(stack.status()))
+    except StackError as exc:
+        console.print(f"[red]stack: {exc}[/red]")
+        return 1
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from luciole.migrate import MigrationError, migrate
+
+    stack = _stack(args)
+    dsn = args.dsn or stack.endpoints().dsn()
+    try:
+        applied = migrate(dsn)
+    except MigrationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    console.print(f"{len(applied)} migration(s) applied" +
+                  (": " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied) if applied else ""))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Bring the stack up and say where everything listens (the demo grows with the product)."""
+    args.action = "up"
+    return cmd_stack(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="luciole", description=__doc__)
+    parser.add_argument("--var-dir", help="data directory of the local stack (default ./var)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="the local broker and database")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(func=cmd_stack)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["migrate"])
+    db.add_argument("--dsn", help="database to migrate (default: the local stack's)")
+    db.set_defaults(func=cmd_db)
+
+    demo = sub.add_parser("demo", help="run the demo stack")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
