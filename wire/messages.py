@@ -1,0 +1,365 @@
+"""JSON messages of the edge-cloud contract: events, commands, acks, birth/death, config."""
+
+from __future__ import annotations
+
+import math
+import uuid
+import zoneinfo
+from datetime import datetime, time, timezone
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any, Literal, TypeVar, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from wire.topics import validate_identifier
+
+U64_MAX = (1 << 64) - 1
+MAX_DETAIL_ITEMS = 32
+DALI_MAX_FADE_S = 90.5  # longest DALI fade time
+
+
+class MessageError(ValueError):
+    """A JSON message that does not follow the contract; the text says why."""
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _controller(value: str) -> str:
+    return validate_identifier(value, "controller")
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be finite")
+    return value
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""An aware datetime (naive ones are refused), stored in UTC."""
+ControllerId = Annotated[str, AfterValidator(_controller)]
+MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+BootId = Annotated[int, Field(ge=0, le=U64_MAX)]
+Seq = Annotated[int, Field(ge=0, le=U64_MAX)]
+LuminaireIndex = Annotated[int, Field(ge=0, le=1023)]
+ArcLevel = Annotated[int, Field(ge=0, le=254)]
+"""DALI arc power level: 0 off, 1..254 on the gear's logarithmic dimming curve."""
+FadeSeconds = Annotated[float, Field(ge=0, le=DALI_MAX_FADE_S)]
+DetailKey = Annotated[str, Field(min_length=1, max_length=64)]
+DetailValue = Union[bool, int, Annotated[float, AfterValidator(_finite)], Annotated[str, Field(max_length=256)]]
+
+
+class _Message(BaseModel):
+    """Fields every JSON message has: a version and an id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    id: MessageId = Field(default_factory=_new_id)
+
+
+class _FromController(_Message):
+    """A message sent up by a controller: (controller, boot_id, seq) identify it for dedup."""
+
+    controller: ControllerId
+    boot_id: BootId
+    seq: Seq
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """What happened on a controller."""
+
+    FAULT_RAISED = "fault_raised"
+    FAULT_CLEARED = "fault_cleared"
+    LAMP_FAILURE = "lamp_failure"
+    DRIVER_FAILURE = "driver_failure"
+    COMM_LOSS = "comm_loss"
+    POWER_RESTORED = "power_restored"
+    TAMPER = "tamper"
+    TILT = "tilt"
+    CONFIG_APPLIED = "config_applied"
+    SCHEDULE_APPLIED = "schedule_applied"
+    BOOT = "boot"
+    MODBUS_ERROR = "modbus_error"
+    DALI_ERROR = "dali_error"
+    BUFFER_DROPPED = "buffer_dropped"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Event(_FromController):
+    """Something a controller noticed, about itself or one luminaire."""
+
+    kind: EventKind
+    severity: Severity
+    time: UtcTime
+    luminaire: LuminaireIndex | None = None
+    detail: Annotated[dict[DetailKey, DetailValue], Field(max_length=MAX_DETAIL_ITEMS)] = Field(
+        default_factory=dict
+    )
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+class LuminaireTarget(BaseModel):
+    """One luminaire of the controller, by index (bus * 64 + DALI short address)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    luminaire: LuminaireIndex
+
+
+class GroupTarget(BaseModel):
+    """A DALI group, 0..15."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    group: Annotated[int, Field(ge=0, le=15)]
+
+
+Target = Union[LuminaireTarget, GroupTarget, Literal["all"]]
+"""`{"luminaire": n}`, `{"group": g}` or `"all"`."""
+
+
+class _Command(_Message):
+    """Fields of every command: when it was issued and when it stops being worth obeying."""
+
+    issued_at: UtcTime
+    expires_at: UtcTime
+
+    @model_validator(mode="after")
+    def _expiry_after_issue(self) -> "_Command":
+        if self.expires_at <= self.issued_at:
+            raise ValueError("expires_at must be after issued_at")
+        return self
+
+    def is_expired(self, now: datetime) -> bool:
+        """True when `now` (an aware datetime) is at or past expires_at."""
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        return now >= self.expires_at
+
+
+class SetLevel(_Command):
+    """Set an arc level now; after duration_s (if given) the schedule takes over again."""
+
+    type: Literal["set_level"] = "set_level"
+    target: Target
+    level: ArcLevel
+    duration_s: Annotated[int, Field(ge=1, le=7 * 86_400)] | None = None
+    fade_s: FadeSeconds = 0.0
+
+
+class Identify(_Command):
+    """Make the target blink so a field technician can find it."""
+
+    type: Literal["identify"] = "identify"
+    target: Target
+    duration_s: Annotated[int, Field(ge=1, le=3600)] = 30
+
+
+class Anchor(StrEnum):
+    SUNSET = "sunset"
+    SUNRISE = "sunrise"
+    CLOCK = "clock"
+
+
+class ScheduleStep(BaseModel):
+    """From this moment on, dim to `level`: sunset/sunrise + offset_min, or local clock time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    anchor: Anchor
+    offset_min: Annotated[int, Field(ge=-720, le=720)] = 0
+    at: time | None = None  # local wall-clock time, for clock anchors only
+    level: ArcLevel
+
+    @model_validator(mode="after")
+    def _clock_has_time(self) -> "ScheduleStep":
+        if self.anchor is Anchor.CLOCK and self.at is None:
+            raise ValueError("a clock step needs `at`, its local time")
+        if self.anchor is not Anchor.CLOCK and self.at is not None:
+            raise ValueError(f"a {self.anchor} step takes offset_min, not `at`")
+        if self.at is not None and self.at.tzinfo is not None:
+            raise ValueError("`at` is a local time in the schedule's timezone, without offset")
+        return self
+
+
+class PresenceBoost(BaseModel):
+    """On presence, raise to `level`, hold for hold_s, then fade back in fade_s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: ArcLevel
+    hold_s: Annotated[int, Field(ge=1, le=3600)] = 60
+    fade_s: FadeSeconds = 2.0
+
+
+class Schedule(BaseModel):
+    """A nightly dimming profile in local time, following sunset and sunrise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Europe/Brussels"
+    steps: Annotated[tuple[ScheduleStep, ...], Field(min_length=1, max_length=48)]
+    presence: PresenceBoost | None = None
+    clo: bool = False  # constant light output: the driver compensates lumen depreciation
+
+
+class ScheduleCommand(_Command):
+    type: Literal["schedule"] = "schedule"
+    target: Target = "all"
+    schedule: Schedule
+
+
+class ControllerConfig(_Message):
+    """Controller settings; also published retained on the `config` topic."""
+
+    telemetry_interval_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    dali_poll_interval_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    meter_poll_interval_s: Annotated[int, Field(ge=1, le=3600)] = 15
+    sensor_poll_interval_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    records_per_message: Annotated[int, Field(ge=1, le=4096)] = 50
+    buffer_max_bytes: Annotated[int, Field(ge=1 << 16, le=1 << 32)] = 64 << 20
+    buffer_max_age_s: Annotated[int, Field(ge=60, le=90 * 86_400)] = 7 * 86_400
+    mqtt_keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
+
+
+class ConfigCommand(_Command):
+    type: Literal["config"] = "config"
+    config: ControllerConfig
+
+
+class ReadDiagnostics(_Command):
+    """Read D4i diagnostics and energy banks of the target and report them as events."""
+
+    type: Literal["read_diagnostics"] = "read_diagnostics"
+    target: Target = "all"
+
+
+class Reboot(_Command):
+    type: Literal["reboot"] = "reboot"
+    delay_s: Annotated[int, Field(ge=0, le=3600)] = 0
+
+
+Command = Annotated[
+    Union[SetLevel, Identify, ScheduleCommand, ConfigCommand, ReadDiagnostics, Reboot],
+    Field(discriminator="type"),
+]
+COMMAND_TYPES = (SetLevel, Identify, ScheduleCommand, ConfigCommand, ReadDiagnostics, Reboot)
+
+
+# --- acks and state ----------------------------------------------------------------------
+
+
+class AckStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DONE = "done"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+class Ack(_FromController):
+    """A controller's answer to a command; failed and refused need a reason."""
+
+    command_id: MessageId
+    status: AckStatus
+    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    time: UtcTime
+
+    @model_validator(mode="after")
+    def _reason_when_not_ok(self) -> "Ack":
+        if self.status in (AckStatus.FAILED, AckStatus.REFUSED) and self.reason is None:
+            raise ValueError(f"a {self.status} ack needs a reason")
+        return self
+
+
+class OfflineReason(StrEnum):
+    CONNECTION_LOST = "connection_lost"  # the broker published the last will
+    SHUTDOWN = "shutdown"
+    REBOOT = "reboot"
+    FIRMWARE_UPDATE = "firmware_update"
+
+
+class State(_FromController):
+    """Birth (online) or death (offline, also the last will), published retained."""
+
+    online: bool
+    firmware: Annotated[str, Field(min_length=1, max_length=64)]
+    time: UtcTime
+    luminaires: Annotated[int, Field(ge=0, le=1024)] = 0
+    reason: OfflineReason | None = None
+
+    @model_validator(mode="after")
+    def _reason_only_offline(self) -> "State":
+        if self.online and self.reason is not None:
+            raise ValueError("an online state has no offline reason")
+        return self
+
+
+# --- JSON in and out ---------------------------------------------------------------------
+
+M = TypeVar("M")
+
+
+def dumps(model: BaseModel) -> bytes:
+    """Serialise a message as compact UTF-8 JSON."""
+    return model.model_dump_json().encode()
+
+
+@lru_cache(maxsize=None)
+def _adapter(cls: Any) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def _readable(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "message"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def loads(cls: type[M] | Any, data: bytes | str) -> M:
+    """Parse JSON into `cls` (a model or the Command union), raising MessageError."""
+    if not isinstance(data, bytes | bytearray | str):
+        raise MessageError(f"expected JSON bytes or str, not {type(data).__name__}")
+    try:
+        return _adapter(cls).validate_json(data)
+    except ValidationError as exc:
+        raise MessageError(_readable(exc)) from None
+
+
+def parse_command(data: bytes | str) -> Any:
+    """Parse any command by its `type`, raising MessageError with a readable reason."""
+    return loads(Command, data)
+
