@@ -1,0 +1,110 @@
+"""Running python-dali commands and sequences over a `DaliBus`, with typed errors and retries."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Generator
+
+from dali.address import GearShort
+from dali.command import Command, Response
+from dali.exceptions import MemoryLocationNotImplemented, ResponseError
+from dali.sequences import progress as seq_progress
+from dali.sequences import sleep as seq_sleep
+
+from hardware.dali.errors import DaliCollision, DaliFramingError, DaliNoAnswer
+from hardware.dali.transport import DaliBus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter for reads that got no answer."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.05
+    max_delay_s: float = 1.0
+    jitter: float = 0.5           # +- fraction of the delay
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Delay before retry number ``attempt`` (1-based)."""
+        d = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        r = (rng or random).uniform(-self.jitter, self.jitter)
+        return max(0.0, d * (1.0 + r))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def _check(command: Command, response: Response | None) -> Response:
+    raw = response.raw_value if response is not None else None
+    if raw is None:
+        raise DaliNoAnswer(f"no answer to {command}")
+    if raw.error:
+        if isinstance(getattr(command, "destination", None), GearShort):
+            raise DaliFramingError(f"framing error in answer to {command}")
+        raise DaliCollision(f"several gear answered {command}")
+    return response
+
+
+async def query(bus: DaliBus, command: Command, retry: RetryPolicy = RetryPolicy()) -> Response:
+    """Send a query that must be answered; retries no-answers, raises typed errors.
+
+    Raises `DaliNoAnswer` after ``retry.attempts``, `DaliCollision` / `DaliFramingError`
+    at once (a garbled answer is not retried: the bus has answered).
+    """
+    if command.response is None:
+        raise ValueError(f"{command} is not a query")
+    for attempt in range(1, retry.attempts + 1):
+        response = await bus.send(command)
+        try:
+            return _check(command, response)
+        except DaliNoAnswer:
+            if attempt == retry.attempts:
+                raise
+            delay = retry.delay(attempt)
+            log.debug("dali no answer command=%s attempt=%d retry_in_s=%.3f",
+                      command, attempt, delay)
+            await bus.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def run_sequence(bus: DaliBus, seq: Generator[Any, Any, Any],
+                       progress: Callable[[seq_progress], None] | None = None) -> Any:
+    """Drive a python-dali sequence (`dali.sequences`, memory bank reads...) over ``bus``."""
+    response = None
+    try:
+        while True:
+            try:
+                item = seq.send(response)
+            except StopIteration as stop:
+                return stop.value
+            response = None
+            if isinstance(item, seq_sleep):
+                await bus.sleep(item.delay)
+            elif isinstance(item, seq_progress):
+                if progress is not None:
+                    progress(item)
+            else:
+                response = await bus.send(item)
+    finally:
+        seq.close()
+
+
+async def read_with_retry(bus: DaliBus, seq_factory: Callable[[], Generator],
+                          retry: RetryPolicy = RetryPolicy()) -> Any:
+    """Run a python-dali read sequence, re-running it from the start when the gear does
+    not answer (capped backoff); typed errors after the last attempt."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return await run_sequence(bus, seq_factory())
+        except MemoryLocationNotImplemented as e:
+            if attempt == retry.attempts:
+                raise DaliNoAnswer(str(e)) from e
+            await bus.sleep(retry.delay(attempt))
+        except ResponseError as e:
+            raise DaliCollision(str(e)) from e
+    raise AssertionError("unreachable")
+
