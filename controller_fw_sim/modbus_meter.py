@@ -288,10 +288,10 @@ class MeterServer:
     host: str = "127.0.0.1"
     port: int = 0
     device_id: int = 1
-    requests_received: int = 0
-    _fault: _Fault = field(default_factory=_Fault)
-    _image: dict[RegisterFunction, dict[int, int]] = field(default_factory=dict)
-    _server: ModbusTcpServer | None = None
+    requests_received: int = field(default=0, init=False)
+    _fault: _Fault = field(default_factory=_Fault, init=False, repr=False)
+    _image: dict[RegisterFunction, dict[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _server: ModbusTcpServer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._image = encode_image(self.profile, {})

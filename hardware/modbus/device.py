@@ -57,21 +57,27 @@ def rtu_client(
     bytesize: int = 8,
     timeout_s: float = 1.0,
 ) -> Any:
-    """A pymodbus RTU (serial) client for `ModbusDevice`. Needs pyserial installed."""
+    """A pymodbus RTU (serial) client for `ModbusDevice`.
+
+    Needs pyserial (``pymodbus[serial]``); without it this raises `ModbusConnectionError`.
+    """
     from pymodbus.client import AsyncModbusSerialClient  # noqa: PLC0415 - serial is optional
     from pymodbus.framer import FramerType  # noqa: PLC0415
 
-    return AsyncModbusSerialClient(
-        port,
-        framer=FramerType.RTU,
-        baudrate=baudrate,
-        parity=parity,
-        stopbits=stopbits,
-        bytesize=bytesize,
-        timeout=timeout_s,
-        retries=0,
-        reconnect_delay=0,
-    )
+    try:
+        return AsyncModbusSerialClient(
+            port,
+            framer=FramerType.RTU,
+            baudrate=baudrate,
+            parity=parity,
+            stopbits=stopbits,
+            bytesize=bytesize,
+            timeout=timeout_s,
+            retries=0,
+            reconnect_delay=0,
+        )
+    except RuntimeError as exc:  # pymodbus raises RuntimeError when pyserial is missing
+        raise ModbusConnectionError(f"cannot create RTU client on {port}: {exc}") from exc
 
 
 class ModbusDevice:

@@ -134,3 +134,23 @@ def test_backoff_sleeps_between_attempts():
     for n, delay in enumerate(slept):
         capped = min(0.25, 0.1 * 2**n)
         assert capped / 2 <= delay <= capped
+
+
+def test_rtu_client_needs_pyserial_or_builds_a_serial_client():
+    from hardware.modbus import rtu_client
+
+    try:
+        import serial  # noqa: F401
+    except ImportError:
+        async def make():
+            return rtu_client("/dev/ttyUSB0", baudrate=9600)
+
+        with pytest.raises(ModbusConnectionError, match="pyserial"):
+            asyncio.run(make())
+        return
+
+    async def build():
+        client = rtu_client("/dev/ttyUSB0", baudrate=9600)
+        assert client.comm_params.baudrate == 9600
+
+    asyncio.run(build())
