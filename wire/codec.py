@@ -188,11 +188,12 @@ def _records_of_type(buf, starts, headers, ok, record_type, time_low, time_high)
     records = raw.view(dtype)
     first = np.cumsum(counts) - counts  # index of each message's first record
     rec_msg = np.repeat(msgs, counts)
-    rec_index = np.arange(records.shape[0], dtype=np.int64) - np.repeat(first, counts)
     check = luminaire_rejects if record_type is RecordType.LUMINAIRE else sensor_rejects
     bad, codes = check(records, time_low, time_high)
-    rejects = (rec_msg[bad], rec_index[bad], codes)
-    rec_seq = np.repeat(headers["first_seq"][msgs], counts) + rec_index.astype(np.uint64)
+    rejects = (rec_msg[bad], bad - first[np.searchsorted(msgs, rec_msg[bad])], codes)
+    # seq of record j (global index) of message m: first_seq[m] + j - first[m], mod 2**64
+    rec_seq = np.repeat(headers["first_seq"][msgs] - first.astype(np.uint64), counts)
+    rec_seq += np.arange(records.shape[0], dtype=np.uint64)
     rec_boot = np.repeat(headers["boot_id"][msgs], counts)
     if bad.shape[0]:
         keep = np.ones(records.shape[0], dtype=bool)

@@ -36,3 +36,24 @@ def gather_segments_reference(
     index = np.repeat(np.asarray(starts, dtype=np.int64) - dest, lengths)
     index += np.arange(index.shape[0], dtype=np.int64)
     return src[index]
+
+
+@njit(cache=True, nogil=True)
+def within_limits(
+    columns: np.ndarray, cols: np.ndarray, low: np.ndarray, high: np.ndarray, ok: np.ndarray
+) -> None:
+    """Clear ok[i] unless low[k] <= columns[i, cols[k]] <= high[k] for every k (NaN fails)."""
+    for i in range(columns.shape[0]):
+        good = True
+        for k in range(cols.shape[0]):
+            x = columns[i, cols[k]]
+            good &= (x >= low[k]) & (x <= high[k])
+        ok[i] &= good
+
+
+def within_limits_reference(
+    columns: np.ndarray, cols: np.ndarray, low: np.ndarray, high: np.ndarray, ok: np.ndarray
+) -> None:
+    """Numpy reference of `within_limits`."""
+    values = columns[:, cols]
+    ok &= ((values >= low) & (values <= high)).all(axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wire.kernels import within_limits
 from wire.records import LUMINAIRE_DTYPE, LUMINAIRE_RANGES, Quantity
 from wire.rejects import RejectReason
 
@@ -45,24 +46,51 @@ def _first(codes: np.ndarray, failed: np.ndarray, code: int) -> None:
     codes[failed & (codes == _OK)] = code
 
 
+def _column_plan(dtype: np.dtype, limits) -> tuple:
+    """Group (field, low, high) by field type, as column indices into 2-D views of a record.
+
+    A record of `dtype` viewed as an (n, itemsize // size) array of one field type holds
+    each field of that type at column offset // size (all fields are naturally aligned).
+    """
+    plan = {}
+    for field, low, high in limits:
+        ftype, offset = dtype.fields[field][:2]
+        assert offset % ftype.itemsize == 0, field
+        cols, lows, highs = plan.setdefault(ftype, ([], [], []))
+        cols.append(offset // ftype.itemsize)
+        lows.append(low)
+        highs.append(high)
+    return tuple(
+        (ftype, np.array(c, dtype=np.int64), np.array(lo, dtype=ftype), np.array(hi, dtype=ftype))
+        for ftype, (c, lo, hi) in plan.items()
+    )
+
+
+_LUMINAIRE_PLAN = _column_plan(LUMINAIRE_DTYPE, LUMINAIRE_RANGES)
+for _ftype, _cols, _low, _high in _LUMINAIRE_PLAN:  # limits must survive the field's type
+    assert all(float(a) == float(b) for a, b in zip(_low, [r[1] for r in LUMINAIRE_RANGES
+                                                           if LUMINAIRE_DTYPE[r[0]] == _ftype]))
+    assert all(float(a) == float(b) for a, b in zip(_high, [r[2] for r in LUMINAIRE_RANGES
+                                                            if LUMINAIRE_DTYPE[r[0]] == _ftype]))
+_TIME_COL = np.array([LUMINAIRE_DTYPE.fields["time_us"][1] // 8], dtype=np.int64)
+
+
 def _luminaire_ok(records: np.ndarray, time_low: int, time_high: int) -> np.ndarray:
-    """Fast path: one bool per record, true when every field is valid."""
-    ok = np.empty(records.shape[0], dtype=bool)
-    passed = np.empty(min(records.shape[0], CHUNK_RECORDS), dtype=bool)
-    for start in range(0, records.shape[0], CHUNK_RECORDS):  # chunks stay in cache
-        chunk = records[start : start + CHUNK_RECORDS]
-        chunk_ok, chunk_passed = ok[start : start + CHUNK_RECORDS], passed[: chunk.shape[0]]
-        times = chunk["time_us"]
-        np.greater_equal(times, time_low, out=chunk_ok)
-        np.less_equal(times, time_high, out=chunk_passed)
-        chunk_ok &= chunk_passed
-        for field, low, high, _is_float, check_low, _nf, _oor in _LUMINAIRE_CHECKS:
-            values = chunk[field]
-            if check_low:  # False for NaN: finiteness comes for free
-                np.greater_equal(values, low, out=chunk_passed)
-                chunk_ok &= chunk_passed
-            np.less_equal(values, high, out=chunk_passed)
-            chunk_ok &= chunk_passed
+    """Fast path: one bool per record, true when every field is valid.
+
+    Runs the `within_limits` kernel over cache-sized chunks, once per field type, on
+    2-D views of the records (one column per field of that type).
+    """
+    n = records.shape[0]
+    ok = np.ones(n, dtype=bool)
+    raw = records.view(np.uint8).reshape(n, LUMINAIRE_DTYPE.itemsize)
+    time_limits = np.array([time_low], np.int64), np.array([time_high], np.int64)
+    plan = ((np.dtype(np.int64), _TIME_COL, *time_limits), *_LUMINAIRE_PLAN)
+    views = [raw.view(ftype) for ftype, *_ in plan]
+    for start in range(0, n, CHUNK_RECORDS):  # chunks stay in cache across the passes
+        stop = start + CHUNK_RECORDS
+        for view, (_ftype, cols, low, high) in zip(views, plan):
+            within_limits(view[start:stop], cols, low, high, ok[start:stop])
     return ok
 
 
@@ -82,7 +110,8 @@ def luminaire_rejects(
         if is_float:
             _first(codes, ~np.isfinite(values), not_finite)
         _first(codes, (values < low) | (values > high), out_of_range)
-    return bad, codes
+    found = codes != _OK  # the reasons above are authoritative over the fast path
+    return bad[found], codes[found]
 
 
 def sensor_rejects(

@@ -4,7 +4,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wire.kernels import gather_segments, gather_segments_reference
+from wire.kernels import (
+    gather_segments,
+    gather_segments_reference,
+    within_limits,
+    within_limits_reference,
+)
 
 
 @st.composite
@@ -38,3 +43,45 @@ def test_gather_segments_on_random_large_input():
     out = np.empty(int(lengths.sum()), dtype=np.uint8)
     gather_segments(src, starts, lengths, out)
     assert np.array_equal(out, gather_segments_reference(src, starts, lengths))
+
+
+LIMIT_VALUES = st.one_of(st.floats(-1e6, 1e6, width=32), st.just(float("nan")),
+                         st.just(float("inf")), st.just(float("-inf")), st.sampled_from([0.0, -0.0, 1.0]))
+
+
+@st.composite
+def limit_cases(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int64, np.uint16]))
+    rows, width = draw(st.integers(0, 30)), draw(st.integers(1, 6))
+    if np.dtype(dtype).kind == "f":
+        cells = st.one_of(LIMIT_VALUES, st.integers(-3, 3).map(float))
+    else:
+        info = np.iinfo(dtype)
+        cells = st.one_of(st.integers(info.min, info.max), st.integers(max(info.min, -3), 3))
+    columns = np.array(draw(st.lists(st.lists(cells, min_size=width, max_size=width),
+                                     min_size=rows, max_size=rows)), dtype=dtype).reshape(rows, width)
+    cols = np.array(draw(st.lists(st.integers(0, width - 1), min_size=1, max_size=4)), np.int64)
+    bounds = [sorted(draw(st.lists(cells.filter(lambda v: v == v), min_size=2, max_size=2)))
+              for _ in cols]
+    low = np.array([b[0] for b in bounds], dtype=dtype)
+    high = np.array([b[1] for b in bounds], dtype=dtype)
+    ok = np.array(draw(st.lists(st.booleans(), min_size=rows, max_size=rows)), dtype=bool)
+    return columns, cols, low, high, ok
+
+
+@given(limit_cases())
+def test_within_limits_agrees_with_reference(case):
+    columns, cols, low, high, ok = case
+    expected, got = ok.copy(), ok.copy()
+    within_limits_reference(columns, cols, low, high, expected)
+    within_limits(columns, cols, low, high, got)
+    assert got.tolist() == expected.tolist()
+    assert not (got & ~ok).any()  # only ever clears
+
+
+def test_within_limits_fails_nan_and_keeps_bounds():
+    columns = np.array([[0.0], [1.0], [np.nan], [-0.0], [1.0000001]], dtype=np.float32)
+    ok = np.ones(5, dtype=bool)
+    within_limits(columns, np.array([0]), np.array([0.0], np.float32),
+                  np.array([1.0], np.float32), ok)
+    assert ok.tolist() == [True, True, False, True, False]
