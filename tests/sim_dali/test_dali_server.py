@@ -75,3 +75,28 @@ def test_server_listens_on_loopback_only():
         with socket.create_connection(("127.0.0.1", server.port), timeout=2) as s:
             s.sendall(bytes([2, 0, 0xFF, 0x91]))            # QUERY PRESENT broadcast
             assert s.recv(4) == bytes([2, 1, 0xFF, 0])
+
+
+def test_server_clock_drives_simulated_time():
+    fake_now = [1000.0]
+    bus = SimulatedDaliBus.with_gear(1)
+
+    async def main():
+        async with DaliServerSim(bus, clock=lambda: fake_now[0]) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+
+            async def frame(a, b):
+                writer.write(bytes([2, 0, a, b]))
+                return await reader.readexactly(4)
+            await frame(0xA3, 4)                       # DTR0 4
+            await frame(0x01, 0x2E)                    # SET FADE TIME, sent twice
+            await frame(0x01, 0x2E)
+            await frame(0x00, 104)                     # DAPC 104: 2 s fade from 254
+            fake_now[0] += 1.0
+            assert (await frame(0x01, 0xA0))[2] == 179
+            fake_now[0] += 5.0
+            assert (await frame(0x01, 0xA0))[2] == 104
+            writer.close()
+            await writer.wait_closed()
+    asyncio.run(main())
+    assert bus.now == pytest.approx(6.0)
