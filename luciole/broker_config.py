@@ -13,6 +13,16 @@ DEVICE_PUBLISHES = (Kind.TELEMETRY, Kind.EVENT, Kind.STATE, Kind.ACK)
 DEVICE_SUBSCRIBES = (Kind.CMD, Kind.CONFIG)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """Certificate files of the broker's TLS listener (PEM)."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_client_certificate: bool = False
+
+
 class Role(StrEnum):
     SERVICE = "service"  # ingest, api, analytics: the whole luciole/ tree
     DEVICE = "device"  # one controller: its own topics only
@@ -63,7 +73,8 @@ def render_mosquitto_conf(
     max_queued_messages: int,
     max_inflight_messages: int,
     run_as_root: bool,
-    tls: dict[str, Path] | None = None,
+    tls_port: int | None = None,
+    tls: TlsFiles | None = None,
 ) -> str:
     """mosquitto.conf for one loopback (or configured) listener with authentication and ACLs."""
     if max_queued_messages <= 0:
@@ -92,11 +103,16 @@ def render_mosquitto_conf(
     if run_as_root:
         lines.append("user root")
     lines.append(f"listener {port} {bind}")
-    if tls:
+    if tls_port is not None:
+        if tls is None:
+            raise ValueError("a TLS listener needs its certificate files")
         lines += [
-            f"cafile {tls['cafile']}",
-            f"certfile {tls['certfile']}",
-            f"keyfile {tls['keyfile']}",
+            f"listener {tls_port} {bind}",
+            f"cafile {tls.cafile}",
+            f"certfile {tls.certfile}",
+            f"keyfile {tls.keyfile}",
             "tls_version tlsv1.2",
         ]
+        if tls.require_client_certificate:
+            lines.append("require_certificate true")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,9 @@ class StackSettings(BaseSettings):
     bind: str = Field("127.0.0.1", description="address the broker and database listen on")
     mqtt_port: int = Field(1883, ge=0, le=65535, description="preferred MQTT port; busy -> free one")
     pg_port: int = Field(5433, ge=0, le=65535, description="preferred PostgreSQL port; busy -> free")
+    mqtt_tls_port: int | None = Field(
+        None, ge=0, le=65535, description="also listen with TLS on this port (0: a free one)"
+    )
     pg_bin: Path = Field(Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL 15 binaries")
     mosquitto_bin: Path = Field(Path("/usr/sbin/mosquitto"), description="Mosquitto 2 binary")
     pg_fsync: bool = Field(True, description="off only for throwaway test databases")

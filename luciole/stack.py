@@ -19,6 +19,7 @@ import psycopg
 
 from luciole.broker_config import BrokerAccount, Role, render_acl, render_mosquitto_conf
 from luciole.settings import StackSettings
+from luciole.tls import ensure_server_certificate
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Endpoints:
     pg_user: str
     pg_password: str
     pg_database: str = DATABASE
+    mqtt_tls_port: int | None = None
+    mqtt_ca_file: str | None = None
     mosquitto_pid: int | None = None
     postgres_pid: int | None = None
 
@@ -57,6 +60,8 @@ class Endpoints:
         """Endpoints without secrets, for printing."""
         return {
             "mqtt_url": f"mqtt://{self.mqtt_host}:{self.mqtt_port} (user {self.mqtt_username})",
+            "mqtts_url": (f"mqtts://{self.mqtt_host}:{self.mqtt_tls_port} (CA {self.mqtt_ca_file})"
+                          if self.mqtt_tls_port else None),
             "postgres_url": f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}",
             "mosquitto_pid": self.mosquitto_pid,
             "postgres_pid": self.postgres_pid,
@@ -192,6 +197,13 @@ class Stack:
             taken.add(endpoints.pg_port)
         if not mq_running:
             endpoints.mqtt_port = choose_port(s.bind, endpoints.mqtt_port or s.mqtt_port, taken)
+            taken.add(endpoints.mqtt_port)
+            if s.mqtt_tls_port is None:
+                endpoints.mqtt_tls_port = endpoints.mqtt_ca_file = None
+            else:
+                endpoints.mqtt_tls_port = choose_port(
+                    s.bind, endpoints.mqtt_tls_port or s.mqtt_tls_port, taken
+                )
         self._save(endpoints)  # secrets survive a failed start
         if not pg_running:
             endpoints.postgres_pid = self._start_postgres(endpoints)
@@ -376,6 +388,10 @@ class Stack:
         self._write_accounts(accounts)
         conf = self.mq_dir / "mosquitto.conf"
         log_file = self.mq_dir / "mosquitto.log"
+        tls = None
+        if endpoints.mqtt_tls_port is not None:
+            tls = ensure_server_certificate(self.mq_dir / "tls", [s.bind, "localhost"])
+            endpoints.mqtt_ca_file = str(tls.cafile)
         conf.write_text(
             render_mosquitto_conf(
                 bind=s.bind,
@@ -387,6 +403,8 @@ class Stack:
                 max_queued_messages=s.mqtt_max_queued_messages,
                 max_inflight_messages=s.mqtt_max_inflight_messages,
                 run_as_root=self.as_root,
+                tls_port=endpoints.mqtt_tls_port,
+                tls=tls,
             )
         )
         with open(self.mq_dir / "stdout.log", "ab") as out:
