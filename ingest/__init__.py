@@ -1,1 +1,1 @@
-"""ingest package."""
+"""MQTT -> TimescaleDB ingest: batch decode, validate, dead-letter, deduplicate, COPY, state, rollups."""

@@ -1,0 +1,259 @@
+"""The MQTT shell of a worker: paho-mqtt 2 (MQTT 5, persistent session, manual acks, shared
+subscription). The network thread only appends messages to a bounded deque; the batcher thread
+closes batches, has the Writer commit them, and only then acknowledges their message ids.
+
+Memory is bounded by the broker's flow control: with Receive Maximum R the broker sends at most R
+unacknowledged QoS 1 messages, so while the database is down the worker simply stops
+acknowledging, holds at most R messages, and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest import metrics
+from ingest.batching import BatchPolicy, backoff, estimated_records
+from ingest.settings import IngestSettings
+from ingest.writer import Writer, WriteResult
+from wire.topics import Kind, shared_subscription
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.002  # batcher's wait step while a batch fills
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+@dataclass
+class Totals:
+    messages: int = 0
+    records: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+    batches: int = 0
+    db_errors: int = 0
+
+
+class Consumer:
+    """One ingest worker: `run()` blocks until `stop()`."""
+
+    def __init__(self, settings: IngestSettings, broker: Endpoint, dsn: str) -> None:
+        self.settings = settings
+        self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
+                                  settings.batch_max_wait_s)
+        self.writer = Writer(dsn, settings.registry_refresh_min_s)
+        self.totals = Totals()
+        self._broker = broker
+        self._inbox: deque[tuple[int, int, str, bytes]] = deque()  # (generation, mid, topic, payload)
+        self._generation = 0  # +1 per (re)connection: mids of an older one are never acked
+        self._subscribed = threading.Event()
+        self._stopping = threading.Event()
+        self._rng = random.Random()
+        self._last_rollup = 0.0
+        self.client = self._client()
+
+    # ------------------------------------------------------------------ MQTT
+    def _client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self._broker.username:
+            client.username_pw_set(self._broker.username, self._broker.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.reconnect_delay_set(1, 10)
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        return props
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("mqtt connect refused reason=%s", reason_code)
+            return
+        self._generation += 1
+        options = SubscribeOptions(qos=1)
+        client.subscribe([
+            (shared_subscription(Kind.TELEMETRY, self.settings.share_group), options),
+            (shared_subscription(Kind.EVENT, self.settings.share_group), options),
+        ])
+        log.info("mqtt connected client_id=%s session_present=%s generation=%d",
+                 self.settings.client_id, flags.session_present, self._generation)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("mqtt subscription refused reasons=%s", failed)
+            return
+        self._subscribed.set()
+        metrics.CONNECTED.set(1)
+        log.info("mqtt subscribed group=%s", self.settings.share_group)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._generation += 1  # unacked messages come again on the next connection
+        self._subscribed.clear()
+        metrics.CONNECTED.set(0)
+        if not self._stopping.is_set():
+            log.warning("mqtt disconnected reason=%s; the broker redelivers unacked messages", reason_code)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        # flow control (Receive Maximum) bounds this deque; this wait is only a safety net
+        limit = self.settings.receive_maximum * 2
+        while len(self._inbox) >= limit and not self._stopping.is_set():
+            time.sleep(0.001)
+        mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
+        self._inbox.append((self._generation, mid, message.topic, message.payload))
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        return self._subscribed.wait(timeout_s)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start_network(self) -> None:
+        b = self._broker
+        self.client.connect(b.host, b.port, keepalive=self.settings.keepalive_s, clean_start=False,
+                            properties=self._connect_properties())
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Connect, then batch, write and acknowledge until stop(); disconnects at the end."""
+        self.start_network()
+        try:
+            while not self._stopping.is_set():
+                batch = self._collect()
+                if batch:
+                    self._commit_and_ack(batch)
+                self._maybe_rollup()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.writer.close()
+
+    # ------------------------------------------------------------------ batching
+    def _collect(self) -> list[tuple[int, int, str, bytes]]:
+        batch: list[tuple[int, int, str, bytes]] = []
+        records = 0
+        opened = 0.0
+        inbox = self._inbox
+        while not self._stopping.is_set():
+            while inbox and not self.policy.full(len(batch), records):
+                item = inbox.popleft()
+                if item[0] != self._generation:
+                    continue  # from a closed connection: it will be redelivered
+                if not batch:
+                    opened = time.monotonic()
+                batch.append(item)
+                records += estimated_records(len(item[3]))
+            age = time.monotonic() - opened if batch else 0.0
+            if self.policy.due(len(batch), records, age):
+                break
+            if not batch and self._rollup_due():
+                break
+            time.sleep(min(_POLL_S, self.policy.wait_s(len(batch), age)) or _POLL_S)
+        metrics.INFLIGHT.set(len(batch) + len(inbox))
+        return batch
+
+    def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
+        pairs = [(topic, payload) for _, _, topic, payload in batch]
+        attempt = 0
+        while True:
+            try:
+                result = self.writer.write(pairs)
+                break
+            except psycopg.Error as exc:
+                self.totals.db_errors += 1
+                metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+                delay = backoff(attempt, self.settings.retry_initial_s, self.settings.retry_max_s,
+                                self._rng.random())
+                attempt += 1
+                log.warning("batch not committed (%s: %s); holding %d messages unacknowledged, "
+                            "retry %d in %.2fs", type(exc).__name__, str(exc).strip()[:200],
+                            len(batch), attempt, delay)
+                if self._stopping.wait(delay):
+                    return  # not acknowledged: the broker redelivers to the next session
+                if any(item[0] != self._generation for item in batch):
+                    # reconnected meanwhile: these mids are gone, the broker redelivers them
+                    batch = [item for item in batch if item[0] == self._generation]
+                    pairs = [(topic, payload) for _, _, topic, payload in batch]
+                    if not batch:
+                        return
+        generation = self._generation
+        for gen, mid, _, _ in batch:
+            if gen == generation and mid:
+                self.client.ack(mid, 1)
+        self._account(result, len(batch))
+
+    def _account(self, result: WriteResult, n: int) -> None:
+        t = self.totals
+        t.batches += 1
+        t.messages += n
+        t.records += result.records
+        t.duplicates += result.duplicates
+        t.rejects += sum(result.rejects.values())
+        metrics.MESSAGES.labels("all").inc(n)
+        if result.luminaire_records:
+            metrics.RECORDS.labels("luminaire").inc(result.luminaire_records)
+        if result.sensor_records:
+            metrics.RECORDS.labels("sensor").inc(result.sensor_records)
+        if result.events:
+            metrics.RECORDS.labels("event").inc(result.events)
+        if result.duplicates:
+            metrics.DUPLICATES.inc(result.duplicates)
+        for reason, count in result.rejects.items():
+            metrics.REJECTS.labels(reason).inc(count)
+        metrics.BATCH_MESSAGES.observe(n)
+        metrics.BATCH_RECORDS.observe(result.records)
+        metrics.COMMIT_SECONDS.observe(result.commit_s)
+        if result.lag_s.shape[0]:
+            metrics.LAG_SECONDS.observe(float(np.median(result.lag_s)))
+            metrics.LAG_MAX_SECONDS.set(float(result.lag_s.max()))
+        metrics.INFLIGHT.set(len(self._inbox))
+
+    # ------------------------------------------------------------------ rollups
+    def _rollup_due(self) -> bool:
+        return time.monotonic() - self._last_rollup >= max(self.settings.rollup_interval_s, 0.05)
+
+    def _maybe_rollup(self) -> None:
+        if not self._rollup_due():
+            return
+        self._last_rollup = time.monotonic()
+        started = time.perf_counter()
+        try:
+            done = self.writer.refresh_rollups()
+        except psycopg.Error as exc:
+            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+            log.warning("rollup pass failed (%s); marks stay for the next pass", type(exc).__name__)
+            self.writer.close()
+            return
+        if done is not None and done.luminaires:
+            metrics.ROLLUP_SECONDS.observe(time.perf_counter() - started)

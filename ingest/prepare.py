@@ -1,0 +1,175 @@
+"""Turn a batch of MQTT messages into columns: topics resolved, telemetry decoded in one
+vectorised pass (wire.codec.decode_batch), events parsed, and every problem a reject."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+import numpy as np
+
+from wire import messages
+from wire.codec import LUMINAIRE_DTYPE, SENSOR_DTYPE, RecordType, decode_batch
+from wire.rejects import reason_of
+from wire.topics import Kind, TopicError, parse_topic
+
+Resolve = Callable[[str, str], "int | None"]
+"""(tenant, controller) -> controllers.key, or None when unknown."""
+
+
+class LedgerKind(IntEnum):
+    """message_ledger.kind: what a message carried (telemetry kinds are wire RecordType codes)."""
+
+    LUMINAIRE = int(RecordType.LUMINAIRE)
+    SENSOR = int(RecordType.SENSOR)
+    EVENT = 3
+
+
+class IngestReason(StrEnum):
+    """Reject reasons of ingest itself, beside wire.rejects.RejectReason."""
+
+    UNKNOWN_CONTROLLER = "unknown_controller"  # not registered, or under another tenant
+    BAD_TOPIC = "bad_topic"  # not a luciole/v1/{tenant}/{controller}/{telemetry|event} topic
+    BAD_EVENT = "bad_event"  # event payload that is not a valid wire.messages.Event
+    TOPIC_MISMATCH = "topic_mismatch"  # event names another controller than its topic
+
+
+@dataclass(frozen=True)
+class RejectRow:
+    msg: int  # index of the message in the batch
+    record: int | None  # record index inside the payload; None for the whole message
+    reason: str
+
+
+@dataclass(eq=False)
+class Prepared:
+    """One batch as columns. Record arrays hold valid records of known controllers only."""
+
+    n_messages: int
+    # ledger rows, one per message that has an identity (telemetry with a valid header, events)
+    key_msg: np.ndarray
+    key_controller: np.ndarray  # int32
+    key_boot: np.ndarray  # int64 (u64 boot ids stored as their two's complement)
+    key_first_seq: np.ndarray  # int64
+    key_count: np.ndarray  # int32
+    key_kind: np.ndarray  # int16
+    luminaire: np.ndarray  # LUMINAIRE_DTYPE
+    lum_msg: np.ndarray  # int64 batch message index of each record
+    lum_controller: np.ndarray  # int32
+    lum_boot: np.ndarray  # int64
+    lum_seq: np.ndarray  # int64
+    sensor: np.ndarray  # SENSOR_DTYPE
+    sensor_msg: np.ndarray
+    sensor_controller: np.ndarray
+    sensor_boot: np.ndarray
+    sensor_seq: np.ndarray
+    events: list[tuple[int, int, messages.Event]] = field(default_factory=list)  # (msg, key, event)
+    rejects: list[RejectRow] = field(default_factory=list)
+
+    def reject_counts(self) -> Counter[str]:
+        return Counter(r.reason for r in self.rejects)
+
+
+_EMPTY_I64 = np.zeros(0, dtype=np.int64)
+
+
+def _topic_parts(topic: str, cache: dict[str, object]) -> tuple[str, str, Kind] | None:
+    found = cache.get(topic)
+    if found is None:
+        try:
+            parts = parse_topic(topic)
+        except TopicError:
+            parts = None
+        found = (parts.tenant, parts.controller, parts.kind) if parts is not None and parts.kind in (
+            Kind.TELEMETRY, Kind.EVENT) else False
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[topic] = found
+    return found or None  # type: ignore[return-value]
+
+
+def prepare(
+    batch: Sequence[tuple[str, bytes]],
+    resolve: Resolve,
+    now_us: int,
+    topic_cache: dict[str, object] | None = None,
+) -> Prepared:
+    """Classify and decode `batch` ((topic, payload) pairs). Never raises on message contents."""
+    cache = topic_cache if topic_cache is not None else {}
+    n = len(batch)
+    rejects: list[RejectRow] = []
+    tele_msgs: list[int] = []
+    tele_keys: list[int] = []
+    events: list[tuple[int, int, messages.Event]] = []
+    for i, (topic, payload) in enumerate(batch):  # per message, never per record
+        parts = _topic_parts(topic, cache)
+        if parts is None:
+            rejects.append(RejectRow(i, None, IngestReason.BAD_TOPIC))
+            continue
+        tenant, controller, kind = parts
+        key = resolve(tenant, controller)
+        if key is None:
+            rejects.append(RejectRow(i, None, IngestReason.UNKNOWN_CONTROLLER))
+            continue
+        if kind is Kind.TELEMETRY:
+            tele_msgs.append(i)
+            tele_keys.append(key)
+            continue
+        try:
+            event = messages.loads(messages.Event, bytes(payload))
+        except messages.MessageError:
+            rejects.append(RejectRow(i, None, IngestReason.BAD_EVENT))
+            continue
+        if event.controller != controller:
+            rejects.append(RejectRow(i, None, IngestReason.TOPIC_MISMATCH))
+            continue
+        events.append((i, key, event))
+
+    msg_index = np.asarray(tele_msgs, dtype=np.int64)
+    msg_key = np.asarray(tele_keys, dtype=np.int32)
+    decoded = decode_batch([batch[i][1] for i in tele_msgs], now_us)
+    # rejects of the wire decoder, mapped back to batch message indices
+    if len(decoded.rejects):
+        r = decoded.rejects
+        for p, rec, code in zip(msg_index[r.payload].tolist(), r.record.tolist(), r.code.tolist()):
+            rejects.append(RejectRow(p, None if rec < 0 else rec, reason_of(code).value))
+
+    ok = np.flatnonzero(decoded.msg_ok)
+    ev_msg = np.asarray([m for m, _, _ in events], dtype=np.int64)
+    ev_key = np.asarray([k for _, k, _ in events], dtype=np.int32)
+    ev_boot = np.asarray([e.boot_id for _, _, e in events], dtype=np.uint64)
+    ev_seq = np.asarray([e.seq for _, _, e in events], dtype=np.uint64)
+
+    def i64(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.uint64).view(np.int64)
+
+    return Prepared(
+        n_messages=n,
+        key_msg=np.concatenate([msg_index[ok], ev_msg]),
+        key_controller=np.concatenate([msg_key[ok], ev_key]),
+        key_boot=np.concatenate([i64(decoded.msg_boot[ok]), i64(ev_boot)]),
+        key_first_seq=np.concatenate([i64(decoded.msg_first_seq[ok]), i64(ev_seq)]),
+        key_count=np.concatenate(
+            [decoded.msg_count[ok].astype(np.int32), np.ones(len(events), dtype=np.int32)]
+        ),
+        key_kind=np.concatenate(
+            [decoded.msg_type[ok].astype(np.int16), np.full(len(events), LedgerKind.EVENT, np.int16)]
+        ),
+        luminaire=decoded.luminaire,
+        lum_msg=msg_index[decoded.lum_msg] if len(msg_index) else _EMPTY_I64,
+        lum_controller=msg_key[decoded.lum_msg] if len(msg_key) else np.zeros(0, np.int32),
+        lum_boot=i64(decoded.lum_boot),
+        lum_seq=i64(decoded.lum_seq),
+        sensor=decoded.sensor,
+        sensor_msg=msg_index[decoded.sensor_msg] if len(msg_index) else _EMPTY_I64,
+        sensor_controller=msg_key[decoded.sensor_msg] if len(msg_key) else np.zeros(0, np.int32),
+        sensor_boot=i64(decoded.sensor_boot),
+        sensor_seq=i64(decoded.sensor_seq),
+        events=events,
+        rejects=rejects,
+    )
+
+
+assert LUMINAIRE_DTYPE.names is not None and SENSOR_DTYPE.names is not None

@@ -1,0 +1,212 @@
+"""Energy rollups: energy_15min per luminaire and energy_15min_supply per supply point (EAN),
+kept up to date incrementally from the cumulative counters, right under late and out-of-order data.
+
+Energy of a reading = its cumulative energy_wh minus that of the luminaire's previous reading by
+(time, seq); a negative difference is a counter reset (driver replaced) and the new value counts
+from 0; a luminaire's first reading counts 0. Each reading's energy goes to the 15-minute bucket
+of its time.
+
+Ingest batches leave a mark (luminaire, t_min, t_max) in energy_dirty in their own transaction.
+`refresh` drains the marks (one runner at a time, under an advisory lock, after the batches
+commit): a luminaire whose new readings all come after its cursor (the last reading counted) is
+rolled up by adding; one with a reading at or before its cursor is recomputed from that
+reading's bucket on, which covers the bucket of the next reading after each late one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+
+BUCKET_S = 900
+LOCK_KEY = 0x4C55_524F  # pg advisory lock: one rollup runner per database at a time
+
+TEMP_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS rollup_marks (
+    controller_key integer NOT NULL, luminaire smallint NOT NULL,
+    lo timestamptz NOT NULL, hi timestamptz NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_readings (
+    controller_key integer NOT NULL, luminaire smallint NOT NULL, incremental boolean NOT NULL,
+    time timestamptz NOT NULL, seq bigint NOT NULL, energy_wh double precision NOT NULL,
+    delta_wh double precision NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_sums (
+    controller_key integer NOT NULL, luminaire smallint NOT NULL, bucket timestamptz NOT NULL,
+    energy_wh double precision NOT NULL, samples integer NOT NULL, incremental boolean NOT NULL
+) ON COMMIT DELETE ROWS;
+"""
+
+TAKE_MARKS = """
+WITH taken AS (DELETE FROM energy_dirty RETURNING controller_key, luminaire, t_min, t_max)
+INSERT INTO rollup_marks (controller_key, luminaire, lo, hi)
+SELECT controller_key, luminaire, min(t_min), max(t_max) FROM taken GROUP BY controller_key, luminaire
+"""
+
+# Readings to (re)count per marked luminaire, with the energy of each: incremental luminaires
+# read (cursor, hi]; the others read [bucket of lo, max(hi, cursor)] after the reading before.
+READINGS = """
+WITH plan AS (
+    SELECT m.controller_key, m.luminaire,
+           c.time IS NOT NULL AND m.lo > c.time AS incremental,
+           CASE WHEN c.time IS NOT NULL AND m.lo > c.time THEN c.time
+                ELSE time_bucket('15 minutes', m.lo) END AS start,
+           greatest(m.hi, c.time) AS stop,
+           c.energy_wh AS cursor_wh
+    FROM rollup_marks m LEFT JOIN energy_cursor c USING (controller_key, luminaire)
+), base AS (
+    SELECT p.*, CASE WHEN p.incremental THEN p.cursor_wh ELSE before.energy_wh END AS prev_wh
+    FROM plan p LEFT JOIN LATERAL (
+        SELECT t.energy_wh FROM luminaire_telemetry t
+        WHERE NOT p.incremental AND t.controller_key = p.controller_key
+          AND t.luminaire = p.luminaire AND t.time < p.start
+        ORDER BY t.time DESC, t.seq DESC LIMIT 1
+    ) before ON true
+), readings AS (
+    SELECT b.controller_key, b.luminaire, b.incremental, b.prev_wh, r.time, r.seq, r.energy_wh
+    FROM base b CROSS JOIN LATERAL (
+        SELECT t.time, t.seq, t.energy_wh FROM luminaire_telemetry t
+        WHERE t.controller_key = b.controller_key AND t.luminaire = b.luminaire
+          AND t.time >= b.start AND t.time <= b.stop
+    ) r
+    WHERE NOT b.incremental OR r.time > b.start
+), chained AS (
+    SELECT *, coalesce(lag(energy_wh) OVER w, prev_wh) AS before_wh
+    FROM readings WINDOW w AS (PARTITION BY controller_key, luminaire ORDER BY time, seq)
+)
+INSERT INTO rollup_readings
+SELECT controller_key, luminaire, incremental, time, seq, energy_wh,
+       CASE WHEN before_wh IS NULL THEN 0
+            WHEN energy_wh >= before_wh THEN energy_wh - before_wh
+            ELSE energy_wh END
+FROM chained
+"""
+
+SUMS = """
+INSERT INTO rollup_sums
+SELECT controller_key, luminaire, time_bucket('15 minutes', time), sum(delta_wh), count(*), incremental
+FROM rollup_readings GROUP BY 1, 2, 3, 6
+"""
+
+APPLY = """
+INSERT INTO energy_15min AS e (bucket, controller_key, luminaire, energy_wh, samples)
+SELECT bucket, controller_key, luminaire, energy_wh, samples FROM rollup_sums
+WHERE NOT incremental ORDER BY controller_key, luminaire, bucket
+ON CONFLICT (controller_key, luminaire, bucket) DO UPDATE
+SET energy_wh = excluded.energy_wh, samples = excluded.samples;
+
+INSERT INTO energy_15min AS e (bucket, controller_key, luminaire, energy_wh, samples)
+SELECT bucket, controller_key, luminaire, energy_wh, samples FROM rollup_sums
+WHERE incremental ORDER BY controller_key, luminaire, bucket
+ON CONFLICT (controller_key, luminaire, bucket) DO UPDATE
+SET energy_wh = e.energy_wh + excluded.energy_wh, samples = e.samples + excluded.samples;
+
+INSERT INTO energy_cursor AS c (controller_key, luminaire, time, seq, energy_wh)
+SELECT DISTINCT ON (controller_key, luminaire) controller_key, luminaire, time, seq, energy_wh
+FROM rollup_readings ORDER BY controller_key, luminaire, time DESC, seq DESC
+ON CONFLICT (controller_key, luminaire) DO UPDATE
+SET time = excluded.time, seq = excluded.seq, energy_wh = excluded.energy_wh;
+
+INSERT INTO energy_15min_supply AS s (bucket, ean, energy_wh)
+SELECT touched.bucket, touched.ean, sum(e.energy_wh)
+FROM (
+    SELECT DISTINCT cab.supply_point_ean AS ean, r.bucket
+    FROM rollup_sums r
+    JOIN controllers c ON c.key = r.controller_key
+    JOIN cabinets cab ON cab.id = c.cabinet_id
+    WHERE cab.supply_point_ean IS NOT NULL
+) touched
+JOIN cabinets cab ON cab.supply_point_ean = touched.ean
+JOIN controllers c ON c.cabinet_id = cab.id
+JOIN energy_15min e ON e.controller_key = c.key AND e.bucket = touched.bucket
+GROUP BY touched.ean, touched.bucket ORDER BY touched.ean, touched.bucket
+ON CONFLICT (ean, bucket) DO UPDATE SET energy_wh = excluded.energy_wh;
+"""
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    luminaires: int  # marked luminaires drained
+    readings: int  # readings (re)counted
+    recomputed: int  # luminaires recomputed because of late data
+
+
+def refresh(conn: psycopg.Connection) -> RefreshResult | None:
+    """Drain energy_dirty into the rollups in one transaction; None when another runner holds
+    the lock (its pass or the next one picks the marks up). Leaves no transaction open."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(TEMP_TABLES)
+            if not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+                conn.rollback()
+                return None
+            cur.execute(TAKE_MARKS)
+            marked = cur.rowcount
+            if marked == 0:
+                conn.commit()
+                return RefreshResult(0, 0, 0)
+            cur.execute(READINGS)
+            readings = cur.rowcount
+            recomputed = cur.execute(
+                "SELECT count(DISTINCT (controller_key, luminaire)) FROM rollup_readings"
+                " WHERE NOT incremental"
+            ).fetchone()[0]
+            cur.execute(SUMS)
+            cur.execute(APPLY)
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    return RefreshResult(marked, readings, recomputed)
+
+
+def pending(conn: psycopg.Connection) -> int:
+    """Marks not rolled up yet."""
+    n = conn.execute("SELECT count(*) FROM energy_dirty").fetchone()[0]
+    conn.commit()
+    return int(n)
+
+
+# --- pure reference ----------------------------------------------------------------------
+
+
+def reference_buckets(
+    readings: Iterable[tuple[int, int, int, float]],
+) -> dict[tuple[int, int], tuple[float, int]]:
+    """Pure-Python oracle: readings (luminaire, time_s, seq, energy_wh) in any order ->
+    {(luminaire, bucket_start_s): (energy_wh, samples)}."""
+    by_luminaire: dict[int, list[tuple[int, int, float]]] = {}
+    for lum, t, seq, energy in readings:
+        by_luminaire.setdefault(lum, []).append((t, seq, energy))
+    out: dict[tuple[int, int], tuple[float, int]] = {}
+    for lum, rows in by_luminaire.items():
+        rows.sort(key=lambda r: (r[0], r[1]))
+        previous: float | None = None
+        for t, _seq, energy in rows:
+            if previous is None:
+                delta = 0.0
+            elif energy >= previous:
+                delta = energy - previous
+            else:  # counter reset: the new counter counts from 0
+                delta = energy
+            previous = energy
+            key = (lum, t - t % BUCKET_S)
+            total, samples = out.get(key, (0.0, 0))
+            out[key] = (total + delta, samples + 1)
+    return out
+
+
+DIRECT_SQL = """
+SELECT controller_key, luminaire, time_bucket('15 minutes', time) AS bucket,
+       sum(CASE WHEN before_wh IS NULL THEN 0 WHEN energy_wh >= before_wh
+                THEN energy_wh - before_wh ELSE energy_wh END) AS energy_wh,
+       count(*) AS samples
+FROM (SELECT controller_key, luminaire, time, energy_wh,
+             lag(energy_wh) OVER (PARTITION BY controller_key, luminaire ORDER BY time, seq) AS before_wh
+      FROM luminaire_telemetry) r
+GROUP BY 1, 2, 3
+"""
+"""The same arithmetic as one SQL query over all raw rows: the check after a run."""

@@ -1,0 +1,254 @@
+"""The ingest transaction: ledger claim, binary COPY of the new records, rejects, energy marks and
+the latest state per luminaire, committed together (then the caller acknowledges)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ingest import ledger, rollup
+from ingest.copy_binary import CopyLayout, PgType
+from ingest.copy_binary import write as copy_write
+from ingest.prepare import Prepared, prepare
+from ingest.registry import Registry
+
+log = logging.getLogger(__name__)
+
+_T = PgType
+LUMINAIRE_ROWS = CopyLayout(
+    "luminaire_telemetry",
+    (
+        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT),
+        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
+        ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("current_a", _T.REAL),
+        ("power_factor", _T.REAL), ("driver_temp_c", _T.REAL), ("ambient_lux", _T.REAL),
+        ("presence", _T.INTEGER), ("failure", _T.INTEGER), ("boot_id", _T.BIGINT), ("seq", _T.BIGINT),
+    ),
+)
+SENSOR_ROWS = CopyLayout(
+    "sensor_readings",
+    (
+        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("sensor", _T.SMALLINT),
+        ("quantity", _T.SMALLINT), ("value", _T.REAL), ("boot_id", _T.BIGINT), ("seq", _T.BIGINT),
+    ),
+)
+STATE_STAGE = CopyLayout(
+    "ingest_state_stage",
+    (
+        ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT), ("time", _T.TIMESTAMPTZ),
+        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
+        ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("power_factor", _T.REAL),
+        ("driver_temp_c", _T.REAL), ("failure", _T.INTEGER), ("t_min", _T.TIMESTAMPTZ),
+    ),
+)
+
+TEMP_TABLES = ledger.TEMP_TABLE + """;
+CREATE TEMP TABLE IF NOT EXISTS ingest_state_stage (
+    controller_key integer NOT NULL, luminaire smallint NOT NULL, time timestamptz NOT NULL,
+    level smallint NOT NULL, status smallint NOT NULL, power_w real NOT NULL,
+    energy_wh double precision NOT NULL, voltage_v real NOT NULL, power_factor real NOT NULL,
+    driver_temp_c real NOT NULL, failure integer NOT NULL, t_min timestamptz NOT NULL
+) ON COMMIT DELETE ROWS;
+""" + rollup.TEMP_TABLES
+
+# Last in the transaction: these take row locks another worker may wait on until we commit.
+STATE_AND_MARKS = """
+INSERT INTO energy_dirty (controller_key, luminaire, t_min, t_max)
+SELECT controller_key, luminaire, t_min, time FROM ingest_state_stage;
+
+INSERT INTO luminaire_state AS s (controller_key, luminaire, time, level, status, power_w,
+                                  energy_wh, voltage_v, power_factor, driver_temp_c, failure)
+SELECT controller_key, luminaire, time, level, status, power_w, energy_wh, voltage_v,
+       power_factor, driver_temp_c, failure
+FROM ingest_state_stage ORDER BY controller_key, luminaire
+ON CONFLICT (controller_key, luminaire) DO UPDATE
+SET time = excluded.time, level = excluded.level, status = excluded.status,
+    power_w = excluded.power_w, energy_wh = excluded.energy_wh, voltage_v = excluded.voltage_v,
+    power_factor = excluded.power_factor, driver_temp_c = excluded.driver_temp_c,
+    failure = excluded.failure
+WHERE excluded.time >= s.time;
+"""
+
+EVENTS_COPY = (
+    "COPY events (time, controller_key, event_id, kind, severity, luminaire, detail, boot_id, seq)"
+    " FROM STDIN"
+)
+REJECTS_COPY = "COPY ingest_rejects (topic, reason, record_index, payload) FROM STDIN"
+
+
+@dataclass
+class WriteResult:
+    """What one committed batch did."""
+
+    messages: int = 0
+    new_messages: int = 0
+    duplicates: int = 0
+    luminaire_records: int = 0
+    sensor_records: int = 0
+    events: int = 0
+    rejects: Counter[str] = field(default_factory=Counter)
+    newest_record_us: int | None = None
+    lag_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # now - record time, per record
+    commit_s: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return self.luminaire_records + self.sensor_records + self.events
+
+
+def latest_per_luminaire(controller: np.ndarray, luminaire: np.ndarray, time_us: np.ndarray,
+                         seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the latest record, earliest time) for each (controller, luminaire), vectorised."""
+    if controller.shape[0] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    combo = (controller.astype(np.int64) << 16) | luminaire.astype(np.int64)
+    order = np.lexsort((seq, time_us, combo))
+    starts = np.flatnonzero(np.r_[True, combo[order][1:] != combo[order][:-1]])
+    ends = np.r_[starts[1:], order.shape[0]] - 1
+    return order[ends], time_us[order[starts]]
+
+
+class Writer:
+    """Owns one database connection; `write` is one batch, all or nothing."""
+
+    def __init__(self, dsn: str, registry_refresh_min_s: float = 2.0) -> None:
+        self.dsn = dsn
+        self.registry = Registry(registry_refresh_min_s)
+        self.conn: psycopg.Connection | None = None
+        self._topics: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> psycopg.Connection:
+        if self.conn is not None and not self.conn.closed and not self.conn.broken:
+            return self.conn
+        self.close()
+        conn = psycopg.connect(self.dsn, autocommit=False, connect_timeout=5)
+        try:
+            conn.execute(TEMP_TABLES)
+            conn.commit()
+            self.registry.load(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._topics.clear()
+        self.conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+        self.conn = None
+
+    def _resolve(self, tenant: str, controller: str) -> int | None:
+        assert self.conn is not None
+        return self.registry.lookup(self.conn, tenant, controller)
+
+    # ------------------------------------------------------------------ the batch
+    def write(self, batch: Sequence[tuple[str, bytes]], now_us: int | None = None) -> WriteResult:
+        """Store a batch of (topic, payload) messages exactly once, in one transaction.
+
+        Raises psycopg.Error when the database fails; nothing of the batch is then committed
+        (or, if the commit itself was cut off, it may be: a retry is dropped by the ledger).
+        """
+        now_us = int(time.time() * 1_000_000) if now_us is None else now_us
+        conn = self.connect()
+        try:
+            prepared = prepare(batch, self._resolve, now_us, self._topics)
+            started = time.perf_counter()
+            result = self._transaction(conn, prepared, batch, now_us)
+            result.commit_s = time.perf_counter() - started
+        except BaseException:
+            if self.conn is not None and not self.conn.closed:
+                try:
+                    self.conn.rollback()
+                except psycopg.Error:
+                    self.close()
+            if self.conn is not None and self.conn.broken:
+                self.close()
+            raise
+        return result
+
+    def _transaction(self, conn: psycopg.Connection, p: Prepared,
+                     batch: Sequence[tuple[str, bytes]], now_us: int) -> WriteResult:
+        result = WriteResult(messages=p.n_messages)
+        with conn.cursor() as cur:
+            new = ledger.claim(cur, p.n_messages, p.key_msg, p.key_controller, p.key_boot,
+                               p.key_first_seq, p.key_count, p.key_kind)
+            identified = np.zeros(p.n_messages, dtype=bool)
+            identified[p.key_msg] = True
+            result.new_messages = int(new.sum())
+            result.duplicates = int((identified & ~new).sum())
+
+            lum_new = new[p.lum_msg]
+            result.luminaire_records = self._luminaires(cur, p, lum_new, now_us, result)
+            sen_new = new[p.sensor_msg]
+            result.sensor_records = copy_write(cur, SENSOR_ROWS, {
+                "time": p.sensor["time_us"][sen_new], "controller_key": p.sensor_controller[sen_new],
+                "sensor": p.sensor["sensor"][sen_new], "quantity": p.sensor["quantity"][sen_new],
+                "value": p.sensor["value"][sen_new], "boot_id": p.sensor_boot[sen_new],
+                "seq": p.sensor_seq[sen_new],
+            })
+            events = [(m, k, e) for m, k, e in p.events if new[m]]
+            if events:
+                with cur.copy(EVENTS_COPY) as copy:
+                    for _m, key, e in events:  # events are few; a row loop is fine here
+                        copy.write_row((e.time, key, e.id, e.kind.value, e.severity.value, e.luminaire,
+                                        Jsonb(e.detail), e.boot_id - (1 << 64) * (e.boot_id >> 63),
+                                        e.seq - (1 << 64) * (e.seq >> 63)))
+            result.events = len(events)
+            # whole-message rejects always; record rejects only with their message's first copy
+            rejects = [r for r in p.rejects if r.record is None or new[r.msg]]
+            if rejects:
+                with cur.copy(REJECTS_COPY) as copy:
+                    for r in rejects:
+                        topic, payload = batch[r.msg]
+                        copy.write_row((topic, r.reason, r.record, bytes(payload)))
+                result.rejects = Counter(r.reason for r in rejects)
+            if result.luminaire_records:
+                cur.execute(STATE_AND_MARKS)
+            ledger.record_offsets(cur)
+        conn.commit()
+        return result
+
+    def _luminaires(self, cur, p: Prepared, keep: np.ndarray, now_us: int,
+                    result: WriteResult) -> int:
+        records = p.luminaire[keep]
+        n = records.shape[0]
+        if n == 0:
+            return 0
+        controller, boot, seq = p.lum_controller[keep], p.lum_boot[keep], p.lum_seq[keep]
+        times = records["time_us"]
+        copy_write(cur, LUMINAIRE_ROWS, {
+            "time": times, "controller_key": controller, "luminaire": records["luminaire"],
+            "level": records["level"], "status": records["status"], "power_w": records["power_w"],
+            "energy_wh": records["energy_wh"], "voltage_v": records["voltage_v"],
+            "current_a": records["current_a"], "power_factor": records["power_factor"],
+            "driver_temp_c": records["driver_temp_c"], "ambient_lux": records["ambient_lux"],
+            "presence": records["presence"], "failure": records["failure"], "boot_id": boot, "seq": seq,
+        })
+        last, t_min = latest_per_luminaire(controller, records["luminaire"], times, seq)
+        latest = records[last]
+        copy_write(cur, STATE_STAGE, {
+            "controller_key": controller[last], "luminaire": latest["luminaire"], "time": latest["time_us"],
+            "level": latest["level"], "status": latest["status"], "power_w": latest["power_w"],
+            "energy_wh": latest["energy_wh"], "voltage_v": latest["voltage_v"],
+            "power_factor": latest["power_factor"], "driver_temp_c": latest["driver_temp_c"],
+            "failure": latest["failure"], "t_min": t_min,
+        })
+        result.newest_record_us = int(times.max())
+        result.lag_s = (now_us - times) / 1e6
+        return n
+
+    # ------------------------------------------------------------------ rollup
+    def refresh_rollups(self) -> rollup.RefreshResult | None:
+        return rollup.refresh(self.connect())
