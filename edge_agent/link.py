@@ -1,0 +1,170 @@
+"""The MQTT shell (aiomqtt, MQTT 5): connect, announce, listen, and drain the outbox in order.
+
+Nothing is published from memory: every reading, event and ack is written to the outbox first
+and removed only after its PUBACK, so what was accepted survives an outage, a SIGKILL or a power
+cut. The birth message (State online, retained) is sent on each connection before the backlog;
+the last will (State offline, connection_lost, retained) lets the broker mark us offline.
+Reconnects wait a capped exponential backoff with jitter; the drain rate is bounded by a token
+bucket so a long backlog does not flood the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent import metrics
+from edge_agent.clock import Clock
+from edge_agent.settings import AgentSettings
+from edge_agent.store_forward import Outbox, Pending, TokenBucket
+from wire.topics import Kind, topic
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 86_400  # commands queued by the broker while we are away
+PUBLISH_TIMEOUT_S = 10.0  # real seconds for a PUBACK before the connection counts as lost
+
+
+def reconnect_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Capped exponential backoff with "equal jitter" before reconnect attempt `attempt` (1..)."""
+    capped = min(high, low * 2 ** max(0, attempt - 1))
+    return capped / 2 + rng.uniform(0, capped / 2)
+
+
+class Link:
+    """One controller's connection. `run()` until cancelled; `goodbye()` before a clean stop."""
+
+    def __init__(self, settings: AgentSettings, outbox: Outbox, clock: Clock,
+                 state_payload: Callable[[bool, str | None], bytes],
+                 on_message: Callable[[str, bytes], None],
+                 rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.clock = clock
+        self._state_payload = state_payload
+        self._on_message = on_message
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.keepalive_s = 60
+        self.bucket = TokenBucket(settings.drain_rate_per_s, settings.drain_burst, clock.monotonic)
+        tenant, controller = settings.tenant, settings.controller_id
+        self.topics = {k: topic(tenant, controller, k) for k in Kind}
+        self._label = controller
+
+    def wake(self) -> None:
+        """Something new is in the outbox."""
+        self._wake.set()
+
+    def _make_client(self) -> aiomqtt.Client:
+        b = self.settings.broker
+        tls_params = None
+        if b.tls is not None:
+            tls_params = aiomqtt.TLSParameters(
+                ca_certs=str(b.tls.ca) if b.tls.ca else None,
+                certfile=str(b.tls.cert) if b.tls.cert else None,
+                keyfile=str(b.tls.key) if b.tls.key else None)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        will = aiomqtt.Will(self.topics[Kind.STATE], self._state_payload(False, "connection_lost"),
+                            qos=1, retain=True)
+        return aiomqtt.Client(
+            b.host, b.port, username=b.username, password=b.password,
+            identifier=self.settings.controller_id, protocol=aiomqtt.ProtocolVersion.V5,
+            will=will, clean_start=False, properties=props, keepalive=self.keepalive_s,
+            timeout=PUBLISH_TIMEOUT_S, tls_params=tls_params,
+            tls_insecure=b.tls.insecure if b.tls else None,
+            max_inflight_messages=self.settings.inflight)
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            lost: BaseException | None = None
+            try:
+                async with self._make_client() as client:
+                    attempt = 0
+                    await self._session(client)
+            except* (aiomqtt.MqttError, OSError) as group:
+                lost = group.exceptions[0]
+            finally:
+                self._client = None
+                self.connected.clear()
+                metrics.CONNECTED.labels(self._label).set(0)
+            attempt += 1
+            metrics.RECONNECTS.labels(self._label).inc()
+            delay = reconnect_delay(attempt, self.settings.reconnect_min_s,
+                                    self.settings.reconnect_max_s, self._rng)
+            log.info("mqtt link down controller=%s error=%s retry_in_s=%.1f", self._label, lost, delay)
+            await self.clock.sleep(delay)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        self.connections += 1
+        await client.publish(self.topics[Kind.STATE], self._state_payload(True, None), qos=1,
+                             retain=True)
+        await client.subscribe([(self.topics[Kind.CMD], 1), (self.topics[Kind.CONFIG], 1)])
+        self.connected.set()
+        metrics.CONNECTED.labels(self._label).set(1)
+        log.info("mqtt connected controller=%s host=%s port=%d", self._label,
+                 self.settings.broker.host, self.settings.broker.port)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._receive(client))
+            tg.create_task(self._drain(client))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            self._on_message(str(message.topic), payload)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Publish the outbox oldest first, a window of QoS 1 messages at a time."""
+        while True:
+            self._wake.clear()
+            batch = self.outbox.peek(self.settings.inflight)
+            if not batch:
+                self._update_gauges()
+                await self._wake.wait()
+                continue
+            granted = self.bucket.take(len(batch))
+            if granted == 0:
+                await self.clock.sleep(self.bucket.wait_s(1))
+                continue
+            batch = batch[:granted]
+            # the publish calls reach the socket in this order (tasks start in creation order)
+            results = await asyncio.gather(*(self._publish(client, m) for m in batch),
+                                           return_exceptions=True)
+            done = [m.id for m, r in zip(batch, results) if r is None]
+            self.outbox.remove(done)
+            metrics.PUBLISHED.labels(self._label).inc(len(done))
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    async def _publish(self, client: aiomqtt.Client, message: Pending) -> None:
+        await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+
+    def _update_gauges(self) -> None:
+        s = self.outbox.stats()
+        metrics.BUFFERED.labels(self._label).set(s.messages)
+        metrics.BUFFER_BYTES.labels(self._label).set(s.bytes)
+        metrics.DROPPED.labels(self._label).set(s.dropped_total)
+
+    async def goodbye(self, reason: str, timeout_s: float = 2.0) -> None:
+        """Publish the offline state (retained) if connected: a clean stop is not a lost link."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.publish(self.topics[Kind.STATE], self._state_payload(False, reason),
+                                     qos=1, retain=True)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.info("offline state not delivered controller=%s error=%s", self._label, exc)

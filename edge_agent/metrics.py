@@ -1,0 +1,22 @@
+"""Prometheus metrics of the edge agent (`luciole_agent_*`), labelled by controller."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+PUBLISHED = Counter("luciole_agent_messages_published_total",
+                    "Messages acknowledged by the broker (PUBACK) and removed from the outbox",
+                    ["controller"])
+BUFFERED = Gauge("luciole_agent_outbox_messages", "Messages waiting in the outbox", ["controller"])
+BUFFER_BYTES = Gauge("luciole_agent_outbox_bytes", "Bytes waiting in the outbox", ["controller"])
+DROPPED = Gauge("luciole_agent_outbox_dropped_messages",
+                "Messages dropped from a full or aged outbox since it was created", ["controller"])
+CONNECTED = Gauge("luciole_agent_connected", "1 while connected to the broker", ["controller"])
+RECONNECTS = Counter("luciole_agent_reconnects_total", "Connection attempts that failed or ended",
+                     ["controller"])
+POLL_ERRORS = Counter("luciole_agent_poll_errors_total", "Hardware faults raised by the pollers",
+                      ["controller", "kind"])
+COMMANDS = Counter("luciole_agent_commands_total", "Commands answered, by type and answer",
+                   ["controller", "type", "status"])
+READINGS = Counter("luciole_agent_readings_total", "Telemetry records written to the outbox",
+                   ["controller", "stream"])

@@ -1,0 +1,272 @@
+"""Pollers: one per DALI bus and one per Modbus device; each polls once and fans out.
+
+A poller keeps the latest reading of each thing it watches for whoever wants it (telemetry,
+the control loop, diagnostics commands). Typed hardware errors never escape a poller: they
+become fault events on the transition (raised once, cleared once), readings flagged with the
+failure, and a capped exponential backoff with jitter before the next try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from dali.address import GearBroadcast, GearGroup, GearShort
+from dali.gear import general as g
+
+from edge_agent.clock import Clock, to_us
+from edge_agent.telemetry import LuminaireReading
+from hardware.dali import (
+    DaliBus,
+    DaliError,
+    DaliNoAnswer,
+    RetryPolicy,
+    actual_level,
+    present_short_addresses,
+    query,
+    read_diagnostics,
+    read_energy,
+    set_level,
+    status,
+)
+from hardware.modbus import ModbusDevice, ModbusError
+from wire.messages import EventKind, Severity
+from wire.records import LEVEL_UNKNOWN, LuminaireFailure
+
+log = logging.getLogger(__name__)
+
+LUMINAIRES_PER_BUS = 64
+DALI_RETRY = RetryPolicy(attempts=2, base_delay_s=0.02, max_delay_s=0.2)
+
+Emit = Callable[..., None]
+"""emit(kind, severity, luminaire=None, **detail): record an event (the agent's outbox)."""
+
+
+@dataclass
+class FaultTracker:
+    """Which faults are active; reports only transitions, so a stuck fault is one event."""
+
+    active: dict[tuple, str] = field(default_factory=dict)
+
+    def failed(self, key: tuple, why: str) -> bool:
+        """Mark `key` faulty; True when it was not already."""
+        new = key not in self.active
+        self.active[key] = why
+        return new
+
+    def recovered(self, key: tuple) -> bool:
+        """Mark `key` healthy; True when it was faulty."""
+        return self.active.pop(key, None) is not None
+
+
+def backoff_s(interval_s: float, streak: int, rng: random.Random, cap_factor: float = 8.0) -> float:
+    """Wait before the next poll after `streak` failures in a row (0: the plain interval)."""
+    if streak <= 0:
+        return interval_s
+    capped = min(interval_s * cap_factor, interval_s * 2 ** streak)
+    return capped / 2 + rng.uniform(0, capped / 2)
+
+
+class DaliPoller:
+    """One DALI bus: discovers its gear, polls level, status, D4i energy and diagnostics."""
+
+    def __init__(self, bus: DaliBus, bus_index: int, clock: Clock, emit: Emit,
+                 interval_s: float = 10.0, diagnostics_every: int = 6,
+                 rng: random.Random | None = None) -> None:
+        self.bus = bus
+        self.bus_index = bus_index
+        self.clock = clock
+        self.emit = emit
+        self.interval_s = interval_s
+        self.diagnostics_every = diagnostics_every
+        self.addresses: list[int] = []
+        self.groups: dict[int, frozenset[int]] = {}  # luminaire index -> DALI groups
+        self.latest: dict[int, LuminaireReading] = {}
+        self.on_hours: dict[int, float] = {}
+        self.faults = FaultTracker()
+        self.polls = 0
+        self.lock = asyncio.Lock()  # a read sequence and a command must not interleave
+        self.discovered = asyncio.Event()
+        self._rng = rng or random.Random()
+        self._streak = 0
+
+    def index(self, short_address: int) -> int:
+        return self.bus_index * LUMINAIRES_PER_BUS + short_address
+
+    def owns(self, index: int) -> bool:
+        return index // LUMINAIRES_PER_BUS == self.bus_index
+
+    # --------------------------------------------------------------------- the loop
+    async def run(self) -> None:
+        while True:
+            if not self.discovered.is_set():
+                await self._discover()
+            if self.discovered.is_set():
+                await self.poll_once()
+            await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
+
+    async def _discover(self) -> None:
+        try:
+            async with self.lock:
+                self.addresses = await present_short_addresses(self.bus)
+                self.groups = {self.index(a): await self._groups(a) for a in self.addresses}
+        except DaliError as exc:
+            self._bus_failed(exc)
+            return
+        self._bus_ok()
+        self.discovered.set()
+        log.info("dali bus=%d gear=%d", self.bus_index, len(self.addresses))
+
+    async def _groups(self, short: int) -> frozenset[int]:
+        try:
+            low = (await query(self.bus, g.QueryGroupsZeroToSeven(GearShort(short)), DALI_RETRY))
+            high = (await query(self.bus, g.QueryGroupsEightToFifteen(GearShort(short)), DALI_RETRY))
+        except DaliNoAnswer:
+            return frozenset()
+        bits = low.raw_value.as_integer | high.raw_value.as_integer << 8
+        return frozenset(i for i in range(16) if bits >> i & 1)
+
+    def _bus_failed(self, exc: DaliError) -> None:
+        self._streak += 1
+        if self.faults.failed(("bus",), str(exc)):
+            self.emit(EventKind.DALI_ERROR, Severity.CRITICAL, None, bus=self.bus_index,
+                      error=type(exc).__name__, message=str(exc)[:200])
+        for index, reading in self.latest.items():
+            self.latest[index] = replace(reading, level=LEVEL_UNKNOWN,
+                                         failure=reading.failure | LuminaireFailure.COMM)
+
+    def _bus_ok(self) -> None:
+        self._streak = 0
+        if self.faults.recovered(("bus",)):
+            self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, bus=self.bus_index,
+                      fault=str(EventKind.DALI_ERROR))
+
+    async def poll_once(self) -> None:
+        """Read every gear once; errors become events and flagged readings, never exceptions."""
+        self.polls += 1
+        with_diag = self.diagnostics_every > 0 and self.polls % self.diagnostics_every == 1
+        try:
+            for short in self.addresses:
+                async with self.lock:
+                    self.latest[self.index(short)] = await self._read_gear(short, with_diag)
+        except DaliError as exc:  # the bus itself (connection, timeout), not one gear
+            self._bus_failed(exc)
+            return
+        self._bus_ok()
+
+    async def _read_gear(self, short: int, with_diag: bool) -> LuminaireReading:
+        index = self.index(short)
+        now_us = to_us(self.clock)
+        previous = self.latest.get(index, LuminaireReading(now_us, index))
+        try:
+            level = await actual_level(self.bus, short, DALI_RETRY)
+            st = await status(self.bus, short, DALI_RETRY)
+            energy = await read_energy(self.bus, short, retry=DALI_RETRY)
+            diag = await read_diagnostics(self.bus, short, DALI_RETRY) if with_diag else None
+        except DaliNoAnswer as exc:
+            if self.faults.failed(("gear", index), str(exc)):
+                self.emit(EventKind.DALI_ERROR, Severity.WARNING, index, bus=self.bus_index,
+                          short_address=short, error="DaliNoAnswer", message=str(exc)[:200])
+            return replace(previous, time_us=now_us, level=LEVEL_UNKNOWN,
+                           failure=previous.failure | LuminaireFailure.COMM)
+        if self.faults.recovered(("gear", index)):
+            self.emit(EventKind.FAULT_CLEARED, Severity.INFO, index, bus=self.bus_index,
+                      short_address=short, fault=str(EventKind.DALI_ERROR))
+        failure = LuminaireFailure.NONE
+        if st.lamp_failure:
+            failure |= LuminaireFailure.LAMP
+        if st.gear_failure:
+            failure |= LuminaireFailure.DRIVER
+        self._status_events(index, short, st.lamp_failure, st.gear_failure)
+        voltage, pf, temp = previous.voltage_v, previous.power_factor, previous.driver_temp_c
+        if diag is not None:
+            voltage = diag.supply_voltage_v or 0.0
+            pf = diag.power_factor or 0.0
+            temp = float(diag.gear_temperature_c or 0.0)
+            if diag.light_source_on_time_s is not None:
+                self.on_hours[index] = diag.light_source_on_time_s / 3600
+        power = energy.active_power_w or 0.0
+        current = power / (voltage * pf) if voltage > 0 and pf > 0 else 0.0
+        status_byte = sum(int(v) << i for i, v in enumerate(
+            (st.gear_failure, st.lamp_failure, st.lamp_on, st.limit_error, st.fade_running,
+             st.reset_state, st.missing_short_address, st.power_cycle_seen)))
+        return LuminaireReading(
+            time_us=now_us, luminaire=index, level=level, status=status_byte, power_w=power,
+            energy_wh=energy.active_energy_wh or 0.0, voltage_v=voltage, current_a=current,
+            power_factor=pf, driver_temp_c=temp, failure=failure)
+
+    def _status_events(self, index: int, short: int, lamp: bool, gear: bool) -> None:
+        for key, bad, kind in (("lamp", lamp, EventKind.LAMP_FAILURE),
+                               ("driver", gear, EventKind.DRIVER_FAILURE)):
+            if bad and self.faults.failed((key, index), key):
+                self.emit(kind, Severity.CRITICAL, index, short_address=short)
+            elif not bad and self.faults.recovered((key, index)):
+                self.emit(EventKind.FAULT_CLEARED, Severity.INFO, index, short_address=short,
+                          fault=str(kind))
+
+    # --------------------------------------------------------------------- actuation
+    async def drive(self, levels: dict[int, int]) -> None:
+        """Send DAPC to each of this bus's luminaires in `levels` (index -> arc level);
+        all at once by broadcast when they all get the same level."""
+        mine = {i: lv for i, lv in levels.items() if self.owns(i) and i in self.groups}
+        if not mine:
+            return
+        async with self.lock:
+            if len(set(mine.values())) == 1 and len(mine) == len(self.groups):
+                await set_level(self.bus, GearBroadcast(), next(iter(mine.values())))
+                return
+            for index, level in mine.items():
+                await set_level(self.bus, GearShort(index % LUMINAIRES_PER_BUS), level)
+
+    async def drive_group(self, group: int, level: int) -> None:
+        async with self.lock:
+            await set_level(self.bus, GearGroup(group), level)
+
+    async def diagnostics(self, index: int):
+        async with self.lock:
+            return await read_diagnostics(self.bus, index % LUMINAIRES_PER_BUS, DALI_RETRY)
+
+
+class ModbusPoller:
+    """One Modbus device (a cabinet's energy meter): reads its profile, keeps the latest values."""
+
+    def __init__(self, device: ModbusDevice, index: int, clock: Clock, emit: Emit,
+                 interval_s: float = 15.0, rng: random.Random | None = None) -> None:
+        self.device = device
+        self.index = index
+        self.clock = clock
+        self.emit = emit
+        self.interval_s = interval_s
+        self.latest: tuple[int, dict[str, float]] | None = None
+        self.faults = FaultTracker()
+        self.polls = 0
+        self.errors = 0
+        self._rng = rng or random.Random()
+        self._streak = 0
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
+
+    async def poll_once(self) -> None:
+        self.polls += 1
+        try:
+            values = await self.device.read()
+        except ModbusError as exc:
+            self.errors += 1
+            self._streak += 1
+            if self.faults.failed(("meter",), str(exc)):
+                self.emit(EventKind.MODBUS_ERROR, Severity.WARNING, None, device=self.index,
+                          profile=self.device.profile.id, error=type(exc).__name__,
+                          message=str(exc)[:200])
+            return
+        self._streak = 0
+        self.latest = (to_us(self.clock), {k: float(v) for k, v in values.items()
+                                           if isinstance(v, int | float)})
+        if self.faults.recovered(("meter",)):
+            self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, device=self.index,
+                      fault=str(EventKind.MODBUS_ERROR))

@@ -1,0 +1,97 @@
+"""Readings to binary telemetry, purely: LUMINAIRE_DTYPE / SENSOR_DTYPE records and payloads.
+
+Each stream (luminaire records, sensor records, JSON messages) numbers its items from 0 in each
+boot; a process start is a new boot with a new boot id, so (controller, boot id, seq) names a
+reading for ever and a replay or a QoS 1 redelivery is recognised downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from wire.codec import encode_luminaire, encode_sensor
+from wire.records import LEVEL_UNKNOWN, LUMINAIRE_DTYPE, SENSOR_DTYPE, LuminaireFailure, Quantity
+
+
+@dataclass(frozen=True)
+class LuminaireReading:
+    """What one poll of one luminaire found (unknown numbers are 0, unknown level 255)."""
+
+    time_us: int
+    luminaire: int  # bus * 64 + short address
+    level: int = LEVEL_UNKNOWN
+    status: int = 0  # QUERY STATUS byte
+    power_w: float = 0.0
+    energy_wh: float = 0.0
+    voltage_v: float = 0.0
+    current_a: float = 0.0
+    power_factor: float = 0.0
+    driver_temp_c: float = 0.0
+    ambient_lux: float = 0.0
+    presence: int = 0
+    failure: LuminaireFailure = LuminaireFailure.NONE
+
+
+class SeqCounter:
+    """Sequence numbers of one stream within one boot: take(n) reserves n consecutive ones."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.next = start
+
+    def take(self, n: int = 1) -> int:
+        first = self.next
+        self.next += n
+        return first
+
+
+def _finite(value: float, low: float, high: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        return 0.0
+    return min(max(float(value), low), high)
+
+
+def luminaire_records(readings: Sequence[LuminaireReading]) -> np.ndarray:
+    """Readings as LUMINAIRE_DTYPE records, values clamped into the contract's ranges."""
+    out = np.zeros(len(readings), dtype=LUMINAIRE_DTYPE)
+    for i, r in enumerate(readings):
+        out[i] = (
+            r.time_us, r.luminaire, r.level, r.status,
+            _finite(r.power_w, 0, 2000), _finite(r.energy_wh, 0, 1e12),
+            _finite(r.voltage_v, 0, 500), _finite(r.current_a, 0, 20),
+            _finite(r.power_factor, 0, 1), _finite(r.driver_temp_c, -50, 150),
+            _finite(r.ambient_lux, 0, 200_000), min(max(r.presence, 0), 65_535), int(r.failure),
+        )
+    return out
+
+
+# Modbus profile register -> sensor quantity (the meter's readings as sensor records)
+METER_QUANTITIES: dict[str, Quantity] = {
+    "voltage_ln_avg": Quantity.VOLTAGE_V,
+    "current_sum": Quantity.CURRENT_A,
+    "power_total": Quantity.POWER_W,
+    "energy_import_kwh": Quantity.ENERGY_KWH,
+    "power_factor_total": Quantity.POWER_FACTOR,
+    "frequency": Quantity.FREQUENCY_HZ,
+}
+
+
+def meter_records(time_us: int, sensor: int, values: Mapping[str, float]) -> np.ndarray:
+    """One meter reading as SENSOR_DTYPE records, one per quantity the meter gave."""
+    rows = [
+        (time_us, sensor, int(q), _finite(float(values[name]), q.low, q.high))
+        for name, q in METER_QUANTITIES.items() if name in values
+    ]
+    return np.array(rows, dtype=SENSOR_DTYPE)
+
+
+def payloads(records: np.ndarray, boot_id: int, seq: SeqCounter,
+             per_message: int) -> Iterable[tuple[int, bytes]]:
+    """Split records into payloads of at most `per_message`; yields (first_seq, payload)."""
+    encode = encode_luminaire if records.dtype == LUMINAIRE_DTYPE else encode_sensor
+    for start in range(0, records.shape[0], per_message):
+        chunk = records[start:start + per_message]
+        first = seq.take(chunk.shape[0])
+        yield first, encode(boot_id, first, chunk)
