@@ -69,7 +69,16 @@ class Consumer:
         self._stopping = threading.Event()
         self._rng = random.Random()
         self._last_rollup = 0.0
+        self._received = 0  # by the network thread
+        self._released = 0  # acknowledged or dropped (stale generation), by the batcher
+        self.peak_unacked = 0
+        self._paused_logged_at = float("-inf")
+        metrics.INFLIGHT.set_function(self.unacked)
         self.client = self._client()
+
+    def unacked(self) -> int:
+        """Messages received and neither acknowledged nor dropped."""
+        return self._received - self._released
 
     # ------------------------------------------------------------------ MQTT
     def _client(self) -> mqtt.Client:
@@ -125,12 +134,24 @@ class Consumer:
             log.warning("mqtt disconnected reason=%s; the broker redelivers unacked messages", reason_code)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        # flow control (Receive Maximum) bounds this deque; this wait is only a safety net
-        limit = self.settings.receive_maximum * 2
-        while len(self._inbox) >= limit and not self._stopping.is_set():
-            time.sleep(0.001)
+        # Receive Maximum should stop the broker at `limit` unacknowledged messages, but
+        # Mosquitto 2.0.11 overruns it once acknowledgements flow; so the bound is enforced here
+        # too: this (network) thread stops reading, TCP backpressure holds the rest in the broker.
+        limit = self.settings.receive_maximum
+        if self._received - self._released >= limit:
+            now = time.monotonic()
+            if now - self._paused_logged_at >= 30.0:
+                self._paused_logged_at = now
+                log.warning("%d messages unacknowledged (the broker overran Receive Maximum): "
+                            "pausing reads until a batch commits", limit)
+            while self._received - self._released >= limit and not self._stopping.is_set():
+                time.sleep(0.002)
         mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
         self._inbox.append((self._generation, mid, message.topic, message.payload))
+        self._received += 1
+        unacked = self._received - self._released
+        if unacked > self.peak_unacked:
+            self.peak_unacked = unacked
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         return self._subscribed.wait(timeout_s)
@@ -169,6 +190,7 @@ class Consumer:
             while inbox and not self.policy.full(len(batch), records):
                 item = inbox.popleft()
                 if item[0] != self._generation:
+                    self._released += 1
                     continue  # from a closed connection: it will be redelivered
                 if not batch:
                     opened = time.monotonic()
@@ -180,7 +202,6 @@ class Consumer:
             if not batch and self._rollup_due():
                 break
             time.sleep(min(_POLL_S, self.policy.wait_s(len(batch), age)) or _POLL_S)
-        metrics.INFLIGHT.set(len(batch) + len(inbox))
         return batch
 
     def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
@@ -203,7 +224,9 @@ class Consumer:
                     return  # not acknowledged: the broker redelivers to the next session
                 if any(item[0] != self._generation for item in batch):
                     # reconnected meanwhile: these mids are gone, the broker redelivers them
-                    batch = [item for item in batch if item[0] == self._generation]
+                    kept = [item for item in batch if item[0] == self._generation]
+                    self._released += len(batch) - len(kept)
+                    batch = kept
                     pairs = [(topic, payload) for _, _, topic, payload in batch]
                     if not batch:
                         return
@@ -211,6 +234,7 @@ class Consumer:
         for gen, mid, _, _ in batch:
             if gen == generation and mid:
                 self.client.ack(mid, 1)
+        self._released += len(batch)
         self._account(result, len(batch))
 
     def _account(self, result: WriteResult, n: int) -> None:
@@ -237,7 +261,6 @@ class Consumer:
         if result.lag_s.shape[0]:
             metrics.LAG_SECONDS.observe(float(np.median(result.lag_s)))
             metrics.LAG_MAX_SECONDS.set(float(result.lag_s.max()))
-        metrics.INFLIGHT.set(len(self._inbox))
 
     # ------------------------------------------------------------------ rollups
     def _rollup_due(self) -> bool:

@@ -73,12 +73,16 @@ def luminaire_records(n: int, time_us: int | np.ndarray, energy_wh: float | np.n
 
 
 def poll_payloads(fleet: Fleet, polls: int, luminaires: int, boot_id: int = 7,
-                  interval_us: int = 60_000_000) -> list[tuple[str, bytes]]:
-    """Each controller's polls in order: energy rising 10 Wh a poll; seq counts records."""
+                  interval_us: int = 60_000_000, reset_at: int | None = None) -> list[tuple[str, bytes]]:
+    """Each controller's polls in order: energy rising 10 Wh a poll, restarting from 5 Wh at
+    poll `reset_at` (a driver replaced); seq counts records."""
     out = []
     for k in range(polls):
+        energy = 1000.0 + 10.0 * k
+        if reset_at is not None and k >= reset_at:
+            energy = 5.0 + 10.0 * (k - reset_at)
         for controller in fleet.keys:
-            records = luminaire_records(luminaires, T0_US + k * interval_us, 1000.0 + 10.0 * k)
+            records = luminaire_records(luminaires, T0_US + k * interval_us, energy)
             out.append((fleet.topic(controller), encode_luminaire(boot_id, k * luminaires, records)))
     return out
 
