@@ -1,0 +1,348 @@
+"""Ingest benchmark against the real broker and database, in one temporary stack:
+(a) the raw binary COPY ceiling into luminaire_telemetry, (b) the broker ceiling (publishers to a
+bare QoS 1 subscriber, no database), (c) end-to-end ingest with several publishers and workers;
+for a cabinet poll (50 records a message) and a small message (4 records). Last line:
+`ingest: N records/s end-to-end; ratio R` for the cabinet-poll shape, R = c / min(a, b)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# this script is bench/ingest.py: keep its folder off sys.path so `ingest` is the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.copy_binary import write as copy_write
+from ingest.writer import LUMINAIRE_ROWS
+from luciole.migrate import migrate
+from luciole.settings import StackSettings
+from luciole.stack import Endpoints, Stack
+from wire.codec import LUMINAIRE_DTYPE, encode_luminaire
+from wire.topics import Kind, subscription, topic
+
+REPO = Path(__file__).resolve().parents[1]
+T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+POLL_US = 60_000_000  # record time advances one minute per poll
+
+
+@dataclass(frozen=True)
+class Shape:
+    per_message: int
+    controllers: int
+    polls: int
+
+    @property
+    def messages(self) -> int:
+        return self.controllers * self.polls
+
+    @property
+    def records(self) -> int:
+        return self.messages * self.per_message
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# ------------------------------------------------------------------------------ fleet, payloads
+
+
+def register(dsn: str, tenant: str, controllers: int) -> list[str]:
+    names = [f"{tenant}-c{i:05d}" for i in range(controllers)]
+    ean = f"{abs(hash(tenant)) % 10**18:018d}"
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant, tenant))
+        conn.execute("INSERT INTO supply_points (ean, tenant_id, name) VALUES (%s, %s, 'bench')", (ean, tenant))
+        conn.execute("INSERT INTO cabinets (id, tenant_id, supply_point_ean) VALUES (%s, %s, %s)",
+                     (f"{tenant}-cab", tenant, ean))
+        with conn.cursor().copy("COPY controllers (id, tenant_id, cabinet_id, status) FROM STDIN") as cp:
+            for name in names:
+                cp.write_row((name, tenant, f"{tenant}-cab", "active"))
+    return names
+
+
+def records_of_poll(n: int, k: int) -> np.ndarray:
+    r = np.zeros(n, dtype=LUMINAIRE_DTYPE)
+    r["time_us"] = T0_US + k * POLL_US
+    r["luminaire"] = np.arange(n)
+    r["level"] = 180
+    r["power_w"] = 38.5
+    r["energy_wh"] = 1000.0 + 0.64 * k + np.arange(n)
+    r["voltage_v"] = 231.0
+    r["current_a"] = 0.17
+    r["power_factor"] = 0.96
+    r["driver_temp_c"] = 41.0
+    r["ambient_lux"] = 2.0
+    return r
+
+
+def payloads(tenant: str, names: list[str], shape: Shape, part: int, parts: int) -> list[tuple[str, bytes]]:
+    """This publisher's controllers (every parts-th), poll by poll, pre-encoded."""
+    mine = names[part::parts]
+    out = []
+    for k in range(shape.polls):
+        records = records_of_poll(shape.per_message, k)
+        for name in mine:
+            out.append((topic(tenant, name, Kind.TELEMETRY),
+                        encode_luminaire(1, k * shape.per_message, records)))
+    return out
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+def _client(ep: Endpoints, client_id: str) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(ep.mqtt_username, ep.mqtt_password)
+    return c
+
+
+def publisher(ep: Endpoints, tenant: str, names: list[str], shape: Shape, part: int, parts: int,
+              ready, go, results) -> None:
+    """Publish pre-encoded messages at QoS 1 as fast as the broker acknowledges them."""
+    messages = payloads(tenant, names, shape, part, parts)
+    acked = [0]
+    c = _client(ep, f"bench-pub-{part}-{uuid.uuid4().hex[:6]}")
+    c.max_inflight_messages_set(1000)
+    c.on_publish = lambda *a: acked.__setitem__(0, acked[0] + 1)
+    c.connect(ep.mqtt_host, ep.mqtt_port)
+    c.loop_start()
+    ready.put(len(messages))
+    go.wait()
+    for t, p in messages:
+        c.publish(t, p, qos=1)
+    deadline = time.monotonic() + 300
+    while acked[0] < len(messages) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    results.put(("published", part, acked[0], time.monotonic()))
+    c.disconnect()
+    c.loop_stop()
+
+
+def bare_subscriber(ep: Endpoints, expected: int, ready, results) -> None:
+    """Count QoS 1 telemetry messages, acknowledging each (paho's automatic ack)."""
+    state = {"n": 0, "first": None, "last": None}
+
+    def on_message(client, userdata, message) -> None:
+        state["n"] += 1
+        if state["first"] is None:
+            state["first"] = time.monotonic()
+        state["last"] = time.monotonic()
+
+    c = _client(ep, f"bench-sub-{uuid.uuid4().hex[:6]}")
+    c.on_message = on_message
+    c.on_subscribe = lambda *a: ready.put("subscribed")
+    c.on_connect = lambda client, *a: client.subscribe(subscription(Kind.TELEMETRY), qos=1)
+    c.connect(ep.mqtt_host, ep.mqtt_port, clean_start=True)
+    c.loop_start()
+    deadline = time.monotonic() + 300
+    while state["n"] < expected and time.monotonic() < deadline:
+        time.sleep(0.005)
+    results.put(("received", state["n"], state["first"], state["last"]))
+    c.disconnect()
+    c.loop_stop()
+
+
+def start_publishers(ep, tenant, names, shape, parts):
+    ctx = mp.get_context("fork")
+    ready, go, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=publisher, args=(ep, tenant, names, shape, i, parts, ready, go, results))
+             for i in range(parts)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    return procs, go, results
+
+
+def forget_sessions(ep: Endpoints, client_ids: list[str]) -> None:
+    """Remove persistent sessions so they queue nothing during the next measurements."""
+    for cid in client_ids:
+        c = _client(ep, cid)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        c.connect(ep.mqtt_host, ep.mqtt_port, clean_start=True, properties=props)
+        c.loop_start()
+        time.sleep(0.2)
+        c.disconnect()
+        c.loop_stop()
+
+
+# ------------------------------------------------------------------------------ measurements
+
+
+def copy_ceiling(dsn: str, shape: Shape, batch_rows: int, seconds: float) -> float:
+    """Rows/s of a loop of binary COPYs (one transaction each) of the same rows into the hypertable."""
+    polls = max(1, batch_rows // shape.per_message)
+    recs = np.concatenate([records_of_poll(shape.per_message, k) for k in range(polls)])
+    n = recs.shape[0]
+    cols = {name: recs[name] for name, _ in LUMINAIRE_ROWS.columns if name in recs.dtype.names}
+    cols.update(time=recs["time_us"], controller_key=np.full(n, -1, np.int32),
+                boot_id=np.zeros(n, np.int64), seq=np.arange(n, dtype=np.int64))
+    rows, started = 0, time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        while time.perf_counter() - started < seconds:
+            with conn.cursor() as cur:
+                copy_write(cur, LUMINAIRE_ROWS, cols)  # buffer encoding included, as in ingest
+            conn.commit()
+            rows += n
+        rate = rows / (time.perf_counter() - started)
+        conn.execute("TRUNCATE luminaire_telemetry")
+    return rate
+
+
+def broker_ceiling(ep: Endpoints, tenant: str, names: list[str], shape: Shape, parts: int) -> float:
+    ctx = mp.get_context("fork")
+    sub_ready, sub_results = ctx.Queue(), ctx.Queue()
+    sub = ctx.Process(target=bare_subscriber, args=(ep, shape.messages, sub_ready, sub_results))
+    sub.start()
+    sub_ready.get(timeout=30)
+    procs, go, results = start_publishers(ep, tenant, names, shape, parts)
+    started = time.monotonic()
+    go.set()
+    _, received, _first, last = sub_results.get(timeout=320)
+    for p in procs:
+        p.join(30)
+    sub.join(10)
+    if received < shape.messages:
+        say(f"  broker: only {received} of {shape.messages} messages arrived")
+    return received * shape.per_message / (last - started)
+
+
+def ledger_records(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT coalesce(sum(record_count), 0) FROM message_ledger").fetchone()[0])
+
+
+def end_to_end(ep: Endpoints, tenant: str, names: list[str], shape: Shape, parts: int, workers: int,
+               log_dir: Path) -> tuple[float, list[str]]:
+    group = f"b{uuid.uuid4().hex[:8]}"
+    ids = [f"bench-ingest-{group}-{i}" for i in range(workers)]
+    procs, logs = [], []
+    base = ledger_records(ep.dsn())
+    for cid in ids:
+        env = dict(os.environ)
+        env.update({
+            "LUCIOLE_INGEST_MQTT_HOST": ep.mqtt_host, "LUCIOLE_INGEST_MQTT_PORT": str(ep.mqtt_port),
+            "LUCIOLE_INGEST_MQTT_USERNAME": ep.mqtt_username,
+            "LUCIOLE_INGEST_MQTT_PASSWORD": ep.mqtt_password, "LUCIOLE_INGEST_DSN": ep.dsn(),
+            "LUCIOLE_INGEST_SHARE_GROUP": group, "LUCIOLE_INGEST_CLIENT_ID": cid,
+            "LUCIOLE_INGEST_METRICS_PORT": "0", "LUCIOLE_INGEST_PROGRESS_EVERY_S": "5",
+            "LUCIOLE_INGEST_SESSION_EXPIRY_S": "600",
+        })
+        log = log_dir / f"{cid}.log"
+        logs.append(log)
+        procs.append(subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
+                                      stdout=open(log, "wb"), stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 60
+    while not all(b"mqtt subscribed" in log.read_bytes() for log in logs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError("ingest workers did not start: " + logs[0].read_text()[-2000:])
+        time.sleep(0.05)
+    pubs, go, _results = start_publishers(ep, tenant, names, shape, parts)
+    started = time.monotonic()
+    go.set()
+    stored, last_print = 0, started
+    deadline = started + 300
+    while stored < shape.records and time.monotonic() < deadline:
+        time.sleep(0.25)
+        stored = ledger_records(ep.dsn()) - base
+        now = time.monotonic()
+        if now - last_print >= 2:
+            rate = stored / (now - started)
+            eta = (shape.records - stored) / rate if rate else float("inf")
+            say(f"  e2e: {stored:,}/{shape.records:,} records  {rate:,.0f} records/s  ETA {eta:.0f}s")
+            last_print = now
+    elapsed = time.monotonic() - started
+    for p in pubs:
+        p.join(30)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(30)
+    forget_sessions(ep, ids)
+    if stored < shape.records:
+        raise RuntimeError(f"only {stored} of {shape.records} records stored in time")
+    return shape.records / elapsed, ids
+
+
+def verify(dsn: str, expected: int) -> None:
+    with psycopg.connect(dsn) as conn:
+        n = conn.execute("SELECT count(*) FROM luminaire_telemetry").fetchone()[0]
+        distinct = conn.execute("SELECT count(*) FROM (SELECT DISTINCT controller_key, boot_id, seq,"
+                                " luminaire FROM luminaire_telemetry) d").fetchone()[0]
+    if n != expected or distinct != expected:
+        raise RuntimeError(f"stored {n} rows ({distinct} distinct), expected {expected}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the message counts")
+    parser.add_argument("--copy-seconds", type=float, default=4.0)
+    parser.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True,
+                        help="PostgreSQL fsync (on: the durability ingest acknowledges)")
+    args = parser.parse_args()
+    shapes = {
+        "cabinet poll, 50 records/message": Shape(50, 200, max(1, int(200 * args.scale))),
+        "small message, 4 records/message": Shape(4, 2500, max(1, int(100 * args.scale))),
+    }
+    summary: list[tuple[str, float, float, float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        stack = Stack(StackSettings(var_dir=Path(tmp) / "var", mqtt_port=0, pg_port=0,
+                                    pg_fsync=args.fsync, pg_shared_buffers="512MB"))
+        ep = stack.up()
+        try:
+            migrate(ep.dsn())
+            say(f"stack up in {tmp}: mosquitto :{ep.mqtt_port}, postgres :{ep.pg_port} "
+                f"(fsync {'on' if args.fsync else 'off'}); {os.cpu_count()} cores shared by all")
+            for label, shape in shapes.items():
+                tenant = f"bench{shape.per_message}"
+                names = register(ep.dsn(), tenant, shape.controllers)
+                say(f"{label}: {shape.controllers} controllers x {shape.polls} polls = "
+                    f"{shape.messages:,} messages, {shape.records:,} records")
+                a = copy_ceiling(ep.dsn(), shape, min(50_000, 400 * shape.per_message), args.copy_seconds)
+                say(f"  (a) COPY ceiling: {a:,.0f} rows/s")
+                b = broker_ceiling(ep, tenant, names, shape, args.publishers)
+                say(f"  (b) broker ceiling: {b:,.0f} records/s ({b / shape.per_message:,.0f} messages/s)")
+                c, _ = end_to_end(ep, tenant, names, shape, args.publishers, args.workers, Path(tmp))
+                verify(ep.dsn(), shape.records)
+                say(f"  (c) end-to-end: {c:,.0f} records/s ({c / shape.per_message:,.0f} messages/s), "
+                    f"{args.workers} workers, {args.publishers} publishers; stored exactly once")
+                ratio = c / min(a, b)
+                say(f"  ratio c / min(a, b) = {ratio:.2f}")
+                summary.append((label, a, b, c, ratio))
+                with psycopg.connect(ep.dsn()) as conn:
+                    conn.execute("TRUNCATE luminaire_telemetry, message_ledger, luminaire_state,"
+                                 " energy_dirty, energy_cursor, energy_15min, energy_15min_supply,"
+                                 " ingest_offsets")
+        finally:
+            stack.down()
+    say("")
+    say(f"{'shape':36} {'(a) COPY rows/s':>16} {'(b) broker rec/s':>17} {'(c) e2e rec/s':>14} "
+        f"{'e2e msg/s':>10} {'ratio':>6}")
+    for (label, a, b, c, ratio), shape in zip(summary, shapes.values()):
+        say(f"{label:36} {a:16,.0f} {b:17,.0f} {c:14,.0f} {c / shape.per_message:10,.0f} {ratio:6.2f}")
+    label, a, b, c, ratio = summary[0]
+    say(f"ingest: {c:.0f} records/s end-to-end; ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
