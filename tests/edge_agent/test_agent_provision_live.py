@@ -1,0 +1,90 @@
+"""Provisioning against a double of the one API endpoint, the real broker and simulated gear."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from agent_harness import device_account
+from rich.console import Console
+
+from controller_fw_sim.dali import SimulatedDaliBus
+from controller_fw_sim.modbus_meter import MeterServer
+from edge_agent.provision import PROVISION_PATH, ProvisionRequest, checklist, provision
+from edge_agent.settings import load_settings
+from hardware.dali import InProcessBus
+from hardware.modbus import ModbusDevice, load_profile, tcp_client
+from wire.messages import ControllerConfig
+
+pytestmark = pytest.mark.integration
+TENANT = "etterbeek"
+REQUEST = ProvisionRequest(claim_code="CLAIM-7788", pole_id="P-1040-17", lat=50.8333, lon=4.3897,
+                           luminaire_model="Schreder Teceo 1", cabinet_id="CAB-1040-2")
+
+
+def _api(mqtt: dict, seen: list) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        if request.url.path != PROVISION_PATH or request.method != "POST":
+            return httpx.Response(404, json={"title": "not found", "status": 404})
+        if body["claim_code"] != REQUEST.claim_code:
+            return httpx.Response(403, json={"title": "forbidden", "detail": "unknown claim code",
+                                             "status": 403})
+        return httpx.Response(201, json={"controller_id": "ctl-prov-1", "tenant": TENANT, "mqtt": mqtt,
+                                         "config": ControllerConfig(telemetry_interval_s=30).model_dump(mode="json")})
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://api.test")
+
+
+def test_provisioning_passes_every_check_and_writes_the_agent_config(stack, tmp_path):
+    e = stack.endpoints
+    password = device_account(stack.stack, TENANT, "ctl-prov-1")
+    mqtt = dict(host=e.mqtt_host, port=e.mqtt_port, username="ctl-prov-1", password=password, tls=False)
+    sim = SimulatedDaliBus.with_gear(3, seed=21, addressed=False)
+    seen: list = []
+
+    async def scenario():
+        meter = MeterServer()
+        port = await meter.start()
+        meter.publish({"energy_import_kwh": 42.0})
+        device = ModbusDevice(load_profile("eastron_sdm630"), tcp_client("127.0.0.1", port))
+        try:
+            async with _api(mqtt, seen) as http:
+                return await provision(REQUEST, "http://api.test", InProcessBus(sim), device,
+                                       tmp_path / "data", tmp_path / "agent.json", http=http)
+        finally:
+            device.close()
+            await meter.stop()
+
+    result = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert seen[0]["pole_id"] == "P-1040-17" and seen[0]["lat"] == pytest.approx(50.8333)
+    assert result.ok, [c for c in result.checks if not c.ok]
+    assert [c.name for c in result.checks] == [
+        "registered with the central API", "broker reachable", "DALI gear found",
+        "D4i inventory read", "meter read", "first telemetry accepted"]
+    assert sorted(g.serial for g in result.inventory) == sorted(g.identity.luminaire_id for g in sim.gear)
+    settings = load_settings(tmp_path / "agent.json")
+    assert (settings.controller_id, settings.tenant, settings.config.telemetry_interval_s) == (
+        "ctl-prov-1", TENANT, 30)
+    assert (tmp_path / "agent.json").stat().st_mode & 0o077 == 0, "credentials readable by owner only"
+    console = Console(record=True, width=120)
+    console.print(checklist(result))
+    assert "FAIL" not in console.export_text() and password not in console.export_text()
+
+
+def test_a_refused_claim_fails_the_first_check_with_the_apis_reason(tmp_path):
+    sim = SimulatedDaliBus.with_gear(1, seed=1, addressed=False)
+
+    async def scenario():
+        async with _api({}, []) as http:
+            bad = REQUEST.model_copy(update={"claim_code": "WRONG-000"})
+            return await provision(bad, "http://api.test", InProcessBus(sim), None,
+                                   tmp_path / "data", tmp_path / "agent.json", http=http)
+
+    result = asyncio.run(scenario())
+    assert not result.ok
+    assert result.checks[0].name == "registered with the central API"
+    assert "403" in result.checks[0].detail and "unknown claim code" in result.checks[0].detail
+    assert not (tmp_path / "agent.json").exists()
