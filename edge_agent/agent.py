@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 
@@ -427,6 +428,7 @@ def _id_of(payload: bytes) -> str | None:
         value = json.loads(payload).get("id")
     except (ValueError, AttributeError):
         return None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    ok = isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value)
+    return value if ok else None  # an id the Ack model accepts, or no answer at all
 
 
