@@ -1,0 +1,570 @@
+"""Fleet mode core: up to 100,000 simulated controllers as flat numpy arrays on a sim clock.
+
+No I/O and no Python object per luminaire: `Fleet.advance` moves the simulated region to a
+time and returns the telemetry due by then as one (k, 24 + 48 M) uint8 array, one row per
+controller message in the wire format (`wire.codec`); `Fleet.handle_command` applies a
+command from the `cmd` topic to the arrays and returns its `Ack`. JSON messages to send
+(acks, birth/death) wait in `Fleet.drain_json`. The MQTT shell is `fleet_publish` /
+`fleet_runner`.
+
+Each controller runs the same firmware: a dusk-to-dawn profile (full after sunset, dimmed
+late at night, off after sunrise) unless a command overrides some of its luminaires;
+luminaire physics (`physics.step`) is integrated per controller up to each report and
+whenever a luminaire's level changes, so energy counters are exact for the levels played.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+import numpy as np
+from astral import Observer
+from astral.sun import elevation as astral_elevation
+
+from controller_fw_sim import physics
+from controller_fw_sim.faults import (
+    STATUS_GEAR_FAILURE,
+    STATUS_LAMP_FAILURE,
+    STATUS_LAMP_ON,
+    FaultKind,
+    FaultSchedule,
+    FleetIndex,
+    FleetState,
+    Scenario,
+    apply_faults,
+)
+from controller_fw_sim.fleet_inventory import (
+    REGION_CENTRE,
+    Inventory,
+    luminaire_device_id,
+    sensor_device_id,
+)
+from controller_fw_sim.sensors import (
+    BRUSSELS,
+    PEAK_DETECTIONS_PER_MIN,
+    clear_sky_lux,
+    local_hour,
+    temperature_c,
+    traffic_shape,
+)
+from wire.messages import (
+    Ack,
+    AckStatus,
+    GroupTarget,
+    Identify,
+    LuminaireTarget,
+    MessageError,
+    OfflineReason,
+    Reboot,
+    SetLevel,
+    State,
+    dumps,
+    parse_command,
+)
+from wire.records import (
+    HEADER_DTYPE,
+    HEADER_SIZE,
+    LUMINAIRE_DTYPE,
+    MAGIC,
+    VERSION,
+    LuminaireFailure,
+    RecordType,
+)
+from wire.topics import Kind
+
+UTC = timezone.utc
+FIRMWARE = "luciole-fleet-sim/1"
+FULL_LEVEL = 254
+DIM_LEVEL = 229  # about 50 % light on the DALI logarithmic curve
+DIM_FROM_H = 23.0  # local time the late-night dimming starts ...
+DIM_UNTIL_H = 5.0  # ... and ends
+NIGHT_ELEVATION_DEG = -0.833  # sunset / sunrise: the sun's upper limb on the horizon
+NOMINAL_MAINS_V = 230.0
+OVER_VOLTAGE_V = NOMINAL_MAINS_V * 1.10
+UNDER_VOLTAGE_V = NOMINAL_MAINS_V * 0.90
+TILT_ALARM_DEG = 30.0
+CLOUD_TRANSMISSION = 0.6  # a grey Brussels sky
+DEFAULT_START = datetime(2025, 1, 14, 15, 50, tzinfo=UTC)  # a winter evening, minutes before sunset (15:56 UTC)
+
+_U8 = np.uint8
+
+
+def scheduled_level(elevation_deg: np.ndarray | float, hour_local: np.ndarray | float) -> np.ndarray:
+    """The default dusk-to-dawn profile: full after sunset, dimmed 23:00-05:00, off by day."""
+    elev = np.asarray(elevation_deg, dtype=float)
+    hour = np.asarray(hour_local, dtype=float)
+    late = (hour >= DIM_FROM_H) | (hour < DIM_UNTIL_H)
+    night = elev < NIGHT_ELEVATION_DEG
+    return np.where(night, np.where(late, DIM_LEVEL, FULL_LEVEL), 0).astype(np.int64)
+
+
+def arc_level_of_fraction(fraction: np.ndarray) -> np.ndarray:
+    """Inverse of the logarithmic curve: the arc level giving this light fraction (0 -> 0)."""
+    f = np.clip(np.asarray(fraction, dtype=float), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        n = 1.0 + (253.0 / 3.0) * (np.log10(f * 100.0) + 1.0)
+    return np.where(f > 0, np.clip(np.rint(n), 1, 254), 0).astype(np.int64)
+
+
+def group_members(group: int, m: int) -> np.ndarray:
+    """Luminaire indices of a DALI group: 0 is all of them, 1 the even ones, 2 the odd ones."""
+    idx = np.arange(m)
+    if group == 0:
+        return idx
+    if group in (1, 2):
+        return idx[idx % 2 == group - 1]
+    return idx[:0]
+
+
+class JsonOut(NamedTuple):
+    """A JSON message to publish for one controller."""
+
+    kind: Kind
+    controller: int
+    payload: bytes
+    retain: bool
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """The telemetry of one tick: row i is the whole payload of controller `controllers[i]`."""
+
+    time: datetime
+    controllers: np.ndarray  # int64 (k,)
+    payloads: np.ndarray  # uint8 (k, 24 + 48 M)
+
+    def __len__(self) -> int:
+        return int(self.controllers.shape[0])
+
+    def payload(self, i: int) -> bytes:
+        return self.payloads[i].tobytes()
+
+
+def _take_params(params: physics.LuminaireParams, index: np.ndarray) -> physics.LuminaireParams:
+    return physics.LuminaireParams(**{f.name: getattr(params, f.name)[index] for f in fields(params)})
+
+
+class _FaultOverlay:
+    """Faults of a scenario on the fleet's devices, applied to the few faulted ones only."""
+
+    def __init__(self, scenario: Scenario, inventory: Inventory) -> None:
+        m = inventory.luminaires_per_controller
+        ctl_pos = {c: i for i, c in enumerate(inventory.controller_ids)}
+        cab_pos = {c: i for i, c in enumerate(inventory.cabinet_ids)}
+        lum_ids, lum_at, ctl_ids, ctl_at, cab_ids, cab_at, sen_ids, sen_at = ([] for _ in range(8))
+        for spec in scenario.faults:
+            device = spec.device
+            head, _, tail = device.partition(":")
+            if head in ctl_pos and tail == "":
+                if device not in ctl_ids:
+                    ctl_ids.append(device), ctl_at.append(ctl_pos[head])
+            elif head in ctl_pos and tail == "lux":
+                if device not in sen_ids:
+                    sen_ids.append(device), sen_at.append(ctl_pos[head])
+            elif head in ctl_pos and tail.isdigit() and int(tail) < m:
+                if device not in lum_ids:
+                    lum_ids.append(device), lum_at.append(ctl_pos[head] * m + int(tail))
+            elif device in cab_pos and device not in cab_ids:
+                cab_ids.append(device), cab_at.append(cab_pos[device])
+        self.schedule = FaultSchedule(scenario)
+        self.index = FleetIndex.from_ids(lum_ids, ctl_ids, cab_ids, sen_ids)
+        self.lum = np.asarray(lum_at, dtype=np.int64)
+        self.ctl = np.asarray(ctl_at, dtype=np.int64)
+        self.sensor_ctl = np.asarray(sen_at, dtype=np.int64)
+        self.cabinet = np.asarray(cab_at, dtype=np.int64)
+        n_lum = inventory.n_luminaires
+        self.slot = np.full(n_lum, -1, dtype=np.int64)
+        self.slot[self.lum] = np.arange(self.lum.shape[0])
+        self.sensor_slot = np.full(inventory.n_controllers, -1, dtype=np.int64)
+        self.sensor_slot[self.sensor_ctl] = np.arange(self.sensor_ctl.shape[0])
+        nl, nc = self.lum.shape[0], self.ctl.shape[0]
+        self.state = FleetState.initial(nl, nc, len(cab_ids), len(sen_ids))
+        self.failure = np.zeros(nl, dtype=np.uint16)
+        self.ctl_failure = np.zeros(inventory.n_controllers, dtype=np.uint16)
+        self.online = np.ones(inventory.n_controllers, dtype=bool)
+        self.lux = np.full(len(sen_ids), np.nan)  # NaN: sensor reads normally
+        self.sensor_seen = np.zeros(len(sen_ids))
+
+    def update(self, t: datetime, dt_s: float, fleet: "Fleet", is_day: bool) -> np.ndarray:
+        """Recompute the faulted devices' state at t; returns energy added (Wh) per faulted lum."""
+        st = fleet.state
+        lum = self.lum
+        level_frac = physics.light_fraction(st.level[lum], st.curve[lum])
+        status = np.where(st.drive[lum] > 0, STATUS_LAMP_ON, 0).astype(_U8)
+        base = FleetState(
+            level=level_frac, power_w=st.power_w[lum].copy(),
+            rated_power_w=fleet.params.full_input_w[lum], power_factor=st.power_factor[lum].copy(),
+            voltage_v=st.supply_v[lum].copy(), status=status,
+            is_day=np.full(lum.shape[0], is_day), online=np.ones(self.ctl.shape[0], bool),
+            tilt_deg=np.zeros(self.ctl.shape[0]), leakage_a=np.zeros(self.cabinet.shape[0]),
+            sensor_value=self.sensor_seen.copy(), sensor_frozen=self.state.sensor_frozen,
+        )
+        new = apply_faults(self.schedule, t, base, self.index)
+        added = (new.power_w - base.power_w) * dt_s / 3600.0
+        self.state = new
+        lum_index = self.index.luminaires
+        fail = np.zeros(lum.shape[0], dtype=np.uint16)
+        fail[self.schedule.mask(FaultKind.LAMP_FAILURE, t, lum_index)] |= LuminaireFailure.LAMP
+        fail[self.schedule.mask(FaultKind.DRIVER_FAILURE, t, lum_index)] |= LuminaireFailure.DRIVER
+        fail[new.voltage_v > OVER_VOLTAGE_V] |= LuminaireFailure.OVER_VOLTAGE
+        fail[new.voltage_v < UNDER_VOLTAGE_V] |= LuminaireFailure.UNDER_VOLTAGE
+        self.failure = fail
+        self.ctl_failure[self.ctl] = np.where(new.tilt_deg > TILT_ALARM_DEG, int(LuminaireFailure.TILT), 0)
+        self.online[self.ctl] = new.online
+        self.lux = new.sensor_frozen
+        return added
+
+    def overlay(self, lums: np.ndarray, rec: np.ndarray) -> None:
+        """Write the faulted state into the records of luminaires `lums` (global indices)."""
+        slot = self.slot[lums]
+        hit = np.flatnonzero(slot >= 0)
+        if hit.shape[0] == 0:
+            return
+        s = slot[hit]
+        new = self.state
+        rec["level"][hit] = arc_level_of_fraction(new.level[s])
+        rec["status"][hit] = new.status[s]
+        rec["power_w"][hit] = new.power_w[s]
+        rec["power_factor"][hit] = new.power_factor[s]
+        rec["voltage_v"][hit] = new.voltage_v[s]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            current = np.where(new.voltage_v[s] * new.power_factor[s] > 0,
+                               new.power_w[s] / (new.voltage_v[s] * new.power_factor[s]), 0.0)
+        rec["current_a"][hit] = np.clip(current, 0.0, 20.0)
+        rec["failure"][hit] |= self.failure[s]
+
+
+class Fleet:
+    """All controllers and luminaires of a region, simulated together.
+
+    Controller arrays have length N, luminaire arrays N * M (controller-major). Times inside
+    are seconds since `start` (``t_s``); record times are µs since the Unix epoch.
+    """
+
+    def __init__(self, inventory: Inventory, *, start: datetime = DEFAULT_START,
+                 interval_s: float = 60.0, scenario: Scenario | None = None, seed: int = 0,
+                 firmware: str = FIRMWARE) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime (UTC)")
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.inventory = inventory
+        self.start = start.astimezone(UTC)
+        self.firmware = firmware
+        n, m = inventory.n_controllers, inventory.luminaires_per_controller
+        self.n, self.m = n, m
+        self.rng = np.random.default_rng([seed, 0xF1EE7])
+        models = inventory.models
+        mi = inventory.luminaire_model
+        self.params = physics.LuminaireParams(
+            rated_w=np.array([x.rated_w for x in models])[mi],
+            standby_w=np.full(n * m, 0.5), eta_max=np.full(n * m, 0.92),
+            eta_knee=np.full(n * m, 0.05), pf_min=np.full(n * m, 0.35),
+            pf_max=np.full(n * m, 0.98), temp_rise_c=np.full(n * m, 25.0),
+            thermal_tau_s=np.full(n * m, 1200.0),
+            l80_hours=np.array([x.l80_hours for x in models])[mi],
+            clo=np.array([x.clo for x in models])[mi],
+            nominal_lm=np.array([x.nominal_lm for x in models])[mi],
+            led_voltage_v=np.full(n * m, 120.0),
+        )
+        cabinet_v = NOMINAL_MAINS_V + self.rng.normal(0.0, 2.0, len(inventory.cabinet_ids))
+        self.mains_v = cabinet_v[inventory.controller_cabinet[inventory.luminaire_controller]]
+        ambient = temperature_c(self.start)
+        self.state = physics.LuminaireState.initial(n * m, ambient_c=ambient)
+        # lamps have burnt for a few years already
+        self.state.lamp_on_s[:] = self.rng.uniform(0, 4 * 4000 * 3600.0, n * m)
+
+        # controller arrays
+        self.boot_id = self.rng.integers(1, 1 << 63, n, dtype=np.uint64)
+        self.next_seq = np.zeros(n, dtype=np.uint64)  # telemetry record sequence
+        self.json_seq = np.zeros(n, dtype=np.uint64)  # acks, birth/death
+        self.interval_s = np.full(n, float(interval_s))
+        self.next_due_s = np.arange(n, dtype=np.float64) * (float(interval_s) / n)  # staggered
+        self.last_step_s = np.zeros(n)
+        self.reboot_at_s = np.full(n, np.inf)
+        # luminaire arrays
+        self.override_level = np.full(n * m, -1, dtype=np.int64)
+        self.override_until_s = np.full(n * m, np.inf)
+        self.energy_extra_wh = np.zeros(n * m)
+        self._lum_of_ctl = np.arange(m, dtype=np.int64)
+        self._lum_index = inventory.luminaire_index
+
+        self.t_s = 0.0
+        self._json: list[JsonOut] = []
+        self.faults = _FaultOverlay(scenario, inventory) if scenario and scenario.faults else None
+        self._elev, self._hour = self._sun(self.start)
+        self.schedule_level = int(scheduled_level(self._elev, self._hour))
+        self.state.level[:] = self.schedule_level
+        self.state = physics.instantaneous(self.params, self.state).with_inputs(
+            driver_temp_c=np.full(n * m, ambient))
+        self.messages_built = 0
+
+    # ------------------------------------------------------------------ time
+    def time_at(self, t_s: float) -> datetime:
+        return self.start + timedelta(seconds=float(t_s))
+
+    @property
+    def now(self) -> datetime:
+        return self.time_at(self.t_s)
+
+    def _sun(self, when: datetime) -> tuple[float, float]:
+        lat, lon = REGION_CENTRE
+        return float(astral_elevation(Observer(lat, lon), when)), local_hour(when, BRUSSELS)
+
+    # --------------------------------------------------------------- physics
+    def luminaires_of(self, controllers: np.ndarray) -> np.ndarray:
+        controllers = np.asarray(controllers, dtype=np.int64)
+        return (controllers[:, None] * self.m + self._lum_of_ctl).ravel()
+
+    def _step_to(self, controllers: np.ndarray, t_s: float, ambient_c: float) -> None:
+        """Integrate the luminaires of `controllers` from their last step to t_s at their levels."""
+        controllers = np.asarray(controllers, dtype=np.int64)
+        dt = t_s - self.last_step_s[controllers]
+        keep = dt > 0
+        if not keep.any():
+            return
+        controllers, dt = controllers[keep], dt[keep]
+        values, group = np.unique(dt, return_inverse=True)
+        st = self.state
+        for g, dt_g in enumerate(values.tolist()):
+            lums = self.luminaires_of(controllers[group == g])
+            sub = st.take(lums)
+            new = physics.step(_take_params(self.params, lums), sub, dt_g, ambient_c,
+                               self.mains_v[lums])
+            for f in fields(new):
+                getattr(st, f.name)[lums] = getattr(new, f.name)
+        self.last_step_s[controllers] = t_s
+
+    def _set_levels(self, lums: np.ndarray) -> None:
+        ov = self.override_level[lums]
+        self.state.level[lums] = np.where(ov >= 0, ov, self.schedule_level)
+
+    # ------------------------------------------------------------------ tick
+    def advance(self, t_s: float) -> Outbox:
+        """Move the region to `t_s` (seconds since start, not backwards) and build due telemetry."""
+        if t_s < self.t_s:
+            raise ValueError(f"time goes forward: {t_s} < {self.t_s}")
+        dt_tick = t_s - self.t_s
+        self.t_s = t_s
+        when = self.time_at(t_s)
+        ambient_c = temperature_c(when)
+        self._elev, self._hour = self._sun(when)
+
+        reboots = np.flatnonzero(self.reboot_at_s <= t_s)
+        if reboots.shape[0]:
+            self._reboot(reboots, t_s, ambient_c)
+
+        level = int(scheduled_level(self._elev, self._hour))
+        if level != self.schedule_level:  # every luminaire changes level: integrate all first
+            self._step_to(np.arange(self.n), t_s, ambient_c)
+            self.schedule_level = level
+            self._set_levels(np.arange(self.n * self.m))
+
+        expired = np.flatnonzero(self.override_until_s <= t_s)
+        if expired.shape[0]:
+            ctls = np.unique(expired // self.m)
+            self._step_to(ctls, t_s, ambient_c)
+            self.override_level[expired] = -1
+            self.override_until_s[expired] = np.inf
+            self._set_levels(expired)
+
+        if self.faults is not None:
+            added = self.faults.update(when, dt_tick, self, self._elev >= NIGHT_ELEVATION_DEG)
+            self.energy_extra_wh[self.faults.lum] += added
+
+        due = np.flatnonzero(self.next_due_s <= t_s)
+        if due.shape[0] == 0:
+            return Outbox(when, due, np.empty((0, HEADER_SIZE + 48 * self.m), dtype=_U8))
+        self.next_due_s[due] += self.interval_s[due]
+        if self.faults is not None:
+            due = due[self.faults.online[due]]  # a silent controller sends nothing
+        self._step_to(due, t_s, ambient_c)
+        payloads = self.build_payloads(due, when)
+        return Outbox(when, due, payloads)
+
+    def build_payloads(self, controllers: np.ndarray, when: datetime) -> np.ndarray:
+        """Telemetry of `controllers` at `when` from the current state, one row per message.
+
+        Consumes M sequence numbers per controller, as `encode_luminaire` would number them.
+        """
+        k, m = controllers.shape[0], self.m
+        lums = self.luminaires_of(controllers)
+        st = self.state
+        rec = np.zeros(k * m, dtype=LUMINAIRE_DTYPE)
+        rec["time_us"] = int(round(when.timestamp() * 1_000_000))
+        rec["luminaire"] = self._lum_index[lums]
+        rec["level"] = st.level[lums]
+        lit = st.drive[lums] > 0
+        status = np.where(lit, STATUS_LAMP_ON, 0) | np.where(st.lamp_ok[lums], 0, STATUS_LAMP_FAILURE)
+        rec["status"] = status
+        rec["power_w"] = st.power_w[lums]
+        rec["energy_wh"] = np.maximum(st.energy_wh[lums] + self.energy_extra_wh[lums], 0.0)
+        rec["voltage_v"] = st.supply_v[lums]
+        rec["current_a"] = st.current_a[lums]
+        rec["power_factor"] = st.power_factor[lums]
+        rec["driver_temp_c"] = st.driver_temp_c[lums]
+        lux = clear_sky_lux(self._elev) * CLOUD_TRANSMISSION * self.rng.lognormal(0.0, 0.08, k)
+        road = self.inventory.controller_road_class[controllers]
+        rate = PEAK_DETECTIONS_PER_MIN[road] * float(traffic_shape(self._hour))
+        presence = self.rng.poisson(np.repeat(rate * self.interval_s[controllers] / 60.0, m))
+        rec["presence"] = np.minimum(presence, 65_535)
+        if self.faults is not None:
+            f = self.faults
+            sslot = f.sensor_slot[controllers]
+            has = np.flatnonzero(sslot >= 0)
+            if has.shape[0]:
+                f.sensor_seen[sslot[has]] = lux[has]
+                frozen = f.lux[sslot[has]]
+                lux[has] = np.where(np.isnan(frozen), lux[has], frozen)
+            f.overlay(lums, rec)
+            rec["failure"] |= np.repeat(f.ctl_failure[controllers], m)
+        rec["ambient_lux"] = np.repeat(np.clip(lux, 0.0, 200_000.0), m)
+
+        header = np.zeros(k, dtype=HEADER_DTYPE)
+        header["magic"] = MAGIC
+        header["version"] = VERSION
+        header["record_type"] = RecordType.LUMINAIRE
+        header["record_count"] = m
+        header["record_size"] = LUMINAIRE_DTYPE.itemsize
+        header["boot_id"] = self.boot_id[controllers]
+        header["first_seq"] = self.next_seq[controllers]
+        self.next_seq[controllers] += np.uint64(m)
+        out = np.empty((k, HEADER_SIZE + LUMINAIRE_DTYPE.itemsize * m), dtype=_U8)
+        out[:, :HEADER_SIZE] = header.view(_U8).reshape(k, HEADER_SIZE)
+        out[:, HEADER_SIZE:] = rec.view(_U8).reshape(k, LUMINAIRE_DTYPE.itemsize * m)
+        self.messages_built += k
+        return out
+
+    # ------------------------------------------------------------- JSON out
+    def _next_json_seq(self, c: int) -> int:
+        seq = int(self.json_seq[c])
+        self.json_seq[c] += np.uint64(1)
+        return seq
+
+    def state_payloads(self, online: bool, reason: OfflineReason | None = None,
+                       controllers: np.ndarray | None = None) -> list[tuple[int, bytes]]:
+        """Birth (online) or death messages of `controllers` (all by default), as (index, JSON)."""
+        ctls = np.arange(self.n) if controllers is None else np.asarray(controllers)
+        when = self.now
+        # one validated model, then the same JSON with each controller's fields: 100,000
+        # pydantic models would take seconds
+        first = int(ctls[0]) if ctls.shape[0] else 0
+        template = State(controller=self.inventory.controller_ids[first], boot_id=0, seq=0,
+                         online=online, firmware=self.firmware, time=when, luminaires=self.m,
+                         reason=reason)
+        doc = json.loads(dumps(template))
+        out = []
+        for c in ctls.tolist():
+            doc["id"] = f"{self.inventory.controller_ids[c]}.{int(self.boot_id[c])}.s{int(self.json_seq[c])}"
+            doc["controller"] = self.inventory.controller_ids[c]
+            doc["boot_id"] = int(self.boot_id[c])
+            doc["seq"] = self._next_json_seq(c)
+            out.append((c, json.dumps(doc, separators=(",", ":")).encode()))
+        return out
+
+    def drain_json(self) -> list[JsonOut]:
+        """JSON messages (acks, birth/death after reboots) produced since the last drain."""
+        out, self._json = self._json, []
+        return out
+
+    # ------------------------------------------------------------- commands
+    def handle_command(self, controller: int, payload: bytes | str) -> Ack | None:
+        """Apply one command for controller index `controller`; returns (and queues) its Ack.
+
+        Returns None only for a payload without a usable command id (nothing to answer).
+        """
+        now = self.now
+        try:
+            command = parse_command(payload)
+        except MessageError as exc:
+            command_id = _loose_id(payload)
+            if command_id is None:
+                return None
+            return self._ack(controller, command_id, AckStatus.REFUSED, f"invalid command: {exc}"[:256])
+        if command.is_expired(now):
+            return self._ack(controller, command.id, AckStatus.REFUSED, "expired")
+        if isinstance(command, SetLevel | Identify):
+            lums, why = self._target(controller, command.target)
+            if why:
+                return self._ack(controller, command.id, AckStatus.REFUSED, why)
+            level = command.level if isinstance(command, SetLevel) else FULL_LEVEL
+            duration = command.duration_s
+            self.set_override(controller, lums, level, None if duration is None else self.t_s + duration)
+            return self._ack(controller, command.id, AckStatus.DONE)
+        if isinstance(command, Reboot):
+            self.reboot_at_s[controller] = self.t_s + command.delay_s
+            return self._ack(controller, command.id, AckStatus.ACCEPTED)
+        return self._ack(controller, command.id, AckStatus.REFUSED,
+                         f"{command.type} is not simulated in fleet mode")
+
+    def _target(self, controller: int, target) -> tuple[np.ndarray, str | None]:
+        if target == "all":
+            local = np.arange(self.m)
+        elif isinstance(target, LuminaireTarget):
+            if target.luminaire >= self.m:
+                return self._lum_of_ctl[:0], f"no luminaire {target.luminaire} on this controller"
+            local = np.array([target.luminaire])
+        elif isinstance(target, GroupTarget):
+            local = group_members(target.group, self.m)
+            if local.shape[0] == 0:
+                return local, f"group {target.group} is empty"
+        else:  # pragma: no cover - the Target union has no other member
+            return self._lum_of_ctl[:0], f"unknown target {target!r}"
+        return controller * self.m + local, None
+
+    def set_override(self, controller: int, lums: np.ndarray, level: int, until_s: float | None) -> None:
+        """Hold luminaires `lums` (global indices) of one controller at `level` until until_s."""
+        self._step_to(np.array([controller]), self.t_s, temperature_c(self.now))
+        self.override_level[lums] = level
+        self.override_until_s[lums] = np.inf if until_s is None else until_s
+        self._set_levels(lums)
+
+    def _reboot(self, controllers: np.ndarray, t_s: float, ambient_c: float) -> None:
+        self._step_to(controllers, t_s, ambient_c)
+        for c, payload in self.state_payloads(False, OfflineReason.REBOOT, controllers):
+            self._json.append(JsonOut(Kind.STATE, c, payload, True))
+        self.reboot_at_s[controllers] = np.inf
+        self.boot_id[controllers] = self.rng.integers(1, 1 << 63, controllers.shape[0], dtype=np.uint64)
+        self.next_seq[controllers] = 0
+        self.json_seq[controllers] = 0
+        lums = self.luminaires_of(controllers)
+        self.override_level[lums] = -1
+        self.override_until_s[lums] = np.inf
+        self._set_levels(lums)
+        for c, payload in self.state_payloads(True, None, controllers):
+            self._json.append(JsonOut(Kind.STATE, c, payload, True))
+
+    def _ack(self, controller: int, command_id: str, status: AckStatus, reason: str | None = None) -> Ack:
+        ack = Ack(controller=self.inventory.controller_ids[controller],
+                  boot_id=int(self.boot_id[controller]), seq=self._next_json_seq(controller),
+                  command_id=command_id, status=status, reason=reason, time=self.now)
+        self._json.append(JsonOut(Kind.ACK, controller, dumps(ack), False))
+        return ack
+
+
+def _loose_id(payload: bytes | str) -> str | None:
+    try:
+        doc = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    value = doc.get("id") if isinstance(doc, dict) else None
+    if isinstance(value, str) and 0 < len(value) <= 64 and all(c.isalnum() or c in "_.:-" for c in value):
+        return value
+    return None
+
+
+def luminaire_fault_id(inventory: Inventory, controller: int, index: int) -> str:
+    """Device id to name luminaire `index` of controller number `controller` in a scenario."""
+    return luminaire_device_id(inventory.controller_ids[controller], index)
+
+
+def sensor_fault_id(inventory: Inventory, controller: int) -> str:
+    return sensor_device_id(inventory.controller_ids[controller])
+
+
+def ticks(duration_s: float, tick_s: float) -> int:
+    return int(math.ceil(duration_s / tick_s))
