@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 REASSERT_S = 60.0  # levels are re-sent this often even when unchanged (a gear may have reset)
 IDENTIFY_TICK_S = 0.25
 # wire has no event kind for a diagnostics report yet; see the report to the wire owners
-DIAGNOSTICS_KIND = getattr(EventKind, "DIAGNOSTICS", EventKind.FAULT_CLEARED)
+DIAGNOSTICS_KIND = EventKind.DIAGNOSTICS
 
 
 @dataclass

@@ -77,6 +77,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_stack(args)
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.__main__ import main as ingest_main
+
+    if args.var_dir:
+        import os
+
+        os.environ.setdefault("LUCIOLE_INGEST_VAR_DIR", args.var_dir)
+    return ingest_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luciole", description=__doc__)
     parser.add_argument("--var-dir", help="data directory of the local stack (default ./var)")
@@ -94,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the demo stack")
     demo.set_defaults(func=cmd_demo)
+
+    from controller_fw_sim import fleet_cli
+    from edge_agent import cli as agent_cli
+
+    sim = sub.add_parser("sim", help="the controller firmware simulator")
+    sim_sub = sim.add_subparsers(dest="sim_action", required=True)
+    fleet = sim_sub.add_parser("fleet", help="simulate a fleet of controllers publishing to MQTT")
+    fleet_cli.add_arguments(fleet)
+    fleet.set_defaults(func=fleet_cli.run)
+
+    agent = sub.add_parser("agent", help="the edge agent of a controller")
+    agent_cli.add_arguments(agent)
+    agent.set_defaults(func=agent_cli.run)
+
+    provision = sub.add_parser("provision", help="provision a controller on its pole (technicians)")
+    agent_cli.add_provision_arguments(provision)
+    provision.set_defaults(func=agent_cli.run_provision)
+
+    ingest = sub.add_parser("ingest", help="run one ingest worker (settings: LUCIOLE_INGEST_*)")
+    ingest.set_defaults(func=cmd_ingest)
     return parser
 
 

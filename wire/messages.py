@@ -109,6 +109,8 @@ class EventKind(StrEnum):
     MODBUS_ERROR = "modbus_error"
     DALI_ERROR = "dali_error"
     BUFFER_DROPPED = "buffer_dropped"
+    DIAGNOSTICS = "diagnostics"  # a D4i diagnostics/energy report, answering read_diagnostics
+    INVENTORY = "inventory"  # gear found at commissioning: GTIN, serial, model per luminaire
 
 
 class Severity(StrEnum):
