@@ -1,0 +1,147 @@
+"""`luciole sim fleet`: arguments and entry point of the fleet simulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from controller_fw_sim.faults import ScenarioError, load_scenario, write_labels
+from controller_fw_sim.fleet import DEFAULT_START, Fleet
+from controller_fw_sim.fleet_inventory import build_inventory
+from controller_fw_sim.fleet_publish import CommandLink, MqttTarget, PublisherPool, PublishError
+from controller_fw_sim.fleet_runner import (
+    Progress,
+    peak_rss_mib,
+    publish_births,
+    publish_deaths,
+    run_fleet,
+)
+
+log = logging.getLogger("luciole.sim.fleet")
+
+
+def parse_speed(text: str) -> float:
+    """A positive float, or "max" for as fast as the broker takes it (math.inf)."""
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', not {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
+def parse_start(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("--start needs a timezone, e.g. 2025-01-14T16:00:00Z")
+    return value.astimezone(timezone.utc)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--controllers", type=int, default=1000, help="number of controllers (1..100000+)")
+    parser.add_argument("--luminaires", type=int, default=4, help="luminaires per controller")
+    parser.add_argument("--speed", type=parse_speed, default=1.0, help="sim seconds per wall second, or 'max'")
+    parser.add_argument("--interval-s", type=float, default=60.0, help="telemetry interval (sim seconds)")
+    parser.add_argument("--tick-s", type=float, default=1.0, help="sim seconds per tick")
+    parser.add_argument("--duration-s", type=float, default=None, help="sim seconds to run (default: forever)")
+    parser.add_argument("--scenario", type=Path, default=None, help="fault scenario (.json/.toml)")
+    parser.add_argument("--labels", type=Path, default=None, help="write the scenario's labels CSV here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument("--window", type=int, default=200, help="QoS 1 messages in flight per publisher")
+    parser.add_argument("--mqtt-host", default=None)
+    parser.add_argument("--mqtt-port", type=int, default=None)
+    parser.add_argument("--username", default=None)
+    parser.add_argument("--password", default=None)
+    parser.add_argument("--var-dir", type=Path, default=None, help="local stack dir (for var/stack.json)")
+    parser.add_argument("--no-births", action="store_true", help="skip retained birth/death messages")
+    parser.add_argument("--progress-s", type=float, default=5.0, help="wall seconds between progress lines")
+
+
+def target_from_args(args: argparse.Namespace) -> MqttTarget:
+    """Broker and credentials from the arguments, else from the local stack's var/stack.json."""
+    if args.mqtt_host and args.username and args.password:
+        return MqttTarget(args.mqtt_host, args.mqtt_port or 1883, args.username, args.password)
+    from luciole.settings import StackSettings
+    from luciole.stack import Stack
+
+    settings = StackSettings(var_dir=args.var_dir) if args.var_dir else StackSettings()
+    endpoints = Stack(settings).endpoints()
+    return MqttTarget(args.mqtt_host or endpoints.mqtt_host, args.mqtt_port or endpoints.mqtt_port,
+                      args.username or endpoints.mqtt_username, args.password or endpoints.mqtt_password)
+
+
+def _log_progress(p: Progress) -> None:
+    eta = "" if p.eta_s is None else f" eta={p.eta_s:.0f}s"
+    log.info("sim_elapsed=%.0fs speed=%.1fx telemetry=%d acked=%d msgs_per_s=%.0f commands=%d%s",
+             p.sim_s, p.speed, p.messages, p.acked, p.rate, p.commands, eta)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    scenario = None
+    if args.scenario is not None:
+        try:
+            scenario = load_scenario(args.scenario)
+        except (ScenarioError, OSError) as exc:
+            log.error("scenario: %s", exc)
+            return 2
+        if args.labels is not None:
+            write_labels(args.labels, scenario)
+            log.info("labels written to %s", args.labels)
+    try:
+        target = target_from_args(args)
+    except Exception as exc:  # StackError or settings validation: say why and stop
+        log.error("no broker: %s", exc)
+        return 2
+    inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed)
+    tenants, controllers = inventory.controller_tenant_ids(), list(inventory.controller_ids)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pool = PublisherPool(target, tenants, controllers, workers=args.publishers, window=args.window)
+    commands = CommandLink(target, tenants, controllers)
+    try:
+        pool.start()
+        fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
+                      seed=args.seed)
+        commands.start()
+        if not args.no_births:
+            log.info("births=%d", publish_births(fleet, pool))
+        log.info("fleet controllers=%d luminaires=%d speed=%s start=%s", inventory.n_controllers,
+                 inventory.n_luminaires, args.speed, fleet.start.isoformat())
+        final = run_fleet(fleet, pool, commands, speed=args.speed, duration_s=args.duration_s,
+                          tick_s=args.tick_s, stop=stop, on_progress=_log_progress,
+                          progress_every_s=args.progress_s)
+        if not args.no_births:
+            publish_deaths(fleet, pool)
+        pool.close()
+    except PublishError as exc:
+        log.error("publishing: %s", exc)
+        pool.terminate()
+        return 1
+    finally:
+        commands.stop()
+        signal.signal(signal.SIGINT, previous)
+    log.info("done sim=%.0fs wall=%.1fs speed=%.1fx telemetry=%d peak_rss=%.0fMiB", final.sim_s,
+             final.wall_s, final.speed, final.messages, peak_rss_mib(pool))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="luciole sim fleet", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
