@@ -31,6 +31,28 @@ SESSION_EXPIRY_S = 7 * 86_400  # commands queued by the broker while we are away
 PUBLISH_TIMEOUT_S = 10.0  # real seconds for a PUBACK before the connection counts as lost
 
 
+# Failures a retry will not cure: each is logged once as an ERROR with what to check, until a
+# connection succeeds; every other failure (broker down, network) is logged at INFO per retry.
+_CAUSES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("tls_trust", ("certificate_verify_failed", "certificate verify failed"),
+     "the broker's certificate is not trusted or does not match its host name: check broker.tls.ca "
+     "(the CA that signed the broker's certificate) and broker.host"),
+    ("tls", ("ssl", "tls", "wrong version number"),
+     "TLS handshake failed: check broker.port is the broker's TLS listener and broker.tls"),
+    ("auth", ("not authorized", "bad user name or password", "bad username or password"),
+     "the broker refused the credentials: check broker.username and broker.password"),
+)
+
+
+def classify(error: BaseException | None) -> tuple[str, str | None]:
+    """(cause, hint) of a failed or lost connection; the hint is None for transient causes."""
+    text = f"{type(error).__name__}: {error}".lower() if error is not None else ""
+    for cause, needles, hint in _CAUSES:
+        if any(n in text for n in needles):
+            return cause, hint
+    return "network", None
+
+
 def reconnect_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Capped exponential backoff with "equal jitter" before reconnect attempt `attempt` (1..)."""
     capped = min(high, low * 2 ** max(0, attempt - 1))
@@ -54,6 +76,9 @@ class Link:
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connections = 0
+        self.failures = 0  # connections that failed or ended, since start
+        self.last_error: BaseException | None = None
+        self._reported: str | None = None  # the cause last logged as an error
         self.keepalive_s = 60
         self.bucket = TokenBucket(settings.drain_rate_per_s, settings.drain_burst, clock.monotonic)
         tenant, controller = settings.tenant, settings.controller_id
@@ -99,15 +124,31 @@ class Link:
                 self.connected.clear()
                 metrics.CONNECTED.labels(self._label).set(0)
             attempt += 1
+            self.failures += 1
+            self.last_error = lost
             metrics.RECONNECTS.labels(self._label).inc()
             delay = reconnect_delay(attempt, self.settings.reconnect_min_s,
                                     self.settings.reconnect_max_s, self._rng)
-            log.info("mqtt link down controller=%s error=%s retry_in_s=%.1f", self._label, lost, delay)
+            self._log_failure(lost, delay)
             await self.clock.sleep(delay)
+
+    def _log_failure(self, error: BaseException | None, delay: float) -> None:
+        cause, hint = classify(error)
+        metrics.LINK_FAILURES.labels(self._label, cause).inc()
+        b = self.settings.broker
+        if hint is not None and cause != self._reported:
+            self._reported = cause
+            log.error("mqtt link failed controller=%s host=%s port=%d tls=%s cause=%s error=%s; %s; "
+                      "buffering in the outbox and retrying", self._label, b.host, b.port,
+                      b.tls is not None, cause, error, hint)
+            return
+        log.info("mqtt link down controller=%s cause=%s error=%s retry_in_s=%.1f", self._label,
+                 cause, error, delay)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self._client = client
         self.connections += 1
+        self._reported = None
         await client.publish(self.topics[Kind.STATE], self._state_payload(True, None), qos=1,
                              retain=True)
         await client.subscribe([(self.topics[Kind.CMD], 1), (self.topics[Kind.CONFIG], 1)])

@@ -14,6 +14,9 @@ DROPPED = Gauge("luciole_agent_outbox_dropped_messages",
 CONNECTED = Gauge("luciole_agent_connected", "1 while connected to the broker", ["controller"])
 RECONNECTS = Counter("luciole_agent_reconnects_total", "Connection attempts that failed or ended",
                      ["controller"])
+LINK_FAILURES = Counter("luciole_agent_link_failures_total",
+                        "Failed or lost broker connections, by cause (network, tls_trust, tls, auth)",
+                        ["controller", "cause"])
 POLL_ERRORS = Counter("luciole_agent_poll_errors_total", "Hardware faults raised by the pollers",
                       ["controller", "kind"])
 COMMANDS = Counter("luciole_agent_commands_total", "Commands answered, by type and answer",

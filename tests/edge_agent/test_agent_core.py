@@ -20,7 +20,7 @@ from edge_agent.levels import (
     override_level,
     target_levels,
 )
-from edge_agent.link import reconnect_delay
+from edge_agent.link import classify, reconnect_delay
 from edge_agent.poller import FaultTracker, backoff_s
 from edge_agent.schedule import Boost
 from edge_agent.settings import SettingsError, load_settings
@@ -176,6 +176,24 @@ def test_reconnect_delay_is_capped_and_jittered(attempt):
     d = reconnect_delay(attempt, 0.5, 30.0, random.Random(attempt))
     assert 0.25 <= d <= 30.0
     assert d <= 0.5 * 2 ** (attempt - 1)
+
+
+@pytest.mark.parametrize("error, cause, permanent", [
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in "
+     "certificate chain (_ssl.c:1006)", "tls_trust", True),
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch", "tls_trust", True),
+    ("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)", "tls", True),
+    ("Not authorized", "auth", True),
+    ("Bad user name or password", "auth", True),
+    ("[Errno 111] Connection refused", "network", False),
+    ("Operation timed out", "network", False),
+    (None, "network", False),
+])
+def test_link_failures_are_classified_with_a_hint_for_those_a_retry_will_not_cure(error, cause, permanent):
+    import aiomqtt
+
+    got, hint = classify(None if error is None else aiomqtt.MqttError(error))
+    assert got == cause and (hint is not None) == permanent
 
 
 def test_poll_backoff_grows_then_caps():
