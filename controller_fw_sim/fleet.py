@@ -88,7 +88,7 @@ OVER_VOLTAGE_V = NOMINAL_MAINS_V * 1.10
 UNDER_VOLTAGE_V = NOMINAL_MAINS_V * 0.90
 TILT_ALARM_DEG = 30.0
 CLOUD_TRANSMISSION = 0.6  # a grey Brussels sky
-DEFAULT_START = datetime(2025, 1, 14, 15, 50, tzinfo=UTC)  # a winter evening, minutes before sunset (15:56 UTC)
+DEFAULT_START = datetime(2025, 1, 14, 15, 55, tzinfo=UTC)  # a winter evening, sunset at 16:04 UTC
 
 _U8 = np.uint8
 
@@ -208,10 +208,13 @@ class _FaultOverlay:
         self.state = new
         lum_index = self.index.luminaires
         fail = np.zeros(lum.shape[0], dtype=np.uint16)
-        fail[self.schedule.mask(FaultKind.LAMP_FAILURE, t, lum_index)] |= LuminaireFailure.LAMP
-        fail[self.schedule.mask(FaultKind.DRIVER_FAILURE, t, lum_index)] |= LuminaireFailure.DRIVER
-        fail[new.voltage_v > OVER_VOLTAGE_V] |= LuminaireFailure.OVER_VOLTAGE
-        fail[new.voltage_v < UNDER_VOLTAGE_V] |= LuminaireFailure.UNDER_VOLTAGE
+        for failed, bit in (
+            (self.schedule.mask(FaultKind.LAMP_FAILURE, t, lum_index), LuminaireFailure.LAMP),
+            (self.schedule.mask(FaultKind.DRIVER_FAILURE, t, lum_index), LuminaireFailure.DRIVER),
+            (new.voltage_v > OVER_VOLTAGE_V, LuminaireFailure.OVER_VOLTAGE),
+            (new.voltage_v < UNDER_VOLTAGE_V, LuminaireFailure.UNDER_VOLTAGE),
+        ):
+            fail[failed] |= np.uint16(bit)
         self.failure = fail
         self.ctl_failure[self.ctl] = np.where(new.tilt_deg > TILT_ALARM_DEG, int(LuminaireFailure.TILT), 0)
         self.online[self.ctl] = new.online
@@ -283,7 +286,7 @@ class Fleet:
         self.next_seq = np.zeros(n, dtype=np.uint64)  # telemetry record sequence
         self.json_seq = np.zeros(n, dtype=np.uint64)  # acks, birth/death
         self.interval_s = np.full(n, float(interval_s))
-        self.next_due_s = np.arange(n, dtype=np.float64) * (float(interval_s) / n)  # staggered
+        self.next_due_s = np.arange(1, n + 1, dtype=np.float64) * (float(interval_s) / n)  # staggered
         self.last_step_s = np.zeros(n)
         self.reboot_at_s = np.full(n, np.inf)
         # luminaire arrays
@@ -313,7 +316,9 @@ class Fleet:
 
     def _sun(self, when: datetime) -> tuple[float, float]:
         lat, lon = REGION_CENTRE
-        return float(astral_elevation(Observer(lat, lon), when)), local_hour(when, BRUSSELS)
+        # geometric elevation: sunset and sunrise are where it crosses -0.833 degrees
+        elev = astral_elevation(Observer(lat, lon), when, with_refraction=False)
+        return float(elev), local_hour(when, BRUSSELS)
 
     # --------------------------------------------------------------- physics
     def luminaires_of(self, controllers: np.ndarray) -> np.ndarray:
