@@ -99,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
         if args.labels is not None:
             write_labels(args.labels, scenario)
             log.info("labels written to %s", args.labels)
+    from luciole.stack import StackError
+
     try:
         target = target_from_args(args)
-    except Exception as exc:  # StackError or settings validation: say why and stop
+    except (StackError, ValueError, OSError) as exc:  # no stack.json, bad settings
         log.error("no broker: %s", exc)
         return 2
     inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed)
