@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 from edge_agent import metrics
@@ -19,7 +19,8 @@ from edge_agent.levels import matches, target_levels
 from edge_agent.link import Link
 from edge_agent.poller import DaliPoller, ModbusPoller
 from edge_agent.schedule import FALLBACK, Boost, Position, boost_on_presence, level_at
-from edge_agent.settings import AgentSettings, DaliBusSpec, ModbusSpec
+from edge_agent.sensors import ModbusSensorSource, SensorPoller, SensorSource, with_sensors
+from edge_agent.settings import AgentSettings, DaliBusSpec, ModbusSpec, SensorSpec
 from edge_agent.state import AgentState
 from edge_agent.store_forward import Outbox
 from edge_agent.telemetry import SeqCounter, luminaire_records, meter_records, payloads
@@ -59,10 +60,12 @@ DIAGNOSTICS_KIND = EventKind.DIAGNOSTICS
 
 @dataclass
 class Hardware:
-    """Opened adapters: DALI buses (bus i -> luminaires i*64..) and Modbus devices."""
+    """Opened adapters: DALI buses (bus i -> luminaires i*64..), Modbus meters, and sensors
+    (sensor i watches the luminaires of settings.sensors[i], all of them when there is none)."""
 
     buses: list[DaliBus]
     meters: list[ModbusDevice]
+    sensors: list[SensorSource] = field(default_factory=list)
 
 
 async def open_bus(spec: DaliBusSpec) -> DaliBus:
@@ -78,6 +81,14 @@ def open_meter(spec: ModbusSpec) -> ModbusDevice:
               else rtu_client(spec.serial_port or "", baudrate=spec.baudrate, timeout_s=spec.timeout_s))
     return ModbusDevice(load_profile(spec.profile), client, device_id=spec.device_id,
                         timeout_s=spec.timeout_s, retry=RetryPolicy(retries=1, base_delay_s=0.05))
+
+
+def open_sensor(spec: SensorSpec) -> SensorSource:
+    client = (tcp_client(spec.host, spec.port, timeout_s=spec.timeout_s) if spec.host
+              else rtu_client(spec.serial_port or "", baudrate=spec.baudrate, timeout_s=spec.timeout_s))
+    device = ModbusDevice(load_profile(spec.profile), client, device_id=spec.device_id,
+                          timeout_s=spec.timeout_s, retry=RetryPolicy(retries=1, base_delay_s=0.05))
+    return ModbusSensorSource(device, spec.presence_register, spec.lux_register)
 
 
 def make_clock(settings: AgentSettings) -> Clock:
@@ -109,8 +120,10 @@ class Agent:
         self._hardware = hardware
         self.dali: list[DaliPoller] = []
         self.meters: list[ModbusPoller] = []
+        self.sensors: list[SensorPoller] = []
         self.overrides: tuple[Override, ...] = ()
-        self.boost: Boost | None = None
+        self.boost: Boost | None = None  # presence boost of every luminaire
+        self.boosts: dict[int, Boost] = {}  # presence boosts of single luminaires
         self.exit_reason = OfflineReason.SHUTDOWN
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
         self._control_wake = asyncio.Event()
@@ -154,19 +167,24 @@ class Agent:
         """Run until stop(); returns why it stopped (shutdown or reboot)."""
         hardware = self._hardware or Hardware(
             [await open_bus(s) for s in self.settings.dali],
-            [open_meter(s) for s in self.settings.modbus])
+            [open_meter(s) for s in self.settings.modbus],
+            [open_sensor(s) for s in self.settings.sensors])
         cfg = self.config
         self.dali = [DaliPoller(bus, i, self.clock, self.emit, cfg.dali_poll_interval_s)
                      for i, bus in enumerate(hardware.buses)]
         self.meters = [ModbusPoller(dev, i, self.clock, self.emit, cfg.meter_poll_interval_s)
                        for i, dev in enumerate(hardware.meters)]
+        self.sensors = [SensorPoller(src, i, self.clock, self.emit, self.presence,
+                                     self._sensor_interval(i), self._sensor_covers(i))
+                        for i, src in enumerate(hardware.sensors)]
         self.emit(EventKind.BOOT, Severity.INFO, None, firmware=self.settings.firmware,
-                  buses=len(self.dali), meters=len(self.meters))
+                  buses=len(self.dali), meters=len(self.meters), sensors=len(self.sensors))
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(self.link.run(), name="link")]
                 tasks += [tg.create_task(p.run(), name=f"dali-{p.bus_index}") for p in self.dali]
                 tasks += [tg.create_task(p.run(), name=f"modbus-{p.index}") for p in self.meters]
+                tasks += [tg.create_task(p.run(), name=f"sensor-{p.index}") for p in self.sensors]
                 tasks.append(tg.create_task(self._telemetry_loop(), name="telemetry"))
                 tasks.append(tg.create_task(self._control_loop(), name="control"))
                 tasks.append(tg.create_task(self._command_loop(), name="commands"))
@@ -182,6 +200,8 @@ class Agent:
                     await bus.close()
                 for meter in hardware.meters:
                     meter.close()
+                for source in hardware.sensors:
+                    source.close()
             self.outbox.close()
             self.state.close()
         return self.exit_reason
@@ -227,6 +247,8 @@ class Agent:
         """One reading of every luminaire and meter, written to the outbox as telemetry."""
         now_us = to_us(self.clock)
         readings = [r for p in self.dali for _, r in sorted(p.latest.items())]
+        if self.sensors:
+            readings = with_sensors(readings, [(p.covers, p.take()) for p in self.sensors])
         per = self.config.records_per_message
         if readings:
             records = luminaire_records(readings)
@@ -258,19 +280,42 @@ class Agent:
     def luminaires(self) -> dict[int, frozenset[int]]:
         return {i: groups for p in self.dali for i, groups in p.groups.items()}
 
-    def presence(self) -> None:
-        """A presence sensor saw someone: boost per the schedule's presence settings."""
-        if self.schedule.presence is not None:
-            self.boost = boost_on_presence(self.schedule.presence, utc_now(self.clock))
-            self._control_wake.set()
+    def _sensor_spec(self, index: int) -> SensorSpec | None:
+        specs = self.settings.sensors
+        return specs[index] if index < len(specs) else None
+
+    def _sensor_interval(self, index: int) -> float:
+        spec = self._sensor_spec(index)
+        if spec is not None and spec.poll_interval_s is not None:
+            return spec.poll_interval_s
+        return self.config.sensor_poll_interval_s
+
+    def _sensor_covers(self, index: int) -> frozenset[int] | None:
+        spec = self._sensor_spec(index)
+        return None if spec is None or spec.luminaires is None else frozenset(spec.luminaires)
+
+    def presence(self, luminaires: frozenset[int] | None = None) -> None:
+        """A presence sensor saw someone: boost the luminaires it watches (None: all of them)
+        per the schedule's presence settings; a new detection restarts the hold."""
+        metrics.PRESENCE.labels(self.controller).inc()
+        if self.schedule.presence is None:
+            return
+        boost = boost_on_presence(self.schedule.presence, utc_now(self.clock))
+        if luminaires is None:
+            self.boost = boost
+        else:
+            self.boosts.update(dict.fromkeys(luminaires, boost))
+        self._control_wake.set()
 
     def targets(self) -> dict[int, int]:
         now = utc_now(self.clock)
         self.overrides = prune(self.overrides, now)
         scheduled = level_at(self.schedule, self.position, now)
         on_hours = {i: h for p in self.dali for i, h in p.on_hours.items()}
+        self.boosts = {i: b for i, b in self.boosts.items()
+                       if (now - b.hold_until).total_seconds() <= b.fade_s}
         return target_levels(self.luminaires(), scheduled, self.boost, self.overrides, now,
-                             clo=self.schedule.clo, on_hours=on_hours)
+                             clo=self.schedule.clo, on_hours=on_hours, boosts=self.boosts)
 
     async def _control_loop(self) -> None:
         sent: dict[int, int] = {}
@@ -342,6 +387,8 @@ class Agent:
             p.interval_s = config.dali_poll_interval_s
         for m in self.meters:
             m.interval_s = config.meter_poll_interval_s
+        for sensor in self.sensors:
+            sensor.interval_s = self._sensor_interval(sensor.index)
         self.outbox.max_bytes, self.outbox.max_age_s = config.buffer_max_bytes, config.buffer_max_age_s
         self.emit(EventKind.CONFIG_APPLIED, Severity.INFO, None, ok=True, config_id=config.id)
 

@@ -1,7 +1,8 @@
 """Per-luminaire target levels, purely: schedule, then command overrides, presence, and CLO.
 
 Order of precedence for one luminaire: the newest active command override (set level or
-identify blink) wins; otherwise the scheduled level, raised by a presence boost; and when the
+identify blink) wins; otherwise the scheduled level, raised by a presence boost (the luminaire's
+own, from the sensors that watch it, or one for the whole controller); and when the
 schedule asks for constant light output, the level is raised along the DALI logarithmic curve
 to make up for the lumen depreciation of the LEDs after their hours of operation.
 """
@@ -99,12 +100,18 @@ def override_level(override: Override, now: datetime) -> int:
 def target_levels(luminaires: Mapping[int, frozenset[int]], scheduled: int, boost: Boost | None,
                   overrides: tuple[Override, ...], now: datetime, *, clo: bool = False,
                   on_hours: Mapping[int, float] | None = None,
-                  clo_model: CloModel = CloModel()) -> dict[int, int]:
-    """Target arc level of each luminaire (index -> its DALI groups) at `now`."""
-    base = effective_level(scheduled, boost, now)
+                  clo_model: CloModel = CloModel(),
+                  boosts: Mapping[int, Boost] | None = None) -> dict[int, int]:
+    """Target arc level of each luminaire (index -> its DALI groups) at `now`.
+
+    `boost` applies to every luminaire, `boosts` to one each; the higher level wins.
+    """
+    common = effective_level(scheduled, boost, now)
     out = {}
     for index, groups in luminaires.items():
         override = override_for(overrides, index, groups, now)
+        own = (boosts or {}).get(index)
+        base = common if own is None else max(common, effective_level(scheduled, own, now))
         if override is not None:
             out[index] = override_level(override, now)
         elif clo and base > 0:

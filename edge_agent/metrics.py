@@ -23,3 +23,6 @@ COMMANDS = Counter("luciole_agent_commands_total", "Commands answered, by type a
                    ["controller", "type", "status"])
 READINGS = Counter("luciole_agent_readings_total", "Telemetry records written to the outbox",
                    ["controller", "stream"])
+PRESENCE = Counter("luciole_agent_presence_detections_total",
+                   "Rounds of new presence-sensor detections (each one starts or extends a boost)",
+                   ["controller"])

@@ -33,6 +33,14 @@ e.g. LUCIOLE_AGENT_BROKER__PASSWORD):
     port = 502
     device_id = 1
 
+    [[sensors]]                   # zero or more pole sensors (PIR presence counter, ambient light)
+    kind = "modbus"
+    profile = "/etc/luciole/pole_sensor.json"  # a register-map file; default: the shipped
+    host = "10.0.0.21"                         # edge_agent/profiles/luciole_pole_sensor.json
+    port = 502
+    luminaires = [0, 1]           # which luminaires it watches; omit for all of them
+    poll_interval_s = 1.0         # omit to use config.sensor_poll_interval_s
+
     [config]                      # a ControllerConfig (wire.messages); the retained `config`
     telemetry_interval_s = 60     # topic replaces it at run time
 
@@ -123,6 +131,39 @@ class ModbusSpec(BaseModel):
         return self
 
 
+_REGISTER_NAME = r"^[a-z][a-z0-9_]*$"  # as in hardware.modbus profiles
+
+
+class SensorSpec(BaseModel):
+    """One pole sensor read over Modbus through a register-map profile (an id or a file path)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["modbus"] = "modbus"
+    profile: str = Field(str(Path(__file__).with_name("profiles") / "luciole_pole_sensor.json"),
+                         description="profile id of hardware/modbus/profiles or path of a .json file")
+    presence_register: str | None = Field("presence_count", pattern=_REGISTER_NAME,
+                                          description="cumulative detection counter; None: no PIR")
+    lux_register: str | None = Field("ambient_lux", pattern=_REGISTER_NAME,
+                                     description="illuminance (lx); None: no light sensor")
+    host: str | None = None
+    port: int = Field(502, ge=1, le=65535)
+    serial_port: str | None = None
+    baudrate: int = 9600
+    device_id: int | None = None
+    timeout_s: float = Field(1.0, gt=0)
+    luminaires: list[int] | None = Field(None, description="luminaire indexes it covers; None: all")
+    poll_interval_s: float | None = Field(None, gt=0,
+                                          description="None: config.sensor_poll_interval_s")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SensorSpec":
+        if (self.host is None) == (self.serial_port is None):
+            raise ValueError("a Modbus sensor needs exactly one of `host` (TCP) or `serial_port` (RTU)")
+        if self.presence_register is None and self.lux_register is None:
+            raise ValueError("a sensor needs presence_register, lux_register or both")
+        return self
+
+
 class AgentSettings(BaseSettings):
     """Everything one edge agent needs; validated at start-up."""
 
@@ -137,6 +178,7 @@ class AgentSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     dali: list[DaliBusSpec] = Field(default_factory=list)
     modbus: list[ModbusSpec] = Field(default_factory=list)
+    sensors: list[SensorSpec] = Field(default_factory=list)
     config: ControllerConfig = Field(default_factory=ControllerConfig)
     schedule: Schedule | None = None
     drain_rate_per_s: float = Field(200.0, gt=0, description="backlog drain rate after reconnect")
