@@ -73,6 +73,7 @@ class Consumer:
         self._released = 0  # acknowledged or dropped (stale generation), by the batcher
         self.peak_unacked = 0
         self._paused_logged_at = float("-inf")
+        self._last_received = time.monotonic()
         metrics.INFLIGHT.set_function(self.unacked)
         self.client = self._client()
 
@@ -149,6 +150,7 @@ class Consumer:
         mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
         self._inbox.append((self._generation, mid, message.topic, message.payload))
         self._received += 1
+        self._last_received = time.monotonic()
         unacked = self._received - self._released
         if unacked > self.peak_unacked:
             self.peak_unacked = unacked
@@ -175,10 +177,25 @@ class Consumer:
                 if batch:
                     self._commit_and_ack(batch)
                 self._maybe_rollup()
+                self._maybe_reconnect_idle()
         finally:
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
+
+    def _maybe_reconnect_idle(self) -> None:
+        """Mosquitto 2.0.11 can stop sending to a client whose Receive Maximum it mis-counted
+        (it overruns it, then stalls with the session's queue full). A fresh connection resets
+        the count; done only with nothing unacknowledged, so nothing is redelivered."""
+        idle_s = self.settings.idle_reconnect_s
+        if not idle_s or time.monotonic() - self._last_received < idle_s or self.unacked():
+            return
+        log.info("nothing received for %.0fs: reconnecting to reset the broker's flow control", idle_s)
+        self._last_received = time.monotonic()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.client = self._client()
+        self.start_network()
 
     # ------------------------------------------------------------------ batching
     def _collect(self) -> list[tuple[int, int, str, bytes]]:

@@ -31,6 +31,11 @@ class IngestSettings(BaseSettings):
         description="unacknowledged QoS 1 messages the broker may send: bounds worker memory",
     )
     keepalive_s: int = Field(30, ge=5, le=3600)
+    idle_reconnect_s: float = Field(
+        10.0, ge=0,
+        description="reconnect after this long with nothing received and nothing unacknowledged "
+        "(0: never); recovers from Mosquitto 2.0.11's flow-control accounting stalls",
+    )
 
     batch_max_messages: int = Field(
         400, ge=1, description="close a batch at this many messages (keep < receive_maximum)"
@@ -41,7 +46,7 @@ class IngestSettings(BaseSettings):
     retry_initial_s: float = Field(0.1, gt=0, description="first backoff after a database error")
     retry_max_s: float = Field(5.0, gt=0, description="backoff cap")
     registry_refresh_min_s: float = Field(2.0, ge=0, description="least time between registry reloads on a miss")
-    rollup_interval_s: float = Field(0.5, ge=0, description="least time between energy rollup passes")
+    rollup_interval_s: float = Field(1.0, ge=0, description="least time between energy rollup passes")
 
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0: no /metrics server")
