@@ -2,7 +2,14 @@
 
 The flow is a fixed sequence of checks, each recorded as pass/fail with a detail, so a field
 technician sees one clear checklist (rendered with rich): API registration, broker reachable,
-DALI gear found (and its D4i inventory), meter read, first telemetry accepted.
+DALI gear found (and its D4i inventory), meter read, inventory published, first telemetry
+accepted.
+
+The inventory (GTIN, serial and model of each luminaire, from D4i memory bank 1) goes up as one
+INVENTORY event per luminaire, under a boot id of its own taken from the agent's state, so a
+later re-commissioning (a driver swapped) is a new message, not a replay. When the broker cannot
+be reached the events wait in the agent's outbox and the agent sends them on its first
+connection.
 
 The central API contract (one endpoint; until the API issue lands, tests use a double of it)::
 
@@ -26,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time as _time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import aiomqtt
@@ -36,10 +45,12 @@ from rich.console import Console
 from rich.table import Table
 
 from edge_agent.settings import AgentSettings, write_settings
+from edge_agent.state import AgentState
+from edge_agent.store_forward import Outbox
 from hardware.dali import DaliBus, DaliError, DaliServerBus, commission, read_luminaire_info
 from hardware.modbus import ModbusDevice, ModbusError, load_profile, tcp_client
 from wire.codec import encode_luminaire
-from wire.messages import ControllerConfig
+from wire.messages import ControllerConfig, Event, EventKind, Severity, dumps
 from wire.records import LUMINAIRE_DTYPE
 from wire.topics import Kind, topic
 
@@ -83,6 +94,7 @@ class GearInventory(BaseModel):
     short_address: int
     gtin: int | None
     serial: int | None
+    model: str | None = None  # bank 1 luminaire identification, else the technician's model
 
 
 class Check(BaseModel):
@@ -97,6 +109,7 @@ class ProvisionResult(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     inventory: list[GearInventory] = Field(default_factory=list)
     config_path: Path | None = None
+    boot_id: int | None = None  # the commissioning boot: inventory events and first telemetry
 
     @property
     def ok(self) -> bool:
@@ -160,6 +173,11 @@ async def provision(request: ProvisionRequest, api_url: str, bus: DaliBus,
         dali=dali_specs or [], modbus=modbus_specs or [], config=reg.config)
     write_settings(settings, config_path)
     result.config_path = config_path
+    state = AgentState(data_dir / "state.sqlite")
+    try:
+        result.boot_id = state.new_boot(_time.time())
+    finally:
+        state.close()
 
     client = aiomqtt.Client(reg.mqtt.host, reg.mqtt.port, username=reg.mqtt.username,
                             password=reg.mqtt.password, identifier=f"{reg.controller_id}-provision",
@@ -170,17 +188,64 @@ async def provision(request: ProvisionRequest, api_url: str, bus: DaliBus,
         async with client:
             result.checks.append(Check(name="broker reachable", ok=True,
                                        detail=f"{reg.mqtt.host}:{reg.mqtt.port} as {reg.mqtt.username}"))
-            await _hardware_checks(result, bus, meter)
+            await _hardware_checks(result, bus, meter, request.luminaire_model)
+            await _publish_inventory(result, client, reg, data_dir, request.pole_id)
             await _first_telemetry(result, client, reg)
     except aiomqtt.MqttError as exc:
         if not any(c.name == "broker reachable" for c in result.checks):
             result.checks.append(Check(name="broker reachable", ok=False, detail=str(exc)))
-            await _hardware_checks(result, bus, meter)
+            await _hardware_checks(result, bus, meter, request.luminaire_model)
+        if not any(c.name == "inventory published" for c in result.checks):
+            await _publish_inventory(result, None, reg, data_dir, request.pole_id)
         result.checks.append(Check(name="first telemetry accepted", ok=False, detail=str(exc)))
     return result
 
 
-async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusDevice | None) -> None:
+def inventory_events(result: ProvisionResult, controller: str, pole_id: str | None = None) -> list[Event]:
+    """One INVENTORY event per luminaire found, numbered 0.. in the commissioning boot."""
+    now = datetime.now(timezone.utc)
+    return [Event(controller=controller, boot_id=result.boot_id or 0, seq=seq, kind=EventKind.INVENTORY,
+                  severity=Severity.INFO, time=now, luminaire=gear.luminaire,
+                  detail={k: v for k, v in dict(gtin=gear.gtin, serial=gear.serial, model=gear.model,
+                                                short_address=gear.short_address,
+                                                pole_id=pole_id).items() if v is not None})
+            for seq, gear in enumerate(result.inventory)]
+
+
+async def _publish_inventory(result: ProvisionResult, client: aiomqtt.Client | None,
+                             reg: ProvisionResponse, data_dir: Path, pole_id: str | None = None) -> None:
+    """Publish the inventory (QoS 1, awaiting each PUBACK); what cannot be published now is
+    left in the agent's outbox, which the agent drains on its first connection."""
+    events = inventory_events(result, reg.controller_id, pole_id)
+    if not events:
+        return
+    where = topic(reg.tenant, reg.controller_id, Kind.EVENT)
+    sent = 0
+    error = "broker unreachable"
+    if client is not None:
+        try:
+            for event in events:
+                await client.publish(where, dumps(event), qos=1, timeout=10)
+                sent += 1
+        except aiomqtt.MqttError as exc:
+            error = str(exc)
+    if sent == len(events):
+        result.checks.append(Check(name="inventory published", ok=True,
+                                   detail=f"{sent} luminaires acknowledged by the broker"))
+        return
+    outbox = Outbox(data_dir / "outbox.sqlite", reg.config.buffer_max_bytes, reg.config.buffer_max_age_s)
+    try:
+        for event in events[sent:]:
+            outbox.put(where, dumps(event), qos=1)
+    finally:
+        outbox.close()
+    result.checks.append(Check(name="inventory published", ok=False,
+                               detail=f"{error}; {len(events) - sent} of {len(events)} queued for the "
+                               "agent to send when the broker is reachable"))
+
+
+async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusDevice | None,
+                           luminaire_model: str | None = None) -> None:
     try:
         addresses = await commission(bus)
     except DaliError as exc:
@@ -197,7 +262,8 @@ async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusD
             missing.append(short)
             continue
         result.inventory.append(GearInventory(luminaire=short, short_address=short, gtin=info.gtin,
-                                              serial=info.serial))
+                                              serial=info.serial,
+                                              model=(info.identification or "").strip() or luminaire_model))
     if addresses:
         result.checks.append(Check(name="D4i inventory read", ok=not missing,
                                    detail=f"{len(result.inventory)} of {len(addresses)} luminaires"
@@ -218,14 +284,12 @@ async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusD
 async def _first_telemetry(result: ProvisionResult, client: aiomqtt.Client, reg: ProvisionResponse) -> None:
     """Publish one telemetry record (boot 0, seq 0: the commissioning boot) and await its PUBACK."""
     records = np.zeros(max(1, len(result.inventory)), dtype=LUMINAIRE_DTYPE)
-    import time as _time
-
     records["time_us"] = int(_time.time() * 1_000_000)
     for i, gear in enumerate(result.inventory):
         records[i]["luminaire"] = gear.luminaire
     try:
         await client.publish(topic(reg.tenant, reg.controller_id, Kind.TELEMETRY),
-                             encode_luminaire(0, 0, records), qos=1, timeout=10)
+                             encode_luminaire(result.boot_id or 0, 0, records), qos=1, timeout=10)
     except aiomqtt.MqttError as exc:
         result.checks.append(Check(name="first telemetry accepted", ok=False, detail=str(exc)))
         return
@@ -243,7 +307,8 @@ def checklist(result: ProvisionResult) -> Table:
     if result.inventory:
         table.add_section()
         for gear in result.inventory:
-            table.add_row(f"luminaire {gear.luminaire}", "", f"GTIN {gear.gtin}  serial {gear.serial}")
+            table.add_row(f"luminaire {gear.luminaire}", "",
+                          f"GTIN {gear.gtin}  serial {gear.serial}  model {gear.model or '?'}")
     return table
 
 
