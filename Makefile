@@ -6,7 +6,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 run: bootstrap
-	@.venv/bin/luciole demo
+	@.venv/bin/luciole demo $(DEMO_ARGS)
 
 test: bootstrap
 	@.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -72,9 +72,12 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Bring the stack up and say where everything listens (the demo grows with the product)."""
-    args.action = "up"
-    return cmd_stack(args)
+    """A simulated region publishing through the real broker into the real database, live."""
+    from luciole.demo import DemoOptions, run_demo
+
+    options = DemoOptions(controllers=args.controllers, luminaires=args.luminaires,
+                          speed=args.speed, workers=args.workers, duration_s=args.duration_s)
+    return run_demo(_stack(args), options)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -102,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--dsn", help="database to migrate (default: the local stack's)")
     db.set_defaults(func=cmd_db)
 
-    demo = sub.add_parser("demo", help="run the demo stack")
+    demo = sub.add_parser("demo", help="run the demo: a simulated region, live, until Ctrl-C")
+    demo.add_argument("--controllers", type=int, default=2000)
+    demo.add_argument("--luminaires", type=int, default=4, help="per controller")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    demo.add_argument("--workers", type=int, default=2, help="ingest worker processes")
+    demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
     demo.set_defaults(func=cmd_demo)
 
     from controller_fw_sim import fleet_cli
