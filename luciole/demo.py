@@ -8,6 +8,7 @@ energy profile and the luminaire map when it stops (Ctrl-C, or --duration-s).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -23,16 +24,19 @@ from astral import LocationInfo
 from astral.sun import sunset
 from rich.console import Console
 
-from controller_fw_sim.fleet_inventory import REGION_CENTRE, build_inventory
+from controller_fw_sim.fleet_inventory import (
+    REGION_CENTRE,
+    build_inventory,
+    luminaire_device_id,
+    sensor_device_id,
+)
 from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
-from luciole.stack import Stack
+from luciole.stack import Stack, choose_port
 
 log = logging.getLogger(__name__)
 console = Console()
-
-EXAMPLE_SCENARIO = Path(__file__).resolve().parent.parent / "controller_fw_sim" / "scenarios" / "example.json"
 
 STATUS = """
 SELECT
@@ -61,6 +65,39 @@ def demo_start(now: datetime) -> datetime:
     observer = LocationInfo(latitude=REGION_CENTRE[0], longitude=REGION_CENTRE[1]).observer
     yesterday = (now - timedelta(days=1)).date()
     return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=30)
+
+
+def demo_scenario(inventory, start: datetime) -> dict:
+    """One night with every fault kind once, on devices of this region (ground truth for analytics)."""
+    ctl = inventory.controller_ids
+    n = len(ctl)
+
+    def lum(i: int, k: int = 0) -> str:
+        return luminaire_device_id(ctl[i % n], k % inventory.luminaires_per_controller)
+
+    faults = [
+        ("lamp_failure", lum(3), "+2h", "+14h", {"standby_w": 0.4}),
+        ("driver_failure", lum(7, 1), "+4h30m", None, {}),
+        ("comm_loss", ctl[2 % n], "+3h", "+3h30m", {}),
+        ("day_burning", lum(11, 2), "+0s", "+2d", {"cause": "photocell"}),
+        ("cycling", lum(4, 3), "+4h", "+8h", {"period_s": 300, "on_fraction": 0.6}),
+        ("over_voltage", lum(5), "+5h", "+5h20m", {"factor": 1.15}),
+        ("under_voltage", lum(6), "+6h", "+6h15m", {"factor": 0.82}),
+        ("power_drift", lum(8), "+0s", None, {"rate_per_day": 0.02}),
+        ("low_power_factor", lum(9, 1), "+1h", "+13h", {"power_factor": 0.55}),
+        ("cabinet_leakage", inventory.cabinet_ids[0], "+7h", "+9h", {"current_a": 0.8}),
+        ("tilt", ctl[5 % n], "+10h17m", None, {"angle_deg": 82}),
+        ("stuck_sensor", sensor_device_id(ctl[1 % n]), "+1h", "+20h", {}),
+    ]
+    return {
+        "version": 1,
+        "name": "demo night: every fault kind once",
+        "start": start.isoformat().replace("+00:00", "Z"),
+        "faults": [
+            {"fault": f, "device": d, "start": a, **({"end": b} if b else {}), "params": p}
+            for f, d, a, b, p in faults
+        ],
+    }
 
 
 def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -96,20 +133,25 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LUCIOLE_INGEST_VAR_DIR": str(stack.var)}
     children: list[tuple[str, subprocess.Popen]] = []
+    metrics_ports = []
     for i in range(options.workers):
+        metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
         worker_env = {**env, "LUCIOLE_INGEST_CLIENT_ID": f"demo-ingest-{i + 1}",
-                      "LUCIOLE_INGEST_METRICS_PORT": str(9464 + i)}
+                      "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
         children.append((f"ingest-{i + 1}", _spawn([sys.executable, "-m", "ingest"],
                                                    out / f"ingest-{i + 1}.log", worker_env)))
     start = demo_start(datetime.now(UTC))
+    scenario = out / "scenario.json"
+    scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
     fleet_argv = [
         sys.executable, "-m", "luciole.cli", "sim", "fleet", "--var-dir", str(stack.var),
         "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
         "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
-        "--scenario", str(EXAMPLE_SCENARIO), "--labels", str(out / "fault_labels.csv"),
+        "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
     ]
     children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
-    console.print(f"ingest workers: {options.workers} (metrics on 127.0.0.1:9464..), fleet at "
+    metrics = ", ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports)
+    console.print(f"ingest workers: {options.workers} ({metrics}), fleet at "
                   f"{options.speed:g}x from {start:%Y-%m-%d %H:%M} UTC; logs in {out}")
     console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
 
