@@ -2,7 +2,7 @@
 
 A `SensorSource` is anything that answers `read()` with named values; the one shipped reads a
 Modbus device through `hardware.modbus` and a register map given as a profile file (by default
-`edge_agent/profiles/luciole_pole_sensor.json`, any profile with the two named registers works).
+the shipped profile `luciole_pole_sensor` (hardware/modbus/profiles/), any profile with the two named registers works).
 
 Presence is read as a cumulative detection counter (a PIR's pulse counter): the poller turns
 the increase since the last read into new detections, so none is missed between polls, and a
@@ -28,7 +28,7 @@ from wire.messages import EventKind, Severity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROFILE = Path(__file__).with_name("profiles") / "luciole_pole_sensor.json"
+DEFAULT_PROFILE = "luciole_pole_sensor"
 PRESENCE_REGISTER = "presence_count"
 LUX_REGISTER = "ambient_lux"
 

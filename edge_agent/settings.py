@@ -36,7 +36,7 @@ e.g. LUCIOLE_AGENT_BROKER__PASSWORD):
     [[sensors]]                   # zero or more pole sensors (PIR presence counter, ambient light)
     kind = "modbus"
     profile = "/etc/luciole/pole_sensor.json"  # a register-map file; default: the shipped
-    host = "10.0.0.21"                         # edge_agent/profiles/luciole_pole_sensor.json
+    host = "10.0.0.21"                         # a shipped profile id or a profile file path
     port = 502
     luminaires = [0, 1]           # which luminaires it watches; omit for all of them
     poll_interval_s = 1.0         # omit to use config.sensor_poll_interval_s
@@ -139,7 +139,7 @@ class SensorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["modbus"] = "modbus"
-    profile: str = Field(str(Path(__file__).with_name("profiles") / "luciole_pole_sensor.json"),
+    profile: str = Field("luciole_pole_sensor",
                          description="profile id of hardware/modbus/profiles or path of a .json file")
     presence_register: str | None = Field("presence_count", pattern=_REGISTER_NAME,
                                           description="cumulative detection counter; None: no PIR")
