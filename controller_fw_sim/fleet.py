@@ -27,7 +27,6 @@ from astral.sun import elevation as astral_elevation
 
 from controller_fw_sim import physics
 from controller_fw_sim.faults import (
-    STATUS_GEAR_FAILURE,
     STATUS_LAMP_FAILURE,
     STATUS_LAMP_ON,
     FaultKind,
@@ -39,9 +38,16 @@ from controller_fw_sim.faults import (
 )
 from controller_fw_sim.fleet_inventory import (
     REGION_CENTRE,
+    SENSOR_KINDS,
     Inventory,
     luminaire_device_id,
     sensor_device_id,
+)
+from controller_fw_sim.fleet_sensors import (
+    DEFAULT_MULTIFUNCTION_FRACTION,
+    CabinetMeters,
+    UrbanSensors,
+    wire_rows,
 )
 from controller_fw_sim.sensors import (
     BRUSSELS,
@@ -66,11 +72,8 @@ from wire.messages import (
     parse_command,
 )
 from wire.records import (
-    HEADER_DTYPE,
     HEADER_SIZE,
     LUMINAIRE_DTYPE,
-    MAGIC,
-    VERSION,
     LuminaireFailure,
     RecordType,
 )
@@ -129,19 +132,35 @@ class JsonOut(NamedTuple):
     retain: bool
 
 
+class SensorRows(NamedTuple):
+    """Sensor telemetry of one kind of device: row i is the payload of `controllers[i]`."""
+
+    controllers: np.ndarray  # int64 (k,)
+    payloads: np.ndarray  # uint8 (k, 24 + 16 R)
+
+
 @dataclass(frozen=True)
 class Outbox:
-    """The telemetry of one tick: row i is the whole payload of controller `controllers[i]`."""
+    """The telemetry of one tick: row i is the whole payload of controller `controllers[i]`.
+
+    `sensors` holds the tick's sensor messages (meters, then urban sensors); a controller's
+    are in its sensor sequence order.
+    """
 
     time: datetime
     controllers: np.ndarray  # int64 (k,)
     payloads: np.ndarray  # uint8 (k, 24 + 48 M)
+    sensors: tuple[SensorRows, ...] = ()
 
     def __len__(self) -> int:
         return int(self.controllers.shape[0])
 
     def payload(self, i: int) -> bytes:
         return self.payloads[i].tobytes()
+
+    @property
+    def sensor_messages(self) -> int:
+        return sum(int(s.controllers.shape[0]) for s in self.sensors)
 
 
 def _take_params(params: physics.LuminaireParams, index: np.ndarray) -> physics.LuminaireParams:
@@ -155,16 +174,17 @@ class _FaultOverlay:
         m = inventory.luminaires_per_controller
         ctl_pos = {c: i for i, c in enumerate(inventory.controller_ids)}
         cab_pos = {c: i for i, c in enumerate(inventory.cabinet_ids)}
-        lum_ids, lum_at, ctl_ids, ctl_at, cab_ids, cab_at, sen_ids, sen_at = ([] for _ in range(8))
+        lum_ids, lum_at, ctl_ids, ctl_at, cab_ids, cab_at, sen_ids, sen_at, sen_kind = ([] for _ in range(9))
         for spec in scenario.faults:
             device = spec.device
             head, _, tail = device.partition(":")
             if head in ctl_pos and tail == "":
                 if device not in ctl_ids:
                     ctl_ids.append(device), ctl_at.append(ctl_pos[head])
-            elif head in ctl_pos and tail == "lux":
+            elif head in ctl_pos and tail in SENSOR_KINDS:
                 if device not in sen_ids:
                     sen_ids.append(device), sen_at.append(ctl_pos[head])
+                    sen_kind.append(SENSOR_KINDS.index(tail))
             elif head in ctl_pos and tail.isdigit() and int(tail) < m:
                 if device not in lum_ids:
                     lum_ids.append(device), lum_at.append(ctl_pos[head] * m + int(tail))
@@ -179,14 +199,21 @@ class _FaultOverlay:
         n_lum = inventory.n_luminaires
         self.slot = np.full(n_lum, -1, dtype=np.int64)
         self.slot[self.lum] = np.arange(self.lum.shape[0])
-        self.sensor_slot = np.full(inventory.n_controllers, -1, dtype=np.int64)
-        self.sensor_slot[self.sensor_ctl] = np.arange(self.sensor_ctl.shape[0])
+        kind = np.asarray(sen_kind, dtype=np.int64)
+        slots = np.arange(kind.shape[0])
+        self.sensor_slot = np.full(inventory.n_controllers, -1, dtype=np.int64)  # lux sensors
+        self.sensor_slot[self.sensor_ctl[kind == 0]] = slots[kind == 0]
+        urban = kind > 0
+        self.urban_slot = None  # (controllers, urban kinds) -> slot, when any is faulted
+        if urban.any():
+            self.urban_slot = np.full((inventory.n_controllers, len(SENSOR_KINDS) - 1), -1, dtype=np.int32)
+            self.urban_slot[self.sensor_ctl[urban], kind[urban] - 1] = slots[urban]
         nl, nc = self.lum.shape[0], self.ctl.shape[0]
         self.state = FleetState.initial(nl, nc, len(cab_ids), len(sen_ids))
         self.failure = np.zeros(nl, dtype=np.uint16)
         self.ctl_failure = np.zeros(inventory.n_controllers, dtype=np.uint16)
         self.online = np.ones(inventory.n_controllers, dtype=bool)
-        self.lux = np.full(len(sen_ids), np.nan)  # NaN: sensor reads normally
+        self.frozen = np.full(len(sen_ids), np.nan)  # per faulted sensor; NaN: reads normally
         self.sensor_seen = np.zeros(len(sen_ids))
 
     def update(self, t: datetime, dt_s: float, fleet: "Fleet", is_day: bool) -> np.ndarray:
@@ -218,8 +245,22 @@ class _FaultOverlay:
         self.failure = fail
         self.ctl_failure[self.ctl] = np.where(new.tilt_deg > TILT_ALARM_DEG, int(LuminaireFailure.TILT), 0)
         self.online[self.ctl] = new.online
-        self.lux = new.sensor_frozen
+        self.frozen = new.sensor_frozen
         return added
+
+    def stick(self, controllers: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Urban readings (k, 5) of `controllers` as their sensors show them: stuck ones frozen."""
+        if self.urban_slot is None:
+            return values
+        slot = self.urban_slot[controllers]
+        hit = slot >= 0
+        if not hit.any():
+            return values
+        self.sensor_seen[slot[hit]] = values[hit]
+        frozen = self.frozen[slot[hit]]
+        values = values.copy()
+        values[hit] = np.where(np.isnan(frozen), values[hit], frozen)
+        return values
 
     def overlay(self, lums: np.ndarray, rec: np.ndarray) -> None:
         """Write the faulted state into the records of luminaires `lums` (global indices)."""
@@ -250,7 +291,8 @@ class Fleet:
 
     def __init__(self, inventory: Inventory, *, start: datetime = DEFAULT_START,
                  interval_s: float = 60.0, scenario: Scenario | None = None, seed: int = 0,
-                 firmware: str = FIRMWARE) -> None:
+                 firmware: str = FIRMWARE, meters: bool = True,
+                 multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime (UTC)")
         if interval_s <= 0:
@@ -284,6 +326,7 @@ class Fleet:
         # controller arrays
         self.boot_id = self.rng.integers(1, 1 << 63, n, dtype=np.uint64)
         self.next_seq = np.zeros(n, dtype=np.uint64)  # telemetry record sequence
+        self.next_sensor_seq = np.zeros(n, dtype=np.uint64)  # sensor record sequence (own stream)
         self.json_seq = np.zeros(n, dtype=np.uint64)  # acks, birth/death
         self.interval_s = np.full(n, float(interval_s))
         self.next_due_s = np.arange(1, n + 1, dtype=np.float64) * (float(interval_s) / n)  # staggered
@@ -304,7 +347,12 @@ class Fleet:
         self.state.level[:] = self.schedule_level
         self.state = physics.instantaneous(self.params, self.state).with_inputs(
             driver_temp_c=np.full(n * m, ambient))
+        self.meters = CabinetMeters(inventory, seed=seed) if meters else None
+        if self.meters is not None:
+            self.meters.set_start(self.state.energy_wh)
+        self.urban = UrbanSensors(inventory, multifunction_fraction, seed=seed)
         self.messages_built = 0
+        self.sensor_messages_built = 0
 
     # ------------------------------------------------------------------ time
     def time_at(self, t_s: float) -> datetime:
@@ -380,6 +428,8 @@ class Fleet:
         if self.faults is not None:
             added = self.faults.update(when, dt_tick, self, self._elev >= NIGHT_ELEVATION_DEG)
             self.energy_extra_wh[self.faults.lum] += added
+            if self.meters is not None and self.faults.cabinet.shape[0]:
+                self.meters.add_leakage(self.faults.cabinet, self.faults.state.leakage_a, dt_tick)
 
         due = np.flatnonzero(self.next_due_s <= t_s)
         if due.shape[0] == 0:
@@ -389,7 +439,7 @@ class Fleet:
             due = due[self.faults.online[due]]  # a silent controller sends nothing
         self._step_to(due, t_s, ambient_c)
         payloads = self.build_payloads(due, when)
-        return Outbox(when, due, payloads)
+        return Outbox(when, due, payloads, self.build_sensor_payloads(due, when))
 
     def build_payloads(self, controllers: np.ndarray, when: datetime) -> np.ndarray:
         """Telemetry of `controllers` at `when` from the current state, one row per message.
@@ -423,26 +473,62 @@ class Fleet:
             has = np.flatnonzero(sslot >= 0)
             if has.shape[0]:
                 f.sensor_seen[sslot[has]] = lux[has]
-                frozen = f.lux[sslot[has]]
+                frozen = f.frozen[sslot[has]]
                 lux[has] = np.where(np.isnan(frozen), lux[has], frozen)
             f.overlay(lums, rec)
             rec["failure"] |= np.repeat(f.ctl_failure[controllers], m)
         rec["ambient_lux"] = np.repeat(np.clip(lux, 0.0, 200_000.0), m)
 
-        header = np.zeros(k, dtype=HEADER_DTYPE)
-        header["magic"] = MAGIC
-        header["version"] = VERSION
-        header["record_type"] = RecordType.LUMINAIRE
-        header["record_count"] = m
-        header["record_size"] = LUMINAIRE_DTYPE.itemsize
-        header["boot_id"] = self.boot_id[controllers]
-        header["first_seq"] = self.next_seq[controllers]
+        out = wire_rows(RecordType.LUMINAIRE, self.boot_id[controllers], self.next_seq[controllers],
+                        rec.reshape(k, m))
         self.next_seq[controllers] += np.uint64(m)
-        out = np.empty((k, HEADER_SIZE + LUMINAIRE_DTYPE.itemsize * m), dtype=_U8)
-        out[:, :HEADER_SIZE] = header.view(_U8).reshape(k, HEADER_SIZE)
-        out[:, HEADER_SIZE:] = rec.view(_U8).reshape(k, LUMINAIRE_DTYPE.itemsize * m)
         self.messages_built += k
         return out
+
+    def luminaire_energy_wh(self, lums: np.ndarray) -> np.ndarray:
+        """Energy counters of luminaires `lums` now, without stepping them: since their last
+        step their level has not changed, so their power has held."""
+        ctl = lums // self.m
+        st = self.state
+        return (st.energy_wh[lums] + self.energy_extra_wh[lums]
+                + st.power_w[lums] * (self.t_s - self.last_step_s[ctl]) / 3600.0)
+
+    def luminaire_power_factor(self, lums: np.ndarray) -> np.ndarray:
+        pf = self.state.power_factor[lums]
+        if self.faults is not None:
+            slot = self.faults.slot[lums]
+            hit = slot >= 0
+            pf[hit] = self.faults.state.power_factor[slot[hit]]
+        return pf
+
+    def _sensor_rows(self, controllers: np.ndarray, records: np.ndarray) -> SensorRows:
+        """Sensor messages of `controllers`, one (R records) each, numbered in the sensor stream."""
+        rows = wire_rows(RecordType.SENSOR, self.boot_id[controllers], self.next_sensor_seq[controllers],
+                         records)
+        self.next_sensor_seq[controllers] += np.uint64(records.shape[1])
+        self.sensor_messages_built += controllers.shape[0]
+        return SensorRows(controllers, rows)
+
+    def build_sensor_payloads(self, controllers: np.ndarray, when: datetime) -> tuple[SensorRows, ...]:
+        """Meter readings of the segment controllers among `controllers`, then the readings of
+        the multifunction poles among them."""
+        time_us = int(round(when.timestamp() * 1_000_000))
+        out = []
+        if self.meters is not None:
+            cabinets = self.meters.cabinet_of[controllers]
+            readers = controllers[cabinets >= 0]
+            if readers.shape[0]:
+                cabinets = cabinets[cabinets >= 0]
+                values = self.meters.read(cabinets, self.t_s, self.luminaire_energy_wh,
+                                          self.luminaire_power_factor)
+                out.append(self._sensor_rows(readers, self.meters.records(time_us, values)))
+        multi = controllers[self.urban.is_multifunction[controllers]]
+        if multi.shape[0]:
+            values = self.urban.values(multi, when, self.rng)
+            if self.faults is not None:
+                values = self.faults.stick(multi, values)
+            out.append(self._sensor_rows(multi, self.urban.records(time_us, values)))
+        return tuple(out)
 
     # ------------------------------------------------------------- JSON out
     def _next_json_seq(self, c: int) -> int:
@@ -535,6 +621,7 @@ class Fleet:
         self.reboot_at_s[controllers] = np.inf
         self.boot_id[controllers] = self.rng.integers(1, 1 << 63, controllers.shape[0], dtype=np.uint64)
         self.next_seq[controllers] = 0
+        self.next_sensor_seq[controllers] = 0
         self.json_seq[controllers] = 0
         lums = self.luminaires_of(controllers)
         self.override_level[lums] = -1
@@ -567,8 +654,8 @@ def luminaire_fault_id(inventory: Inventory, controller: int, index: int) -> str
     return luminaire_device_id(inventory.controller_ids[controller], index)
 
 
-def sensor_fault_id(inventory: Inventory, controller: int) -> str:
-    return sensor_device_id(inventory.controller_ids[controller])
+def sensor_fault_id(inventory: Inventory, controller: int, kind: str = "lux") -> str:
+    return sensor_device_id(inventory.controller_ids[controller], kind)
 
 
 def ticks(duration_s: float, tick_s: float) -> int:

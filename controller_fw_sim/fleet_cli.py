@@ -21,6 +21,7 @@ from controller_fw_sim.fleet_runner import (
     publish_deaths,
     run_fleet,
 )
+from controller_fw_sim.fleet_sensors import DEFAULT_MULTIFUNCTION_FRACTION
 
 log = logging.getLogger("luciole.sim.fleet")
 
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration-s", type=float, default=None, help="sim seconds to run (default: forever)")
     parser.add_argument("--scenario", type=Path, default=None, help="fault scenario (.json/.toml)")
     parser.add_argument("--labels", type=Path, default=None, help="write the scenario's labels CSV here")
+    parser.add_argument("--multifunction-fraction", type=float, default=DEFAULT_MULTIFUNCTION_FRACTION,
+                        help="share of controllers on multifunction poles (noise, air, weather sensors)")
+    parser.add_argument("--no-meters", action="store_true", help="no cabinet meter readings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
@@ -82,8 +86,8 @@ def target_from_args(args: argparse.Namespace) -> MqttTarget:
 
 def _log_progress(p: Progress) -> None:
     eta = "" if p.eta_s is None else f" eta={p.eta_s:.0f}s"
-    log.info("sim_elapsed=%.0fs speed=%.1fx telemetry=%d acked=%d msgs_per_s=%.0f commands=%d%s",
-             p.sim_s, p.speed, p.messages, p.acked, p.rate, p.commands, eta)
+    log.info("sim_elapsed=%.0fs speed=%.1fx telemetry=%d sensor=%d acked=%d msgs_per_s=%.0f commands=%d%s",
+             p.sim_s, p.speed, p.messages, p.sensor_messages, p.acked, p.rate, p.commands, eta)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         pool.start()
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
-                      seed=args.seed)
+                      seed=args.seed, meters=not args.no_meters,
+                      multifunction_fraction=args.multifunction_fraction)
         commands.start()
         if not args.no_births:
             log.info("births=%d", publish_births(fleet, pool))

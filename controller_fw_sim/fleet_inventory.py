@@ -105,9 +105,17 @@ def luminaire_device_id(controller: str, index: int) -> str:
     return f"{controller}:{index}"
 
 
-def sensor_device_id(controller: str) -> str:
-    """Device id of a controller's ambient light sensor in fault scenarios: `ctl-000001:lux`."""
-    return f"{controller}:lux"
+#: Sensors of a multifunction pole, as they are named in fault scenarios (`ctl-000001:no2`).
+URBAN_SENSOR_KINDS = ("noise", "pm25", "no2", "temperature", "humidity")
+SENSOR_KINDS = ("lux", *URBAN_SENSOR_KINDS)
+
+
+def sensor_device_id(controller: str, kind: str = "lux") -> str:
+    """Device id of a controller's sensor in fault scenarios: `ctl-000001:lux` (ambient light),
+    or one of a multifunction pole's URBAN_SENSOR_KINDS (`ctl-000001:noise`)."""
+    if kind not in SENSOR_KINDS:
+        raise ValueError(f"unknown sensor kind {kind!r}; expected one of {SENSOR_KINDS}")
+    return f"{controller}:{kind}"
 
 
 @dataclass(frozen=True, eq=False)

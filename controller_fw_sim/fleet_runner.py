@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 class Progress:
     sim_s: float  # sim seconds since the fleet's start
     wall_s: float
-    messages: int  # telemetry messages handed to the publishers
+    messages: int  # luminaire telemetry messages handed to the publishers
     acked: int  # every message the broker acknowledged (telemetry, acks, states)
     commands: int
     duration_s: float | None
+    sensor_messages: int = 0  # sensor telemetry messages (meters, urban sensors)
 
     @property
     def speed(self) -> float:
@@ -79,17 +80,17 @@ def run_fleet(fleet: Fleet, pool: PublisherPool, commands: CommandLink | None = 
         raise ValueError("speed must be positive (math.inf for as fast as possible)")
     if max_backlog is None:
         # about two ticks' worth of telemetry, at least the publishers' windows
-        per_tick = fleet.n * tick_s / float(fleet.interval_s.min())
+        per_tick = fleet.n * 1.1 * tick_s / float(fleet.interval_s.min())
         max_backlog = max(int(2 * per_tick), pool.window * pool.workers * 2)
     stop = stop or threading.Event()
     t0_sim = fleet.t_s
-    messages = handled = 0
+    messages = sensor_messages = handled = 0
     wall0 = time.monotonic()
     next_report = wall0 + progress_every_s
 
     def progress() -> Progress:
         return Progress(fleet.t_s - t0_sim, time.monotonic() - wall0, messages, pool.acked, handled,
-                        duration_s)
+                        duration_s, sensor_messages)
 
     while not stop.is_set() and (duration_s is None or fleet.t_s - t0_sim < duration_s - 1e-9):
         next_t = fleet.t_s + tick_s
@@ -115,7 +116,10 @@ def run_fleet(fleet: Fleet, pool: PublisherPool, commands: CommandLink | None = 
         pool.wait_backlog(max_backlog, stall_timeout_s)
         out = fleet.advance(next_t)
         pool.submit(Kind.TELEMETRY, out.controllers, out.payloads)
+        for rows in out.sensors:
+            pool.submit(Kind.TELEMETRY, rows.controllers, rows.payloads)
         messages += len(out)
+        sensor_messages += out.sensor_messages
         _publish_json(fleet, pool)
         if on_progress is not None and time.monotonic() >= next_report:
             on_progress(progress())

@@ -21,7 +21,7 @@ from controller_fw_sim.fleet_runner import publish_births, run_fleet
 from tests.mqtt_probe import Probe
 from wire.codec import decode_batch
 from wire.messages import Ack, AckStatus, SetLevel, State, dumps, loads
-from wire.records import HEADER_SIZE, LUMINAIRE_DTYPE
+from wire.records import HEADER_SIZE, LUMINAIRE_DTYPE, RecordType
 from wire.topics import Kind, parse_topic, subscription, topic
 
 pytestmark = pytest.mark.integration
@@ -49,18 +49,27 @@ def test_small_fleet_publishes_every_controller_in_order(mqtt) -> None:
             assert publish_births(fleet, pool, timeout_s=30) == n
             final = run_fleet(fleet, pool, speed=math.inf, duration_s=180.0)
         assert final.messages == 3 * n
-        got = sub.drain(3 * n, timeout_s=30)
+        assert final.sensor_messages == 3 * (len(inv.cabinet_ids) + fleet.urban.controllers.shape[0])
+        got = sub.drain(3 * n + final.sensor_messages, timeout_s=30)
     payloads = [bytes(g.payload) for g in got]
     batch = decode_batch(payloads, FAR_FUTURE_US)
     assert len(batch.rejects) == 0 and batch.luminaire.shape[0] == 3 * n * m
     by_controller: dict[str, list[int]] = {}
-    for message, first_seq, boot in zip(got, batch.msg_first_seq.tolist(), batch.msg_boot.tolist()):
+    sensor_seqs: dict[str, list[tuple[int, int]]] = {}
+    for message, rtype, first_seq, count, boot in zip(got, batch.msg_type.tolist(), batch.msg_first_seq.tolist(),
+                                                      batch.msg_count.tolist(), batch.msg_boot.tolist()):
         parts = parse_topic(message.topic)
         c = ids.index(parts.controller)
         assert parts.tenant == tenants[c] and boot == int(fleet.boot_id[c])
-        by_controller.setdefault(parts.controller, []).append(first_seq)
+        if rtype == RecordType.LUMINAIRE:
+            by_controller.setdefault(parts.controller, []).append(first_seq)
+        else:
+            sensor_seqs.setdefault(parts.controller, []).append((first_seq, count))
     assert sorted(by_controller) == ids
     assert all(seqs == [0, m, 2 * m] for seqs in by_controller.values()), "in order, no gap"
+    for seqs in sensor_seqs.values():
+        firsts = [s for s, _ in seqs]
+        assert firsts == list(np.cumsum([0] + [k for _, k in seqs])[:-1]), "sensor stream in order, no gap"
 
     with probe(mqtt) as late:  # births are retained: a late subscriber gets them all
         late.subscribe(subscription(Kind.STATE, tenants[0]))
@@ -119,7 +128,7 @@ def test_set_level_command_changes_telemetry_and_is_acknowledged(mqtt) -> None:
 
             def dimmed(timeout: float):
                 msg = sub.expect(timeout)
-                if parse_topic(msg.topic).kind is Kind.TELEMETRY:
+                if parse_topic(msg.topic).kind is Kind.TELEMETRY and msg.payload[3] == RecordType.LUMINAIRE:
                     recs = np.frombuffer(msg.payload, dtype=np.uint8)[HEADER_SIZE:].copy().view(LUMINAIRE_DTYPE)
                     if np.all(recs["level"] == 77):
                         return recs
