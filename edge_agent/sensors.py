@@ -17,7 +17,6 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 from edge_agent.clock import Clock, to_us

@@ -4,7 +4,7 @@ ack -> telemetry; an expired command is refused with a reason; a duplicate is no
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from agent_harness import WINTER_NIGHT, ClockedSink, Watcher, device_account, settings_for, wait_until

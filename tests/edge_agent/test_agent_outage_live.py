@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from agent_harness import (
     WINTER_NIGHT,

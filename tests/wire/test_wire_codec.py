@@ -1,6 +1,5 @@
 """Binary telemetry codec: layout, round trips, and every way a payload is refused."""
 
-import math
 import struct
 
 import numpy as np
