@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
+import random
 import resource
 import select
 import threading
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from wire.topics import Kind, TopicError, parse_topic, subscription, topic
 
@@ -35,6 +38,7 @@ KINDS = (Kind.TELEMETRY, Kind.STATE, Kind.ACK, Kind.EVENT)
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 # shared counters per worker
 _SUBMITTED, _ACKED, _MAXRSS_KB, _FAILED, _FIELDS = 0, 1, 2, 3, 4
+SESSION_EXPIRY_S = 3600  # the broker keeps a publisher's session across a short outage
 
 
 class PublishError(RuntimeError):
@@ -56,11 +60,12 @@ def make_client(target: MqttTarget, client_id: str) -> mqtt.Client:
     return client
 
 
-def connect_manual(client: mqtt.Client, target: MqttTarget, timeout_s: float = 10.0) -> None:
+def connect_manual(client: mqtt.Client, target: MqttTarget, timeout_s: float = 10.0,
+                   properties: Properties | None = None) -> None:
     """Connect and wait for CONNACK by driving the client's loop in this thread."""
     result: list = []
     client.on_connect = lambda c, u, flags, reason, props: result.append(reason)
-    client.connect(target.host, target.port, keepalive=target.keepalive_s)
+    client.connect(target.host, target.port, keepalive=target.keepalive_s, properties=properties)
     deadline = time.monotonic() + timeout_s
     while not result:
         if time.monotonic() > deadline:
@@ -75,13 +80,38 @@ def _topics_of(kind: Kind, tenants: Sequence[str], controllers: Sequence[str]) -
     return [topic(t, c, kind) for t, c in zip(tenants, controllers)]
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter: the delay before reconnection attempt n (0-based)."""
+
+    first_s: float = 0.1
+    cap_s: float = 5.0
+    give_up_s: float = 600.0  # disconnected this long: the worker reports an error
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return min(self.cap_s, self.first_s * 2.0 ** min(attempt, 30)) * rng.uniform(0.5, 1.0)
+
+
+def _connect_properties(session_expiry_s: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    return props
+
+
 def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], controllers: list[str],
-            counters, window: int, client_id: str) -> None:
-    """One publisher process: publish what arrives on `conn` at QoS 1 until it sends None."""
+            counters, window: int, client_id: str, backoff: Backoff) -> None:
+    """One publisher process: publish what arrives on `conn` at QoS 1 until it sends None.
+
+    A lost connection is retried with `backoff`; paho keeps every unacknowledged message
+    and sends it again (DUP) once the broker accepts the reconnection (clean start false),
+    so nothing handed to the worker is lost, at the cost of possible duplicates.
+    """
     mine = slice(w, None, workers)
     topics = [_topics_of(k, tenants[mine], controllers[mine]) for k in KINDS]
     base = w * _FIELDS
     acked = [0]
+    connack: list = []  # reason codes of CONNACKs not yet handled
+    rng = random.Random(client_id)
 
     def on_publish(client, userdata, mid, reason, props):
         acked[0] += 1
@@ -92,21 +122,52 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
     client.max_inflight_messages_set(window)
     client.on_publish = on_publish
     try:
-        connect_manual(client, target)
+        connect_manual(client, target, properties=_connect_properties(SESSION_EXPIRY_S))
     except (PublishError, OSError) as exc:
         conn.send(("error", str(exc)))
         return
+    client.on_connect = lambda c, u, flags, reason, props: connack.append(reason)
     conn.send(("ready", None))
     sock = client.socket()
+    connected = True
+    attempt, retry_at, lost_at = 0, 0.0, 0.0
     work: deque = deque()  # [kind topics, retain, local controller indices, payloads, next row]
     sent = 0
     closing = False
     last_misc = time.monotonic()
     publish = client.publish
+
+    def lose(why: str) -> None:
+        nonlocal connected, sock, attempt, retry_at, lost_at
+        if connected:
+            log.warning("publisher=%d connection lost (%s); %d messages unacknowledged",
+                        w, why, sent - acked[0])
+            lost_at = time.monotonic()
+        connected, sock = False, None
+        retry_at = time.monotonic() + backoff.delay(attempt, rng)
+        attempt += 1
+
     try:
         while True:
+            now = time.monotonic()
+            if sock is None and now >= retry_at:
+                if now - lost_at > backoff.give_up_s:
+                    raise PublishError(f"no connection to the broker for {backoff.give_up_s:.0f} s")
+                try:
+                    client.reconnect()  # clean start false: paho resends what was in flight
+                    sock = client.socket()
+                except OSError as exc:
+                    lose(f"reconnect: {exc}")
+            while connack:
+                reason = connack.pop(0)
+                if reason.is_failure:
+                    client.disconnect()
+                    lose(f"refused: {reason}")
+                else:
+                    connected, attempt = True, 0
+                    log.info("publisher=%d reconnected after %.1f s", w, time.monotonic() - lost_at)
             inflight = sent - acked[0]
-            room = window - inflight
+            room = window - inflight if connected else 0
             while work and room > 0:
                 item = work[0]
                 tlist, retain, ctl, rows, at = item
@@ -121,20 +182,26 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
                 else:
                     item[4] = end
             counters[base + _ACKED] = acked[0]
-            if closing and not work and sent == acked[0]:
+            if closing and not work and sent == acked[0] and connected:
                 break
             waiting_for_work = not work and not closing
-            rlist = [sock, conn] if waiting_for_work or room > 0 else [sock]
-            wlist = [sock] if client.want_write() else []
-            readable, _, _ = select.select(rlist, wlist, [], 1.0)
-            if sock in readable or wlist:
-                if client.loop_read(max(window, 1)) not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
-                    raise PublishError("lost the connection to the broker")
-                if client.want_write():
-                    client.loop_write()
+            rlist = [conn] if waiting_for_work or room > 0 or sock is None else []
+            if sock is not None:
+                rlist.append(sock)
+            wlist = [sock] if sock is not None and client.want_write() else []
+            timeout = 1.0 if sock is not None else max(0.0, min(1.0, retry_at - time.monotonic()))
+            readable, _, _ = select.select(rlist, wlist, [], timeout)
+            if sock is not None and (sock in readable or wlist):
+                rc = client.loop_read(max(window, 1))
+                if rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+                    lose(f"read: {mqtt.error_string(rc)}")
+                elif client.want_write() and client.loop_write() not in (mqtt.MQTT_ERR_SUCCESS,
+                                                                          mqtt.MQTT_ERR_AGAIN):
+                    lose("write failed")
             now = time.monotonic()
-            if now - last_misc > 1.0:
-                client.loop_misc()
+            if sock is not None and now - last_misc > 1.0:
+                if client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:  # keepalive expired
+                    lose("keepalive")
                 last_misc = now
             while conn in rlist and conn.poll():
                 msg = conn.recv()
@@ -158,12 +225,14 @@ class PublisherPool:
     """`workers` publisher processes for the messages of the fleet's controllers."""
 
     def __init__(self, target: MqttTarget, tenants: Sequence[str], controllers: Sequence[str], *,
-                 workers: int = 2, window: int = 200, client_prefix: str = "fleet") -> None:
+                 workers: int = 2, window: int = 200, client_prefix: str = "fleet",
+                 backoff: Backoff | None = None) -> None:
         if len(tenants) != len(controllers):
             raise ValueError("one tenant per controller")
         self.target = target
         self.workers = workers
         self.window = window
+        self.backoff = backoff or Backoff()
         self._tenants = list(tenants)
         self._controllers = list(controllers)
         self._prefix = f"{client_prefix}-{uuid.uuid4().hex[:6]}"
@@ -180,7 +249,7 @@ class PublisherPool:
             proc = self._ctx.Process(
                 target=_worker, name=f"fleet-publisher-{w}", daemon=True,
                 args=(w, self.workers, child, self.target, self._tenants, self._controllers,
-                      self._counters, self.window, f"{self._prefix}-{w}"))
+                      self._counters, self.window, f"{self._prefix}-{w}", self.backoff))
             proc.start()
             child.close()
             self._conns.append(parent)
@@ -306,6 +375,7 @@ class CommandLink:
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
+        self.client.reconnect_delay_set(1, 30)  # loop_start reconnects; _on_connect resubscribes
         self.target = target
 
     def _on_connect(self, client, userdata, flags, reason, props) -> None:
