@@ -29,6 +29,7 @@ from controller_fw_sim.fleet_runner import Progress, publish_births, run_fleet
 from luciole.settings import StackSettings
 from luciole.stack import Stack
 from wire.codec import decode_batch
+from wire.records import RecordType
 from wire.topics import Kind, subscription
 
 
@@ -37,34 +38,47 @@ class SampleSubscriber:
 
     def __init__(self, target: MqttTarget, tenant: str) -> None:
         self.payloads: list[bytes] = []
+        self.luminaire_messages = 0
         self.ready = threading.Event()
         self.client = make_client(target, f"bench-sample-{tenant}")
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(subscription(Kind.TELEMETRY, tenant), 1)
         self.client.on_subscribe = lambda c, u, mid, codes, p: self.ready.set()
-        self.client.on_message = lambda c, u, m: self.payloads.append(m.payload)
+        self.client.on_message = self._on_message
         self.client.connect(target.host, target.port)
         self.client.loop_start()
         if not self.ready.wait(10):
             raise RuntimeError("sample subscription not acknowledged")
 
+    def _on_message(self, client, userdata, message) -> None:
+        self.payloads.append(message.payload)
+        self.luminaire_messages += message.payload[3] == RecordType.LUMINAIRE
+
     def count(self) -> int:
-        return len(self.payloads)
+        """Luminaire messages received."""
+        return self.luminaire_messages
 
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
 
-def check_sample(payloads: list[bytes], m: int) -> tuple[int, int, int]:
-    """(messages, controllers, gaps): sequences must advance by M per message per boot."""
+def check_sample(payloads: list[bytes], m: int) -> tuple[int, int, int, int]:
+    """(luminaire messages, sensor messages, controllers, gaps): per boot, luminaire sequences
+    advance by M per message and sensor sequences by each message's record count."""
     batch = decode_batch(payloads, int(time.time() * 1e6) + 10 * 365 * 86_400_000_000)
     assert len(batch.rejects) == 0, f"{len(batch.rejects)} rejected records"
-    keys = batch.msg_boot
     gaps = 0
-    for boot in np.unique(keys):
-        seqs = np.sort(batch.msg_first_seq[keys == boot].astype(np.int64))
-        gaps += int(np.count_nonzero(np.diff(seqs) != m))
-    return len(payloads), int(np.unique(keys).shape[0]), gaps
+    lum = batch.msg_type == RecordType.LUMINAIRE
+    for is_lum in (lum, ~lum):
+        keys = batch.msg_boot[is_lum]
+        first = batch.msg_first_seq[is_lum].astype(np.int64)
+        count = batch.msg_count[is_lum].astype(np.int64)
+        for boot in np.unique(keys):
+            mine = keys == boot
+            order = np.argsort(first[mine], kind="stable")
+            f, k = first[mine][order], count[mine][order]
+            gaps += int(f[0] != 0) + int(np.count_nonzero(f[1:] != f[:-1] + k[:-1]))
+    return (int(lum.sum()), int((~lum).sum()), int(np.unique(batch.msg_boot).shape[0]), gaps)
 
 
 def sim_ceiling(controllers: int, m: int, sim_s: float) -> float:
@@ -118,6 +132,11 @@ def main() -> None:
 
             pool = PublisherPool(target, tenants, ids, workers=args.publishers).start()
             fleet = Fleet(inventory, interval_s=args.interval_s, seed=1)
+            sensors = len(fleet.meters) + int(fleet.urban.controllers.shape[0])
+            needed = (n + sensors) / args.interval_s
+            print(f"sensor messages: {len(fleet.meters):,} cabinet meters + "
+                  f"{fleet.urban.controllers.shape[0]:,} multifunction poles per interval "
+                  f"({needed:,.0f} msg/s of sim time in all)")
             t0 = time.perf_counter()
             births = publish_births(fleet, pool)
             print(f"births: {births:,} retained State messages in {time.perf_counter() - t0:.1f} s")
@@ -130,19 +149,20 @@ def main() -> None:
             pool.close()
             speed = final.speed
             peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + pool.workers_peak_rss_kib()) / 1024
-            telemetry_rate = final.messages / final.wall_s
+            telemetry_rate = (final.messages + final.sensor_messages) / final.wall_s
             print(f"fleet run: {final.sim_s:.0f} sim s in {final.wall_s:.1f} wall s, "
-                  f"{final.messages:,} telemetry messages acknowledged ({telemetry_rate:,.0f} msg/s), "
-                  f"{pool.failed} refused by the broker")
+                  f"{final.messages:,} luminaire + {final.sensor_messages:,} sensor telemetry messages "
+                  f"acknowledged ({telemetry_rate:,.0f} msg/s), {pool.failed} refused by the broker")
             expected_sample = int(np.count_nonzero(np.asarray(tenants) == args.sample_tenant))
             deadline = time.monotonic() + 30
             want = expected_sample and round(final.messages * expected_sample / n)
             while sample.count() < want and time.monotonic() < deadline:
                 time.sleep(0.05)
             sample.stop()
-            msgs, ctls, gaps = check_sample(sample.payloads, m)
-            print(f"subscriber on {args.sample_tenant}: {msgs:,} messages from {ctls:,} controllers "
-                  f"(expected {want:,} from {expected_sample:,}), decoded, {gaps} sequence gaps")
+            msgs, sensor_msgs, ctls, gaps = check_sample(sample.payloads, m)
+            print(f"subscriber on {args.sample_tenant}: {msgs:,} luminaire + {sensor_msgs:,} sensor messages "
+                  f"from {ctls:,} controllers (expected {want:,} luminaire from {expected_sample:,}), "
+                  f"decoded, {gaps} sequence gaps")
             del fleet, pool
             gc.collect()
 
