@@ -4,7 +4,7 @@ A cabinet's meter is a `modbus_meter.MeterModel` fed with the mean power of the 
 luminaires over each step (their energy counters' increase, so the meter's kWh follow the
 luminaires' exactly, plus the feeder's cable losses and any earth leakage), read by the
 cabinet's first controller (its segment controller) at each of its reports and published as
-the agent publishes a meter: `edge_agent.telemetry.meter_records`, sensor index 0. A fraction
+the agent publishes a meter: `wire.sensor_channels.meter_records`, sensor index 0. A fraction
 of the poles are multifunction poles that also carry noise, air and weather sensors
 (`SensorField.urban`), published as five records with sensor index `URBAN_SENSOR_INDEX`.
 """
@@ -19,7 +19,8 @@ import numpy as np
 from controller_fw_sim.fleet_inventory import URBAN_SENSOR_KINDS, Inventory
 from controller_fw_sim.modbus_meter import MeterConfig, MeterModel
 from controller_fw_sim.sensors import SensorField
-from edge_agent.telemetry import METER_QUANTITIES, meter_records
+from wire import sensor_channels as wire_sensor_channels
+from wire.sensor_channels import METER_QUANTITIES, URBAN_SENSOR_BASE, meter_records, meter_sensor
 from wire.records import (
     HEADER_DTYPE,
     HEADER_SIZE,
@@ -30,16 +31,10 @@ from wire.records import (
     RecordType,
 )
 
-METER_SENSOR_INDEX = 0  # the agent numbers its meters from 0, in the order of its settings
-URBAN_SENSOR_INDEX = 1  # the multifunction pole's sensor box, after the meter
+METER_SENSOR_INDEX = meter_sensor(0)  # the cabinet's one meter
+URBAN_SENSOR_INDEX = URBAN_SENSOR_BASE  # the multifunction pole's sensor box
 #: SensorField.urban key and wire quantity of each urban reading, in record order
-URBAN_QUANTITIES: tuple[tuple[str, Quantity], ...] = (
-    ("noise_dba", Quantity.NOISE_DBA),
-    ("pm25_ugm3", Quantity.PM25_UGM3),
-    ("no2_ugm3", Quantity.NO2_UGM3),
-    ("temperature_c", Quantity.TEMPERATURE_C),
-    ("humidity_pct", Quantity.HUMIDITY_PCT),
-)
+URBAN_QUANTITIES: tuple[tuple[str, Quantity], ...] = tuple(wire_sensor_channels.URBAN_QUANTITIES.items())
 assert len(URBAN_QUANTITIES) == len(URBAN_SENSOR_KINDS)
 METER_RECORDS = len(METER_QUANTITIES)
 DEFAULT_MULTIFUNCTION_FRACTION = 0.05

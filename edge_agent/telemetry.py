@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wire.codec import encode_luminaire, encode_sensor
+from wire.sensor_channels import METER_QUANTITIES, meter_records  # noqa: F401 - re-exported
 from wire.records import LEVEL_UNKNOWN, LUMINAIRE_DTYPE, SENSOR_DTYPE, LuminaireFailure, Quantity
 
 
@@ -65,26 +66,6 @@ def luminaire_records(readings: Sequence[LuminaireReading]) -> np.ndarray:
             _finite(r.ambient_lux, 0, 200_000), min(max(r.presence, 0), 65_535), int(r.failure),
         )
     return out
-
-
-# Modbus profile register -> sensor quantity (the meter's readings as sensor records)
-METER_QUANTITIES: dict[str, Quantity] = {
-    "voltage_ln_avg": Quantity.VOLTAGE_V,
-    "current_sum": Quantity.CURRENT_A,
-    "power_total": Quantity.POWER_W,
-    "energy_import_kwh": Quantity.ENERGY_KWH,
-    "power_factor_total": Quantity.POWER_FACTOR,
-    "frequency": Quantity.FREQUENCY_HZ,
-}
-
-
-def meter_records(time_us: int, sensor: int, values: Mapping[str, float]) -> np.ndarray:
-    """One meter reading as SENSOR_DTYPE records, one per quantity the meter gave."""
-    rows = [
-        (time_us, sensor, int(q), _finite(float(values[name]), q.low, q.high))
-        for name, q in METER_QUANTITIES.items() if name in values
-    ]
-    return np.array(rows, dtype=SENSOR_DTYPE)
 
 
 def payloads(records: np.ndarray, boot_id: int, seq: SeqCounter,

@@ -11,7 +11,7 @@ from controller_fw_sim.faults import parse_scenario
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
 from controller_fw_sim.fleet_inventory import build_inventory, sensor_device_id
 from controller_fw_sim.fleet_sensors import METER_SENSOR_INDEX, URBAN_QUANTITIES, URBAN_SENSOR_INDEX
-from edge_agent.telemetry import METER_QUANTITIES, meter_records
+from wire.sensor_channels import METER_QUANTITIES, meter_records
 from wire.codec import decode_batch, encode_sensor
 from wire.records import Quantity
 
