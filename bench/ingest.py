@@ -331,7 +331,7 @@ def main() -> None:
                 summary.append((label, a, b, c, ratio))
                 with psycopg.connect(ep.dsn()) as conn:
                     conn.execute("TRUNCATE luminaire_telemetry, message_ledger, luminaire_state,"
-                                 " energy_dirty, energy_cursor, energy_15min, energy_15min_supply,"
+                                 " ingest_recent, energy_cursor, energy_15min, energy_15min_supply,"
                                  " ingest_offsets")
         finally:
             stack.down()

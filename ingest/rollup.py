@@ -1,16 +1,18 @@
-"""Energy rollups: energy_15min per luminaire and energy_15min_supply per supply point (EAN),
-kept up to date incrementally from the cumulative counters, right under late and out-of-order data.
+"""The fold: latest state per luminaire and the energy rollups (energy_15min per luminaire,
+energy_15min_supply per supply point), kept up to date from ingest_recent, right under late and
+out-of-order data.
 
 Energy of a reading = its cumulative energy_wh minus that of the luminaire's previous reading by
 (time, seq); a negative difference is a counter reset (driver replaced) and the new value counts
 from 0; a luminaire's first reading counts 0. Each reading's energy goes to the 15-minute bucket
 of its time.
 
-Ingest batches leave a mark (luminaire, t_min, t_max) in energy_dirty in their own transaction.
-`refresh` drains the marks (one runner at a time, under an advisory lock, after the batches
-commit): a luminaire whose new readings all come after its cursor (the last reading counted) is
-rolled up by adding; one with a reading at or before its cursor is recomputed from that
-reading's bucket on, which covers the bucket of the next reading after each late one.
+Ingest appends every committed luminaire reading to ingest_recent in its own transaction.
+`refresh` (one runner at a time, under an advisory lock) takes them all: the latest reading per
+luminaire is upserted into luminaire_state; a luminaire whose readings all come after its cursor
+(the last reading counted) is rolled up by adding, from these rows alone; one with a reading at or
+before its cursor (late data) is recomputed from the hypertable, from that reading's bucket on,
+which covers the bucket of the next reading after each late one.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ BUCKET_S = 900
 LOCK_KEY = 0x4C55_524F  # pg advisory lock: one rollup runner per database at a time
 
 TEMP_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_marks (
-    controller_key integer NOT NULL, luminaire smallint NOT NULL,
-    lo timestamptz NOT NULL, hi timestamptz NOT NULL
+CREATE TEMP TABLE IF NOT EXISTS fold_rows (LIKE ingest_recent) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_plan (
+    controller_key integer NOT NULL, luminaire smallint NOT NULL, incremental boolean NOT NULL,
+    start timestamptz, stop timestamptz NOT NULL, cursor_wh double precision
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS rollup_readings (
     controller_key integer NOT NULL, luminaire smallint NOT NULL, incremental boolean NOT NULL,
@@ -39,48 +42,79 @@ CREATE TEMP TABLE IF NOT EXISTS rollup_sums (
 ) ON COMMIT DELETE ROWS;
 """
 
-TAKE_MARKS = """
-WITH taken AS (DELETE FROM energy_dirty RETURNING controller_key, luminaire, t_min, t_max)
-INSERT INTO rollup_marks (controller_key, luminaire, lo, hi)
-SELECT controller_key, luminaire, min(t_min), max(t_max) FROM taken GROUP BY controller_key, luminaire
+TAKE = """
+WITH taken AS (DELETE FROM ingest_recent RETURNING *)
+INSERT INTO fold_rows SELECT * FROM taken
 """
 
-# Readings to (re)count per marked luminaire, with the energy of each: incremental luminaires
-# read (cursor, hi]; the others read [bucket of lo, max(hi, cursor)] after the reading before.
-READINGS = """
-WITH plan AS (
-    SELECT m.controller_key, m.luminaire,
-           c.time IS NOT NULL AND m.lo > c.time AS incremental,
-           CASE WHEN c.time IS NOT NULL AND m.lo > c.time THEN c.time
-                ELSE time_bucket('15 minutes', m.lo) END AS start,
-           greatest(m.hi, c.time) AS stop,
-           c.energy_wh AS cursor_wh
-    FROM rollup_marks m LEFT JOIN energy_cursor c USING (controller_key, luminaire)
-), base AS (
-    SELECT p.*, CASE WHEN p.incremental THEN p.cursor_wh ELSE before.energy_wh END AS prev_wh
-    FROM plan p LEFT JOIN LATERAL (
+STATE = """
+INSERT INTO luminaire_state AS s (controller_key, luminaire, time, level, status, power_w,
+                                  energy_wh, voltage_v, power_factor, driver_temp_c, failure)
+SELECT DISTINCT ON (controller_key, luminaire) controller_key, luminaire, time, level, status,
+       power_w, energy_wh, voltage_v, power_factor, driver_temp_c, failure
+FROM fold_rows ORDER BY controller_key, luminaire, time DESC, seq DESC
+ON CONFLICT (controller_key, luminaire) DO UPDATE
+SET time = excluded.time, level = excluded.level, status = excluded.status,
+    power_w = excluded.power_w, energy_wh = excluded.energy_wh, voltage_v = excluded.voltage_v,
+    power_factor = excluded.power_factor, driver_temp_c = excluded.driver_temp_c,
+    failure = excluded.failure
+WHERE excluded.time >= s.time
+"""
+
+# Per luminaire: incremental when all its new readings come after its cursor (or it has none:
+# nothing of it was counted yet); else recompute [bucket of the earliest, max(latest, cursor)].
+PLAN = """
+INSERT INTO rollup_plan (controller_key, luminaire, incremental, start, stop, cursor_wh)
+SELECT m.controller_key, m.luminaire, c.time IS NULL OR m.lo > c.time,
+       CASE WHEN c.time IS NULL OR m.lo > c.time THEN c.time
+            ELSE time_bucket('15 minutes', m.lo) END,
+       greatest(m.hi, c.time), c.energy_wh
+FROM (SELECT controller_key, luminaire, min(time) AS lo, max(time) AS hi
+      FROM fold_rows GROUP BY controller_key, luminaire) m
+LEFT JOIN energy_cursor c USING (controller_key, luminaire)
+"""
+
+_DELTA = """CASE WHEN before_wh IS NULL THEN 0
+            WHEN energy_wh >= before_wh THEN energy_wh - before_wh
+            ELSE energy_wh END"""
+
+# In-order readings: chained from the cursor, from the fold's own rows (no hypertable read).
+READINGS_INCREMENTAL = f"""
+INSERT INTO rollup_readings
+SELECT controller_key, luminaire, true, time, seq, energy_wh, {_DELTA}
+FROM (
+    SELECT f.controller_key, f.luminaire, f.time, f.seq, f.energy_wh,
+           coalesce(lag(f.energy_wh) OVER w, p.cursor_wh) AS before_wh
+    FROM fold_rows f JOIN rollup_plan p USING (controller_key, luminaire)
+    WHERE p.incremental
+    WINDOW w AS (PARTITION BY f.controller_key, f.luminaire ORDER BY f.time, f.seq)
+) r
+"""
+
+# Late data: the luminaire's buckets from the late reading's on, recounted from the hypertable
+# after the reading before them.
+READINGS_RECOMPUTE = f"""
+WITH base AS (
+    SELECT p.controller_key, p.luminaire, p.start, p.stop, before.energy_wh AS prev_wh
+    FROM rollup_plan p LEFT JOIN LATERAL (
         SELECT t.energy_wh FROM luminaire_telemetry t
-        WHERE NOT p.incremental AND t.controller_key = p.controller_key
-          AND t.luminaire = p.luminaire AND t.time < p.start
+        WHERE t.controller_key = p.controller_key AND t.luminaire = p.luminaire
+          AND t.time < p.start
         ORDER BY t.time DESC, t.seq DESC LIMIT 1
     ) before ON true
-), readings AS (
-    SELECT b.controller_key, b.luminaire, b.incremental, b.prev_wh, r.time, r.seq, r.energy_wh
+    WHERE NOT p.incremental
+), chained AS (
+    SELECT b.controller_key, b.luminaire, r.time, r.seq, r.energy_wh,
+           coalesce(lag(r.energy_wh) OVER w, b.prev_wh) AS before_wh
     FROM base b CROSS JOIN LATERAL (
         SELECT t.time, t.seq, t.energy_wh FROM luminaire_telemetry t
         WHERE t.controller_key = b.controller_key AND t.luminaire = b.luminaire
           AND t.time >= b.start AND t.time <= b.stop
     ) r
-    WHERE NOT b.incremental OR r.time > b.start
-), chained AS (
-    SELECT *, coalesce(lag(energy_wh) OVER w, prev_wh) AS before_wh
-    FROM readings WINDOW w AS (PARTITION BY controller_key, luminaire ORDER BY time, seq)
+    WINDOW w AS (PARTITION BY b.controller_key, b.luminaire ORDER BY r.time, r.seq)
 )
 INSERT INTO rollup_readings
-SELECT controller_key, luminaire, incremental, time, seq, energy_wh,
-       CASE WHEN before_wh IS NULL THEN 0
-            WHEN energy_wh >= before_wh THEN energy_wh - before_wh
-            ELSE energy_wh END
+SELECT controller_key, luminaire, false, time, seq, energy_wh, {_DELTA}
 FROM chained
 """
 
@@ -128,13 +162,13 @@ ON CONFLICT (ean, bucket) DO UPDATE SET energy_wh = excluded.energy_wh;
 
 @dataclass(frozen=True)
 class RefreshResult:
-    luminaires: int  # marked luminaires drained
+    luminaires: int  # luminaires with new readings
     readings: int  # readings (re)counted
     recomputed: int  # luminaires recomputed because of late data
 
 
 def refresh(conn: psycopg.Connection) -> RefreshResult | None:
-    """Drain energy_dirty into the rollups in one transaction; None when another runner holds
+    """Fold ingest_recent into the live state and the rollups in one transaction; None when another runner holds
     the lock (its pass or the next one picks the marks up). Leaves no transaction open."""
     try:
         with conn.cursor() as cur:
@@ -142,17 +176,19 @@ def refresh(conn: psycopg.Connection) -> RefreshResult | None:
             if not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
                 conn.rollback()
                 return None
-            cur.execute(TAKE_MARKS)
-            marked = cur.rowcount
-            if marked == 0:
+            cur.execute(TAKE)
+            taken = cur.rowcount
+            if taken == 0:
                 conn.commit()
                 return RefreshResult(0, 0, 0)
-            cur.execute(READINGS)
+            cur.execute(STATE)
+            luminaires = cur.execute(PLAN).rowcount
+            cur.execute(READINGS_INCREMENTAL)
             readings = cur.rowcount
+            cur.execute(READINGS_RECOMPUTE)
+            readings += cur.rowcount
             recomputed = cur.execute(
-                "SELECT count(DISTINCT (controller_key, luminaire)) FROM rollup_readings"
-                " WHERE NOT incremental"
-            ).fetchone()[0]
+                "SELECT count(*) FROM rollup_plan WHERE NOT incremental").fetchone()[0]
             cur.execute(SUMS)
             cur.execute(APPLY)
         conn.commit()
@@ -160,12 +196,12 @@ def refresh(conn: psycopg.Connection) -> RefreshResult | None:
         if not conn.closed:
             conn.rollback()
         raise
-    return RefreshResult(marked, readings, recomputed)
+    return RefreshResult(luminaires, readings, recomputed)
 
 
 def pending(conn: psycopg.Connection) -> int:
-    """Marks not rolled up yet."""
-    n = conn.execute("SELECT count(*) FROM energy_dirty").fetchone()[0]
+    """Readings not folded yet."""
+    n = conn.execute("SELECT count(*) FROM ingest_recent").fetchone()[0]
     conn.commit()
     return int(n)
 

@@ -1,5 +1,6 @@
-"""The ingest transaction: ledger claim, binary COPY of the new records, rejects, energy marks and
-the latest state per luminaire, committed together (then the caller acknowledges)."""
+"""The ingest transaction: ledger claim, binary COPY of the new records and of their queue entries
+for the fold (latest state, energy rollups), rejects, committed together (then the caller
+acknowledges). Nothing here takes a row lock but the ledger's and the offsets', taken last."""
 
 from __future__ import annotations
 
@@ -39,42 +40,17 @@ SENSOR_ROWS = CopyLayout(
         ("quantity", _T.SMALLINT), ("value", _T.REAL), ("boot_id", _T.BIGINT), ("seq", _T.BIGINT),
     ),
 )
-STATE_STAGE = CopyLayout(
-    "ingest_state_stage",
+RECENT_ROWS = CopyLayout(
+    "ingest_recent",
     (
         ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT), ("time", _T.TIMESTAMPTZ),
-        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
+        ("seq", _T.BIGINT), ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
         ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("power_factor", _T.REAL),
-        ("driver_temp_c", _T.REAL), ("failure", _T.INTEGER), ("t_min", _T.TIMESTAMPTZ),
+        ("driver_temp_c", _T.REAL), ("failure", _T.INTEGER),
     ),
 )
 
-TEMP_TABLES = ledger.TEMP_TABLE + """;
-CREATE TEMP TABLE IF NOT EXISTS ingest_state_stage (
-    controller_key integer NOT NULL, luminaire smallint NOT NULL, time timestamptz NOT NULL,
-    level smallint NOT NULL, status smallint NOT NULL, power_w real NOT NULL,
-    energy_wh double precision NOT NULL, voltage_v real NOT NULL, power_factor real NOT NULL,
-    driver_temp_c real NOT NULL, failure integer NOT NULL, t_min timestamptz NOT NULL
-) ON COMMIT DELETE ROWS;
-""" + rollup.TEMP_TABLES
-
-# Last in the transaction: these take row locks another worker may wait on until we commit.
-STATE_AND_MARKS = """
-INSERT INTO energy_dirty (controller_key, luminaire, t_min, t_max)
-SELECT controller_key, luminaire, t_min, time FROM ingest_state_stage;
-
-INSERT INTO luminaire_state AS s (controller_key, luminaire, time, level, status, power_w,
-                                  energy_wh, voltage_v, power_factor, driver_temp_c, failure)
-SELECT controller_key, luminaire, time, level, status, power_w, energy_wh, voltage_v,
-       power_factor, driver_temp_c, failure
-FROM ingest_state_stage ORDER BY controller_key, luminaire
-ON CONFLICT (controller_key, luminaire) DO UPDATE
-SET time = excluded.time, level = excluded.level, status = excluded.status,
-    power_w = excluded.power_w, energy_wh = excluded.energy_wh, voltage_v = excluded.voltage_v,
-    power_factor = excluded.power_factor, driver_temp_c = excluded.driver_temp_c,
-    failure = excluded.failure
-WHERE excluded.time >= s.time;
-"""
+TEMP_TABLES = ledger.TEMP_TABLE + ";" + rollup.TEMP_TABLES
 
 EVENTS_COPY = (
     "COPY events (time, controller_key, event_id, kind, severity, luminaire, detail, boot_id, seq)"
@@ -101,18 +77,6 @@ class WriteResult:
     @property
     def records(self) -> int:
         return self.luminaire_records + self.sensor_records + self.events
-
-
-def latest_per_luminaire(controller: np.ndarray, luminaire: np.ndarray, time_us: np.ndarray,
-                         seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the latest record, earliest time) for each (controller, luminaire), vectorised."""
-    if controller.shape[0] == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    combo = (controller.astype(np.int64) << 16) | luminaire.astype(np.int64)
-    order = np.lexsort((seq, time_us, combo))
-    starts = np.flatnonzero(np.r_[True, combo[order][1:] != combo[order][:-1]])
-    ends = np.r_[starts[1:], order.shape[0]] - 1
-    return order[ends], time_us[order[starts]]
 
 
 class Writer:
@@ -214,8 +178,6 @@ class Writer:
                         topic, payload = batch[r.msg]
                         copy.write_row((topic, r.reason, r.record, bytes(payload)))
                 result.rejects = Counter(r.reason for r in rejects)
-            if result.luminaire_records:
-                cur.execute(STATE_AND_MARKS)
             ledger.record_offsets(cur)
         conn.commit()
         return result
@@ -236,14 +198,12 @@ class Writer:
             "driver_temp_c": records["driver_temp_c"], "ambient_lux": records["ambient_lux"],
             "presence": records["presence"], "failure": records["failure"], "boot_id": boot, "seq": seq,
         })
-        last, t_min = latest_per_luminaire(controller, records["luminaire"], times, seq)
-        latest = records[last]
-        copy_write(cur, STATE_STAGE, {
-            "controller_key": controller[last], "luminaire": latest["luminaire"], "time": latest["time_us"],
-            "level": latest["level"], "status": latest["status"], "power_w": latest["power_w"],
-            "energy_wh": latest["energy_wh"], "voltage_v": latest["voltage_v"],
-            "power_factor": latest["power_factor"], "driver_temp_c": latest["driver_temp_c"],
-            "failure": latest["failure"], "t_min": t_min,
+        copy_write(cur, RECENT_ROWS, {
+            "controller_key": controller, "luminaire": records["luminaire"], "time": times,
+            "seq": seq, "level": records["level"], "status": records["status"],
+            "power_w": records["power_w"], "energy_wh": records["energy_wh"],
+            "voltage_v": records["voltage_v"], "power_factor": records["power_factor"],
+            "driver_temp_c": records["driver_temp_c"], "failure": records["failure"],
         })
         result.newest_record_us = int(times.max())
         result.lag_s = (now_us - times) / 1e6

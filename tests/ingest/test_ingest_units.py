@@ -15,7 +15,6 @@ from ingest.copy_binary import HEADER, PG_EPOCH_US, TRAILER, CopyLayout, PgType
 from ingest.ledger import first_occurrences
 from ingest.prepare import IngestReason, LedgerKind, prepare
 from ingest.rollup import reference_buckets
-from ingest.writer import latest_per_luminaire
 from wire.codec import encode_luminaire
 from wire.rejects import RejectReason
 
@@ -65,15 +64,6 @@ def test_backoff_grows_and_is_capped() -> None:
     delays = [backoff(a, 0.1, 5.0, 0.0) for a in range(10)]
     assert delays[:3] == [0.1, 0.2, 0.4] and max(delays) == 5.0
     assert 2.5 <= backoff(20, 0.1, 5.0, 0.99) <= 5.0
-
-
-def test_latest_per_luminaire_takes_the_newest_record_and_the_earliest_time() -> None:
-    controller = np.array([1, 1, 2, 1, 2], dtype=np.int32)
-    luminaire = np.array([0, 0, 0, 0, 0], dtype=np.uint16)
-    times = np.array([30, 10, 5, 20, 7], dtype=np.int64)
-    seq = np.arange(5, dtype=np.int64)
-    last, t_min = latest_per_luminaire(controller, luminaire, times, seq)
-    assert sorted(zip(last.tolist(), t_min.tolist())) == [(0, 10), (4, 5)]
 
 
 def test_duplicate_keys_inside_a_batch_keep_their_first_copy() -> None:
