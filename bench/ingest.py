@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# this script is bench/ingest.py: keep its folder off sys.path so `ingest` is the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# this script is bench/ingest.py: keep its folder off the front of sys.path so `ingest` is the
+# package, but reachable last for the load generator
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here] + [str(_here)]
 
 import argparse
 import multiprocessing as mp
@@ -29,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.copy_binary import write as copy_write
+from mqtt_blast import blast
 from ingest.writer import LUMINAIRE_ROWS
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
@@ -115,24 +118,14 @@ def _client(ep: Endpoints, client_id: str) -> mqtt.Client:
 
 def publisher(ep: Endpoints, tenant: str, names: list[str], shape: Shape, part: int, parts: int,
               ready, go, results) -> None:
-    """Publish pre-encoded messages at QoS 1 as fast as the broker acknowledges them."""
+    """Publish pre-encoded messages at QoS 1 as fast as the broker acknowledges them (the raw
+    MQTT 5 load generator of bench/mqtt_blast.py: paho would measure itself, not ingest)."""
     messages = payloads(tenant, names, shape, part, parts)
-    acked = [0]
-    c = _client(ep, f"bench-pub-{part}-{uuid.uuid4().hex[:6]}")
-    c.max_inflight_messages_set(1000)
-    c.on_publish = lambda *a: acked.__setitem__(0, acked[0] + 1)
-    c.connect(ep.mqtt_host, ep.mqtt_port)
-    c.loop_start()
     ready.put(len(messages))
     go.wait()
-    for t, p in messages:
-        c.publish(t, p, qos=1)
-    deadline = time.monotonic() + 300
-    while acked[0] < len(messages) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    results.put(("published", part, acked[0], time.monotonic()))
-    c.disconnect()
-    c.loop_stop()
+    acked, _started, finished = blast(ep.mqtt_host, ep.mqtt_port, ep.mqtt_username, ep.mqtt_password,
+                                      f"bench-pub-{part}-{uuid.uuid4().hex[:6]}", messages)
+    results.put(("published", part, acked, finished))
 
 
 def bare_subscriber(ep: Endpoints, expected: int, ready, results) -> None:

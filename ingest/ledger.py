@@ -47,15 +47,6 @@ WITH new AS (
 SELECT k.msg FROM ingest_batch_keys k JOIN new USING (controller_key, boot_id, first_seq, kind)
 """
 
-OFFSETS = """
-INSERT INTO ingest_offsets AS o (controller_key, boot_id, max_seq)
-SELECT controller_key, boot_id, max(first_seq + greatest(record_count, 1) - 1)
-FROM ingest_batch_keys GROUP BY controller_key, boot_id ORDER BY controller_key, boot_id
-ON CONFLICT (controller_key, boot_id) DO UPDATE
-SET max_seq = greatest(o.max_seq, excluded.max_seq), updated_at = now()
-"""
-
-
 def first_occurrences(controller: np.ndarray, boot: np.ndarray, first_seq: np.ndarray,
                       kind: np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each key in the batch (a batch may carry a replay
@@ -86,9 +77,3 @@ def claim(cursor, n_messages: int, msg: np.ndarray, controller: np.ndarray, boot
     if rows:
         new[np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))] = True
     return new
-
-
-def record_offsets(cursor) -> None:
-    """Raise ingest_offsets to the batch's highest sequence per controller boot. Row locks:
-    run it last in the transaction so concurrent workers hold them only briefly."""
-    cursor.execute(OFFSETS)

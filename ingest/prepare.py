@@ -173,3 +173,16 @@ def prepare(
 
 
 assert LUMINAIRE_DTYPE.names is not None and SENSOR_DTYPE.names is not None
+
+
+def warm_up() -> None:
+    """Decode one payload of each record type, so the numba kernels are loaded (from their
+    cache, about a second) before the first real batch waits on them."""
+    from wire.codec import encode_luminaire, encode_sensor
+
+    now_us = 1_767_225_600_000_000
+    lum = np.zeros(1, dtype=LUMINAIRE_DTYPE)
+    lum["time_us"] = now_us
+    sen = np.zeros(1, dtype=SENSOR_DTYPE)
+    sen["time_us"], sen["quantity"] = now_us, 1
+    decode_batch([encode_luminaire(1, 0, lum), encode_sensor(1, 0, sen)], now_us)

@@ -10,6 +10,7 @@ import time
 
 from prometheus_client import start_http_server
 
+from ingest.prepare import warm_up
 from ingest.consumer import Consumer, Endpoint
 from ingest.settings import IngestSettings
 from luciole.settings import StackSettings
@@ -50,6 +51,7 @@ def _progress(consumer: Consumer, every_s: float, stop: threading.Event) -> None
 def run(settings: IngestSettings) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     broker, dsn = endpoints(settings)
+    warm_up()
     consumer = Consumer(settings, broker, dsn)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)

@@ -1,6 +1,6 @@
 """The ingest transaction: ledger claim, binary COPY of the new records and of their queue entries
 for the fold (latest state, energy rollups), rejects, committed together (then the caller
-acknowledges). Nothing here takes a row lock but the ledger's and the offsets', taken last."""
+acknowledges). The only row locks taken are the ledger's."""
 
 from __future__ import annotations
 
@@ -178,7 +178,6 @@ class Writer:
                         topic, payload = batch[r.msg]
                         copy.write_row((topic, r.reason, r.record, bytes(payload)))
                 result.rejects = Counter(r.reason for r in rejects)
-            ledger.record_offsets(cur)
         conn.commit()
         return result
 
