@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# this script is bench/ingest.py: keep its folder off the front of sys.path so `ingest` is the
-# package, but reachable last for the load generator
+# this script is bench/ingest.py: keep its folder off sys.path so `ingest` is the package
 _here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here] + [str(_here)]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 
 import argparse
 import multiprocessing as mp
@@ -31,7 +30,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.copy_binary import write as copy_write
-from mqtt_blast import blast
 from ingest.writer import LUMINAIRE_ROWS
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
@@ -40,6 +38,20 @@ from wire.codec import LUMINAIRE_DTYPE, encode_luminaire
 from wire.topics import Kind, subscription, topic
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_blast():
+    """bench/mqtt_blast.py, imported by path (this folder is not on sys.path, see above)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mqtt_blast", _here / "mqtt_blast.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mqtt_blast"] = module
+    spec.loader.exec_module(module)
+    return module.blast
+
+
+blast = _load_blast()
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 POLL_US = 60_000_000  # record time advances one minute per poll
 
@@ -324,8 +336,7 @@ def main() -> None:
                 summary.append((label, a, b, c, ratio))
                 with psycopg.connect(ep.dsn()) as conn:
                     conn.execute("TRUNCATE luminaire_telemetry, message_ledger, luminaire_state,"
-                                 " ingest_recent, energy_cursor, energy_15min, energy_15min_supply,"
-                                 " ingest_offsets")
+                                 " ingest_recent, energy_cursor, energy_15min, energy_15min_supply")
         finally:
             stack.down()
     say("")
