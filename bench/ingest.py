@@ -275,6 +275,14 @@ def end_to_end(ep: Endpoints, tenant: str, names: list[str], shape: Shape, parts
             say(f"  e2e: {stored:,}/{shape.records:,} records  {rate:,.0f} records/s  ETA {eta:.0f}s")
             last_print = now
     elapsed = time.monotonic() - started
+    # the fold (latest state, energy rollups) may run behind under a backlog: how far behind?
+    with psycopg.connect(ep.dsn(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM ingest_recent)").fetchone()[0]:
+                break
+            time.sleep(0.1)
+    say(f"  fold (state, rollups) caught up {time.monotonic() - started - elapsed:.1f}s after the "
+        "last record was stored")
     for p in pubs:
         p.join(30)
     for p in procs:

@@ -281,7 +281,14 @@ class Consumer:
 
     # ------------------------------------------------------------------ rollups
     def _rollup_due(self) -> bool:
-        return time.monotonic() - self._last_rollup >= max(self.settings.rollup_interval_s, 0.05)
+        """The fold (latest state, energy rollups) runs every rollup_interval_s, except while a
+        full batch already waits: then durable ingest and acknowledgements come first and the
+        derived data catches up later, at most rollup_max_delay_s behind."""
+        since = time.monotonic() - self._last_rollup
+        if since < max(self.settings.rollup_interval_s, 0.05):
+            return False
+        backlogged = len(self._inbox) >= self.settings.batch_max_messages
+        return not backlogged or since >= self.settings.rollup_max_delay_s
 
     def _maybe_rollup(self) -> None:
         if not self._rollup_due():

@@ -46,7 +46,11 @@ class IngestSettings(BaseSettings):
     retry_initial_s: float = Field(0.1, gt=0, description="first backoff after a database error")
     retry_max_s: float = Field(5.0, gt=0, description="backoff cap")
     registry_refresh_min_s: float = Field(2.0, ge=0, description="least time between registry reloads on a miss")
-    rollup_interval_s: float = Field(1.0, ge=0, description="least time between energy rollup passes")
+    rollup_interval_s: float = Field(1.0, ge=0, description="least time between fold passes (state, rollups)")
+    rollup_max_delay_s: float = Field(
+        15.0, gt=0,
+        description="under a backlog the fold waits so acknowledgements keep up, but never longer",
+    )
 
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0: no /metrics server")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from paho.mqtt.packettypes import PacketTypes
 
 
@@ -53,8 +54,10 @@ class Probe:
     def accepted(self) -> bool:
         return not getattr(self.connect_reason, "is_failure", True)
 
-    def subscribe(self, topic: str, qos: int = 1) -> list:
-        self.client.subscribe(topic, qos)
+    def subscribe(self, topic: str, qos: int = 1, retained: bool = True) -> list:
+        """Subscribe and wait for the SUBACK; retained=False skips messages retained earlier
+        (MQTT 5 retain handling 2), so other tests' birth messages do not arrive."""
+        self.client.subscribe(topic, options=SubscribeOptions(qos=qos, retainHandling=0 if retained else 2))
         return self._subacks.get(timeout=10)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False):

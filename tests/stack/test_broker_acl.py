@@ -31,7 +31,7 @@ def test_device_cannot_publish_to_another_controllers_topics(devices) -> None:
     e = devices
     with _probe(e, e.mqtt_username, e.mqtt_password) as watcher, _probe(e, "ctl-a", "pw-ctl-a") as a:
         assert a.accepted
-        watcher.subscribe("luciole/#")
+        watcher.subscribe("luciole/#", retained=False)
         a.publish(topic("ixelles", "ctl-b", Kind.TELEMETRY), b"forged")
         a.publish(topic("otherten", "ctl-a", Kind.TELEMETRY), b"wrong tenant")
         a.publish(topic("ixelles", "ctl-a", Kind.CMD), b"own cmd topic is read-only")
