@@ -27,7 +27,7 @@ class IngestSettings(BaseSettings):
     share_group: str = Field(INGEST_SHARE_GROUP, description="MQTT 5 shared subscription group")
     session_expiry_s: int = Field(7 * 86_400, ge=60, description="broker keeps the session this long")
     receive_maximum: int = Field(
-        2500, ge=10, le=65_535,
+        5000, ge=10, le=65_535,
         description="unacknowledged QoS 1 messages the broker may send: bounds worker memory",
     )
     keepalive_s: int = Field(30, ge=5, le=3600)
@@ -38,7 +38,7 @@ class IngestSettings(BaseSettings):
     )
 
     batch_max_messages: int = Field(
-        1000, ge=1, description="close a batch at this many messages (keep < receive_maximum)"
+        2000, ge=1, description="close a batch at this many messages (keep < receive_maximum)"
     )
     batch_max_records: int = Field(50_000, ge=1, description="close a batch at this many records")
     batch_max_wait_s: float = Field(0.2, gt=0, le=10, description="close a batch this long after its first message")
