@@ -69,6 +69,7 @@ class Consumer:
         self._stopping = threading.Event()
         self._rng = random.Random()
         self._last_rollup = 0.0
+        self._under_load = False
         self._received = 0  # by the network thread
         self._released = 0  # acknowledged or dropped (stale generation), by the batcher
         self.peak_unacked = 0
@@ -215,6 +216,8 @@ class Consumer:
                 records += estimated_records(len(item[3]))
             age = time.monotonic() - opened if batch else 0.0
             if self.policy.due(len(batch), records, age):
+                # a batch that fills up before its time runs out means messages are waiting
+                self._under_load = self.policy.full(len(batch), records)
                 break
             if not batch and self._rollup_due():
                 break
@@ -281,14 +284,14 @@ class Consumer:
 
     # ------------------------------------------------------------------ rollups
     def _rollup_due(self) -> bool:
-        """The fold (latest state, energy rollups) runs every rollup_interval_s, except while a
-        full batch already waits: then durable ingest and acknowledgements come first and the
-        derived data catches up later, at most rollup_max_delay_s behind."""
+        """The fold (latest state, energy rollups) runs every rollup_interval_s, except while
+        batches fill up before their time runs out (messages are waiting): then durable ingest
+        and acknowledgements come first and the derived data catches up later, at most
+        rollup_max_delay_s behind."""
         since = time.monotonic() - self._last_rollup
         if since < max(self.settings.rollup_interval_s, 0.05):
             return False
-        backlogged = len(self._inbox) >= self.settings.batch_max_messages
-        return not backlogged or since >= self.settings.rollup_max_delay_s
+        return not self._under_load or since >= self.settings.rollup_max_delay_s
 
     def _maybe_rollup(self) -> None:
         if not self._rollup_due():
