@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 
 from edge_agent import metrics
+from edge_agent.cancellation import cancel_and_wait, raise_if_cancelled
 from edge_agent.clock import Clock, RealClock, ScaledClock, to_us, utc_now
 from edge_agent.commands import Decision, Override, Verdict, decide, override_of, prune
 from edge_agent.levels import matches, target_levels
@@ -191,8 +192,7 @@ class Agent:
                 self._started.set()
                 await self._stop.wait()
                 await self.link.goodbye(str(self.exit_reason))
-                for task in tasks:
-                    task.cancel()
+                await cancel_and_wait(tasks)
         finally:
             self._started.set()
             if self._hardware is None:
@@ -336,6 +336,7 @@ class Agent:
                 if not failing:
                     log.warning("dali drive failed controller=%s error=%s", self.controller, exc)
                 failing, last_full = True, float("-inf")
+            raise_if_cancelled()
             blinking = any(o.kind == "identify" for o in self.overrides)
             await self._sleep_or_wake(IDENTIFY_TICK_S if blinking else self.settings.control_tick_s)
 
@@ -368,6 +369,7 @@ class Agent:
                 self._config_message(payload)
             elif kind is Kind.CMD:
                 await self.handle_command(payload)
+                raise_if_cancelled()
 
     def _config_message(self, payload: bytes) -> None:
         if not payload:

@@ -79,6 +79,7 @@ class Link:
         self.failures = 0  # connections that failed or ended, since start
         self.last_error: BaseException | None = None
         self._reported: str | None = None  # the cause last logged as an error
+        self._closing = False  # goodbye() was said: no new connection
         self.keepalive_s = 60
         self.bucket = TokenBucket(settings.drain_rate_per_s, settings.drain_burst, clock.monotonic)
         tenant, controller = settings.tenant, settings.controller_id
@@ -123,6 +124,10 @@ class Link:
                 self._client = None
                 self.connected.clear()
                 metrics.CONNECTED.labels(self._label).set(0)
+            if self._closing:
+                # cancelled after goodbye(), but the disconnect raised MqttError in place of the
+                # CancelledError, or an aiomqtt request swallowed it: stop, do not reconnect
+                return
             attempt += 1
             self.failures += 1
             self.last_error = lost
@@ -152,6 +157,8 @@ class Link:
         await client.publish(self.topics[Kind.STATE], self._state_payload(True, None), qos=1,
                              retain=True)
         await client.subscribe([(self.topics[Kind.CMD], 1), (self.topics[Kind.CONFIG], 1)])
+        if self._closing:
+            return  # goodbye() was said while connecting; an aiomqtt request swallowed the cancel
         self.connected.set()
         metrics.CONNECTED.labels(self._label).set(1)
         log.info("mqtt connected controller=%s host=%s port=%d", self._label,
@@ -199,7 +206,9 @@ class Link:
         metrics.DROPPED.labels(self._label).set(s.dropped_total)
 
     async def goodbye(self, reason: str, timeout_s: float = 2.0) -> None:
-        """Publish the offline state (retained) if connected: a clean stop is not a lost link."""
+        """Publish the offline state (retained) if connected: a clean stop is not a lost link.
+        From then on the link does not reconnect."""
+        self._closing = True
         client = self._client
         if client is None:
             return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from dali.address import GearBroadcast, GearGroup, GearShort
 from dali.gear import general as g
 
+from edge_agent.cancellation import raise_if_cancelled
 from edge_agent.clock import Clock, to_us
 from edge_agent.telemetry import LuminaireReading
 from hardware.dali import (
@@ -106,6 +107,7 @@ class DaliPoller:
                 await self._discover()
             if self.discovered.is_set():
                 await self.poll_once()
+            raise_if_cancelled()
             await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
 
     async def _discover(self) -> None:
@@ -250,6 +252,7 @@ class ModbusPoller:
     async def run(self) -> None:
         while True:
             await self.poll_once()
+            raise_if_cancelled()  # a pymodbus request may swallow our cancellation
             await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
 
     async def poll_once(self) -> None:

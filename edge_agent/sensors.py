@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from edge_agent.cancellation import raise_if_cancelled
 from edge_agent.clock import Clock, to_us
 from edge_agent.poller import Emit, FaultTracker, backoff_s
 from edge_agent.telemetry import LuminaireReading
@@ -142,6 +143,7 @@ class SensorPoller:
     async def run(self) -> None:
         while True:
             await self.poll_once()
+            raise_if_cancelled()  # a pymodbus request may swallow our cancellation
             await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
 
     async def poll_once(self) -> None:

@@ -73,6 +73,7 @@ def test_presence_boosts_the_watched_luminaire_in_telemetry_then_fades_back(stac
                 assert fading == sorted(fading, reverse=True), f"the fade only goes down: {fading}"
                 assert {int(r["level"]) for r in records(1)} == {SCHEDULED}
         finally:
+            device.close()
             await sensor.stop()
 
     with Watcher(e.mqtt_host, e.mqtt_port, e.mqtt_username, e.mqtt_password) as watcher:
