@@ -144,7 +144,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     scenario = out / "scenario.json"
     scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
     fleet_argv = [
-        sys.executable, "-m", "luciole.cli", "sim", "fleet", "--var-dir", str(stack.var),
+        sys.executable, "-m", "luciole.cli", "-v", "sim", "fleet", "--var-dir", str(stack.var),
         "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
         "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
         "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
