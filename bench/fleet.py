@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 
 from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import build_inventory

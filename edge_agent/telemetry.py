@@ -7,14 +7,14 @@ reading for ever and a replay or a QoS 1 redelivery is recognised downstream.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from wire.codec import encode_luminaire, encode_sensor
 from wire.sensor_channels import METER_QUANTITIES, meter_records  # noqa: F401 - re-exported
-from wire.records import LEVEL_UNKNOWN, LUMINAIRE_DTYPE, SENSOR_DTYPE, LuminaireFailure, Quantity
+from wire.records import LEVEL_UNKNOWN, LUMINAIRE_DTYPE, LuminaireFailure
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -72,6 +73,21 @@ def db_dsn(stack: RunningStack) -> Iterator[str]:
     yield stack.endpoints.dsn(name)
     with stack.admin() as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def throwaway_stack(var_dir: Path, **overrides) -> Stack:
+    """A stack of a test's own (to stop, kill or restart): free loopback ports, no fsync."""
+    values = dict(var_dir=var_dir, mqtt_port=0, pg_port=0, pg_fsync=False, pg_shared_buffers="64MB")
+    values.update(overrides)
+    return Stack(StackSettings(**values))
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack of this test's own, not started; stopped after the test whatever happened."""
+    stack = throwaway_stack(tmp_path / "var")
+    yield stack
+    stack.down()
 
 
 @pytest.fixture

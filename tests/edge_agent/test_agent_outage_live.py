@@ -30,7 +30,6 @@ from controller_fw_sim.dali import DaliServerThread, SimulatedDaliBus
 from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from hardware.dali import InProcessBus
-from luciole.settings import StackSettings
 from luciole.stack import Stack, pid_alive
 from wire.codec import decode
 
@@ -57,14 +56,6 @@ def _check_in_order_no_gap_no_duplicate(records, boot_id: int, count: int) -> No
     seqs = [seq for boot, seq, _ in records if boot == boot_id]
     assert seqs == list(range(len(seqs))), "in order, from 0, without gap or duplicate"
     assert len(seqs) >= count
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path):
-    stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=0, pg_port=0, pg_fsync=False,
-                                pg_shared_buffers="64MB"))
-    yield stack
-    stack.down()
 
 
 def test_ten_minute_broker_outage_loses_nothing(own_stack: Stack, tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ import logging
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import throwaway_stack
 from agent_harness import WINTER_NIGHT, ClockedSink, Watcher, device_account, settings_for, wait_until
 
 from controller_fw_sim.dali import SimulatedDaliBus
 from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from hardware.dali import InProcessBus
-from luciole.settings import StackSettings
-from luciole.stack import Stack
 from luciole.tls import ensure_server_certificate
 from wire.messages import State, loads
 from wire.topics import Kind
@@ -27,9 +27,8 @@ TENANT = "anderlecht"
 
 @pytest.fixture(scope="module")
 def tls_stack(tmp_path_factory: pytest.TempPathFactory):
-    stack = Stack(StackSettings(var_dir=tmp_path_factory.mktemp("tls-stack"), mqtt_port=0,
-                                mqtt_tls_port=0, pg_port=0, pg_fsync=False,
-                                pg_shared_buffers="32MB"))
+    stack = throwaway_stack(tmp_path_factory.mktemp("tls-stack"), mqtt_tls_port=0,
+                            pg_shared_buffers="32MB")
     endpoints = stack.up()
     try:
         yield stack, endpoints

@@ -8,14 +8,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.consumer import Consumer, Endpoint

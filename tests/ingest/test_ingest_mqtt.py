@@ -7,12 +7,13 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
+
+from tests.conftest import throwaway_stack
 from ingest_helpers import (
     T0_US,
     ProcessWorker,
@@ -29,8 +30,7 @@ from ingest_helpers import (
 
 from ingest.prepare import IngestReason
 from luciole.migrate import migrate
-from luciole.settings import StackSettings
-from luciole.stack import Endpoints, Stack, pid_alive, wait_for
+from luciole.stack import Endpoints, pid_alive, wait_for
 from wire import messages
 from wire.codec import MAX_PAYLOAD_BYTES, encode_luminaire
 from wire.rejects import RejectReason
@@ -176,8 +176,7 @@ def _free_port() -> int:
 
 
 def test_postgres_stopped_under_load_loses_nothing_and_memory_stays_bounded(tmp_path: Path) -> None:
-    stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=0, pg_port=0, pg_fsync=False,
-                                pg_shared_buffers="64MB"))
+    stack = throwaway_stack(tmp_path / "var")
     ep = stack.up()
     worker = None
     try:

@@ -15,7 +15,6 @@ from ingest_helpers import T0_US, luminaire_records, poll_payloads, register_fle
 from ingest import rollup
 from ingest.copy_binary import write as copy_write
 from ingest.writer import LUMINAIRE_ROWS, Writer
-from wire.codec import encode_luminaire
 
 pytestmark = pytest.mark.integration
 

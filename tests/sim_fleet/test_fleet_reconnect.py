@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +18,6 @@ from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
 from controller_fw_sim.fleet_publish import Backoff, MqttTarget, PublisherPool
 from controller_fw_sim.fleet_runner import run_fleet
-from luciole.settings import StackSettings
 from luciole.stack import Stack, pid_alive
 from wire.codec import decode_batch
 from wire.records import RecordType
@@ -80,14 +78,6 @@ def luminaire_seqs(messages: list[tuple[str, bytes]]) -> dict[str, set[int]]:
         if rtype == RecordType.LUMINAIRE:
             out.setdefault(parse_topic(t).controller, set()).add(first)
     return out
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path):
-    stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=0, pg_port=0, pg_fsync=False,
-                                pg_shared_buffers="64MB"))
-    yield stack
-    stack.down()
 
 
 def test_publishers_reconnect_and_resend_after_a_broker_restart(own_stack: Stack) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+
+from tests.conftest import throwaway_stack
 from paho.mqtt.enums import CallbackAPIVersion
 
-from luciole.settings import StackSettings
-from luciole.stack import Stack
 from tests.mqtt_probe import Probe
 
 pytestmark = pytest.mark.integration
@@ -18,8 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def tls_stack(tmp_path: Path):
-    stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=0, mqtt_tls_port=0, pg_port=0,
-                                pg_fsync=False, pg_shared_buffers="64MB"))
+    stack = throwaway_stack(tmp_path / "var", mqtt_tls_port=0)
     yield stack, stack.up()
     stack.down()
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from luciole.settings import StackSettings
+from tests.conftest import throwaway_stack
+
 from luciole.stack import Stack, pid_alive, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,14 +29,6 @@ def _children(pid: int) -> set[int]:
 
 def _alive(pid: int) -> bool:
     return pid_alive(pid)
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path):
-    stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=0, pg_port=0, pg_fsync=False,
-                                pg_shared_buffers="64MB"))
-    yield stack
-    stack.down()
 
 
 def test_down_leaves_no_process_of_the_stack(own_stack: Stack) -> None:
@@ -89,8 +82,7 @@ def test_busy_preferred_port_gets_a_free_one(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         busy = blocker.getsockname()[1]
-        stack = Stack(StackSettings(var_dir=tmp_path / "var", mqtt_port=busy, pg_port=0,
-                                    pg_fsync=False, pg_shared_buffers="64MB"))
+        stack = throwaway_stack(tmp_path / "var", mqtt_port=busy)
         try:
             endpoints = stack.up()
             assert endpoints.mqtt_port != busy
