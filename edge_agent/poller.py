@@ -232,17 +232,19 @@ class DaliPoller:
             return await read_diagnostics(self.bus, index % LUMINAIRES_PER_BUS, DALI_RETRY)
 
 
-class ModbusPoller:
-    """One Modbus device (a cabinet's energy meter): reads its profile, keeps the latest values."""
+class PeriodicPoller:
+    """Polls one device every interval_s, backing off while it fails; a failure is reported once
+    as an event and its recovery once. Subclasses say how to read and what to keep."""
 
-    def __init__(self, device: ModbusDevice, index: int, clock: Clock, emit: Emit,
-                 interval_s: float = 15.0, rng: random.Random | None = None) -> None:
-        self.device = device
+    fault_key: tuple[str, ...] = ("device",)
+    read_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, index: int, clock: Clock, emit: Emit, interval_s: float,
+                 rng: random.Random | None = None) -> None:
         self.index = index
         self.clock = clock
         self.emit = emit
         self.interval_s = interval_s
-        self.latest: tuple[int, dict[str, float]] | None = None
         self.faults = FaultTracker()
         self.polls = 0
         self.errors = 0
@@ -258,18 +260,54 @@ class ModbusPoller:
     async def poll_once(self) -> None:
         self.polls += 1
         try:
-            values = await self.device.read()
-        except ModbusError as exc:
+            values = await self._read()
+        except self.read_errors as exc:
             self.errors += 1
             self._streak += 1
-            if self.faults.failed(("meter",), str(exc)):
-                self.emit(EventKind.MODBUS_ERROR, Severity.WARNING, None, device=self.index,
-                          profile=self.device.profile.id, error=type(exc).__name__,
-                          message=str(exc)[:200])
+            if self.faults.failed(self.fault_key, str(exc)):
+                self._report_failure(exc)
             return
         self._streak = 0
+        if self.faults.recovered(self.fault_key):
+            self._report_recovery()
+        self._keep(values)
+
+    async def _read(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _report_failure(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def _report_recovery(self) -> None:
+        raise NotImplementedError
+
+    def _keep(self, values: dict[str, float]) -> None:
+        raise NotImplementedError
+
+
+class ModbusPoller(PeriodicPoller):
+    """One Modbus device (a cabinet's energy meter): reads its profile, keeps the latest values."""
+
+    fault_key = ("meter",)
+    read_errors = (ModbusError,)
+
+    def __init__(self, device: ModbusDevice, index: int, clock: Clock, emit: Emit,
+                 interval_s: float = 15.0, rng: random.Random | None = None) -> None:
+        super().__init__(index, clock, emit, interval_s, rng)
+        self.device = device
+        self.latest: tuple[int, dict[str, float]] | None = None
+
+    async def _read(self) -> dict[str, float]:
+        return await self.device.read()
+
+    def _report_failure(self, exc: BaseException) -> None:
+        self.emit(EventKind.MODBUS_ERROR, Severity.WARNING, None, device=self.index,
+                  profile=self.device.profile.id, error=type(exc).__name__, message=str(exc)[:200])
+
+    def _report_recovery(self) -> None:
+        self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, device=self.index,
+                  fault=str(EventKind.MODBUS_ERROR))
+
+    def _keep(self, values: dict[str, float]) -> None:
         self.latest = (to_us(self.clock), {k: float(v) for k, v in values.items()
                                            if isinstance(v, int | float)})
-        if self.faults.recovered(("meter",)):
-            self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, device=self.index,
-                      fault=str(EventKind.MODBUS_ERROR))

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from edge_agent.cancellation import raise_if_cancelled
 from edge_agent.clock import Clock, to_us
-from edge_agent.poller import Emit, FaultTracker, backoff_s
+from edge_agent.poller import Emit, PeriodicPoller
 from edge_agent.telemetry import LuminaireReading
 from hardware.modbus import ModbusDevice, ModbusError
 from wire.messages import EventKind, Severity
@@ -117,50 +116,38 @@ def with_sensors(readings: Iterable[LuminaireReading],
     return out
 
 
-class SensorPoller:
+class SensorPoller(PeriodicPoller):
     """Polls one sensor source; new detections call `on_presence(covers)` at once."""
+
+    fault_key = ("sensor",)
+    read_errors = (ModbusError, SensorError)
 
     def __init__(self, source: SensorSource, index: int, clock: Clock, emit: Emit,
                  on_presence: Callable[[frozenset[int] | None], None], interval_s: float = 1.0,
                  covers: frozenset[int] | None = None, rng: random.Random | None = None) -> None:
+        super().__init__(index, clock, emit, interval_s, rng)
         self.source = source
-        self.index = index
-        self.clock = clock
-        self.emit = emit
         self.on_presence = on_presence
-        self.interval_s = interval_s
         self.covers = covers
-        self.faults = FaultTracker()
-        self.polls = 0
         self.counter: int | None = None
         self.ambient_lux: float | None = None
         self.detections_total = 0
         self.last_read_us: int | None = None
         self._window = 0
-        self._rng = rng or random.Random()
-        self._streak = 0
 
-    async def run(self) -> None:
-        while True:
-            await self.poll_once()
-            raise_if_cancelled()  # a pymodbus request may swallow our cancellation
-            await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
+    async def _read(self) -> dict[str, float]:
+        return await self.source.read()
 
-    async def poll_once(self) -> None:
-        self.polls += 1
-        try:
-            values = await self.source.read()
-        except (ModbusError, SensorError) as exc:
-            self._streak += 1
-            if self.faults.failed(("sensor",), str(exc)):
-                kind = EventKind.MODBUS_ERROR if isinstance(exc, ModbusError) else EventKind.FAULT_RAISED
-                self.emit(kind, Severity.WARNING, None, sensor=self.index, source=self.source.name,
-                          error=type(exc).__name__, message=str(exc)[:200])
-            return
-        self._streak = 0
-        if self.faults.recovered(("sensor",)):
-            self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, sensor=self.index,
-                      fault="sensor_unreadable")
+    def _report_failure(self, exc: BaseException) -> None:
+        kind = EventKind.MODBUS_ERROR if isinstance(exc, ModbusError) else EventKind.FAULT_RAISED
+        self.emit(kind, Severity.WARNING, None, sensor=self.index, source=self.source.name,
+                  error=type(exc).__name__, message=str(exc)[:200])
+
+    def _report_recovery(self) -> None:
+        self.emit(EventKind.FAULT_CLEARED, Severity.INFO, None, sensor=self.index,
+                  fault="sensor_unreadable")
+
+    def _keep(self, values: dict[str, float]) -> None:
         self.last_read_us = to_us(self.clock)
         if LUX_REGISTER in values:
             self.ambient_lux = max(0.0, values[LUX_REGISTER])
