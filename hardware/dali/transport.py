@@ -17,6 +17,7 @@ turns missing or garbled answers into typed errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Any, Protocol, runtime_checkable
@@ -161,6 +162,18 @@ class DaliServerBus:
         await self.close()
 
 
+@contextlib.asynccontextmanager
+async def _driver_errors(driver: Any, command: Command, timeout_s: float):
+    """Bound a python-dali driver call in time and turn its failures into typed DALI errors."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            yield
+    except TimeoutError as e:
+        raise DaliTimeout(f"{driver!r} did not complete {command}") from e
+    except OSError as e:
+        raise DaliError(f"{driver!r}: {e}") from e
+
+
 class PythonDaliDriverBus:
     """A python-dali async driver (``await driver.send(command)``): `dali.driver.hid`'s
     ``tridonic`` / ``hasseb``, `dali.driver.serial`'s RS-232 drivers. Those drivers
@@ -174,13 +187,8 @@ class PythonDaliDriverBus:
         self.timeout_s = timeout_s
 
     async def send(self, command: Command) -> Response | None:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await self.driver.send(command)
-        except TimeoutError as e:
-            raise DaliTimeout(f"{self.driver!r} did not complete {command}") from e
-        except OSError as e:
-            raise DaliError(f"{self.driver!r}: {e}") from e
+        async with _driver_errors(self.driver, command, self.timeout_s):
+            return await self.driver.send(command)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -205,16 +213,10 @@ class SyncPythonDaliDriverBus:
         self.sends_device_type = sends_device_type
 
     async def send(self, command: Command) -> Response | None:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                if command.devicetype and not self.sends_device_type:
-                    await asyncio.to_thread(self.driver.send,
-                                            EnableDeviceType(command.devicetype))
-                return await asyncio.to_thread(self.driver.send, command)
-        except TimeoutError as e:
-            raise DaliTimeout(f"{self.driver!r} did not complete {command}") from e
-        except OSError as e:
-            raise DaliError(f"{self.driver!r}: {e}") from e
+        async with _driver_errors(self.driver, command, self.timeout_s):
+            if command.devicetype and not self.sends_device_type:
+                await asyncio.to_thread(self.driver.send, EnableDeviceType(command.devicetype))
+            return await asyncio.to_thread(self.driver.send, command)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
