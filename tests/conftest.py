@@ -10,12 +10,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
 from luciole.stack import Endpoints, Stack, wait_for
 
 TEMPLATE_DB = "luciole_template"
+
+# No per-example deadline: the first example that reaches a numba kernel compiles it (seconds on a
+# fresh clone, milliseconds from the cache afterwards), and a shared 2-core CI machine stalls at
+# random. Speed is measured by bench/, not by hypothesis' timer.
+hypothesis_settings.register_profile("luciole", deadline=None)
+hypothesis_settings.load_profile("luciole")
 
 
 @dataclass
