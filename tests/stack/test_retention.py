@@ -128,6 +128,7 @@ def test_rejects_are_capped_by_size_newest_kept(stack: RunningStack, db_dsn: str
                          (25 - i, f"t{i}", bytes(REJECT_BYTES)))
     removed = run_retention(_jobs_dsn(stack, db_dsn), SETTINGS)
     assert removed["ingest_rejects rows"] == 15
-    kept = [r[0] for r in psycopg.connect(db_dsn).execute(
-        "SELECT topic FROM ingest_rejects ORDER BY received_at").fetchall()]
+    with psycopg.connect(db_dsn) as conn:
+        kept = [r[0] for r in conn.execute(
+            "SELECT topic FROM ingest_rejects ORDER BY received_at").fetchall()]
     assert kept == [f"t{i}" for i in range(15, 25)]  # 10 x 100 KiB <= 1 MiB, the newest
