@@ -12,7 +12,7 @@ import math
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
@@ -51,7 +51,7 @@ def parse_start(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError("--start needs a timezone, e.g. 2025-01-14T16:00:00Z")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,8 @@ import time
 
 from prometheus_client import start_http_server
 
-from ingest.prepare import warm_up
 from ingest.consumer import Consumer, Endpoint
+from ingest.prepare import warm_up
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)

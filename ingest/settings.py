@@ -56,7 +56,7 @@ class IngestSettings(BaseSettings):
     progress_every_s: float = Field(10.0, gt=0, description="period of the progress log line")
 
     @model_validator(mode="after")
-    def _check(self) -> "IngestSettings":
+    def _check(self) -> IngestSettings:
         validate_identifier(self.share_group, "share group")
         if not self.client_id or "/" in self.client_id or "+" in self.client_id or "#" in self.client_id:
             raise ValueError(f"client_id {self.client_id!r} is not a usable MQTT client id")

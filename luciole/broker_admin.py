@@ -26,7 +26,7 @@ class BrokerAdminError(RuntimeError):
 
 
 class BrokerAdmin:
-    """A short-lived admin connection: `with BrokerAdmin(...) as admin: admin.ensure_account(...)`."""
+    """A short-lived admin connection: `with BrokerAdmin(...) as admin: admin.ensure_account()`."""
 
     def __init__(self, host: str, port: int, username: str, password: str,
                  timeout_s: float = 15.0) -> None:
@@ -112,12 +112,14 @@ class BrokerAdmin:
         responses = self.run([client])
         if responses[0].get("error") == "Client already exists":
             commands = [
-                {"command": "setClientPassword", "username": account.username, "password": password},
-                {"command": "setClientId", "username": account.username,
-                 "clientid": account.client_id or ""},
+                {"command": "setClientPassword", "username": account.username,
+                 "password": password},
                 {"command": "addClientRole", "username": account.username,
                  "rolename": account.rolename},
             ]
+            if account.client_id is not None:
+                commands.append({"command": "setClientId", "username": account.username,
+                                 "clientid": account.client_id})
             self.checked(commands)
         elif responses[0].get("error"):
             raise BrokerAdminError(f"createClient {account.username}: {responses[0]['error']}")

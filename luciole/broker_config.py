@@ -120,7 +120,8 @@ def role_acls(account: BrokerAccount) -> list[dict[str, Any]]:
     elif account.role is Role.INGEST:
         for kind in INGEST_READS:
             # only through ingest's own shared group: a plain subscription is refused too
-            acls.append(_acl("subscribePattern", f"$share/{INGEST_SHARE_GROUP}/{subscription(kind)}"))
+            shared = f"$share/{INGEST_SHARE_GROUP}/{subscription(kind)}"
+            acls.append(_acl("subscribePattern", shared))
             acls.append(_acl("publishClientReceive", subscription(kind)))
     elif account.role is Role.API:
         for kind in API_PUBLISHES:

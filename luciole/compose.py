@@ -22,7 +22,8 @@ def ingest_account(worker: int) -> str:
     return f"ingest-{worker}"
 
 
-def ingest_settings(stack: Stack, worker: int, base: IngestSettings | None = None) -> IngestSettings:
+def ingest_settings(stack: Stack, worker: int,
+                    base: IngestSettings | None = None) -> IngestSettings:
     """Worker `worker`'s settings: what the environment sets wins; the broker account, database
     role and endpoints it leaves unset come from the local stack."""
     base = base if base is not None else IngestSettings()

@@ -54,7 +54,8 @@ def ensure_login_role(conn: psycopg.Connection, name: str, password: str) -> Non
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
     conn.execute(sql.SQL("{} {} WITH {} PASSWORD {}").format(
-        verb, sql.Identifier(name), sql.SQL(ROLE_ATTRIBUTES), sql.Literal(scram_verifier(password))))
+        verb, sql.Identifier(name), sql.SQL(ROLE_ATTRIBUTES),
+        sql.Literal(scram_verifier(password))))
 
 
 def ensure_roles(admin_dsn: str, owner_password: str, service_passwords: dict[str, str]) -> None:

@@ -12,8 +12,8 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -286,7 +286,8 @@ class Stack:
             endpoints.pg_port = choose_port(s.bind, endpoints.pg_port or s.pg_port, taken)
             taken.add(endpoints.pg_port)
         if not mq_running:
-            endpoints.mqtt_port = choose_port("127.0.0.1", endpoints.mqtt_port or s.mqtt_port, taken)
+            endpoints.mqtt_port = choose_port("127.0.0.1", endpoints.mqtt_port or s.mqtt_port,
+                                              taken)
             taken.add(endpoints.mqtt_port)
             if s.mqtt_tls_port is None:
                 endpoints.mqtt_tls_port = endpoints.mqtt_ca_file = None

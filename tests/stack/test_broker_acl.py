@@ -47,7 +47,8 @@ def accounts(stack: RunningStack) -> Accounts:
     passwords = {}
     for name, tenant in ((a, TENANT_A), (b, TENANT_B)):
         passwords[name] = new_secret()
-        stack.stack.add_broker_account(BrokerAccount(name, Role.DEVICE, tenant, name), passwords[name])
+        account = BrokerAccount(name, Role.DEVICE, tenant, name)
+        stack.stack.add_broker_account(account, passwords[name])
     for service, role in ((ingest_account(1), Role.INGEST), ("api", Role.API)):
         passwords[service] = stack.stack.service_account(service, role)[1]
     return Accounts(stack, a, b, passwords)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-
-from tests.conftest import throwaway_stack
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.conftest import throwaway_stack
 from tests.mqtt_probe import Probe
 
 pytestmark = pytest.mark.integration
