@@ -99,30 +99,34 @@ class BrokerAdmin:
                 raise BrokerAdminError(f"{response.get('command')}: {error}")
 
     def ensure_account(self, account: BrokerAccount, password: str) -> None:
-        """Create the account (and a device's own role) or reset its password and role."""
-        commands: list[dict[str, Any]] = []
-        if account.role is Role.DEVICE:
+        """Create the account (and a device's own role), or reset its password, client id, role
+        and (for a device) its role's topics."""
+        if account.role is Role.DEVICE:  # made afresh: a controller may have changed tenant
+            self.checked([{"command": "deleteRole", "rolename": account.rolename}],
+                         tolerated=("Role not found",))
             self.checked([{"command": "createRole", "rolename": account.rolename,
-                           "acls": role_acls(account)}], tolerated=("Role already exists",))
+                           "acls": role_acls(account)}])
         client: dict[str, Any] = {"command": "createClient", "username": account.username,
                                   "password": password,
                                   "roles": [{"rolename": account.rolename}]}
         if account.client_id is not None:
             client["clientid"] = account.client_id
-        responses = self.run([client])
-        if responses[0].get("error") == "Client already exists":
-            commands = [
-                {"command": "setClientPassword", "username": account.username,
-                 "password": password},
-                {"command": "addClientRole", "username": account.username,
-                 "rolename": account.rolename},
-            ]
-            if account.client_id is not None:
-                commands.append({"command": "setClientId", "username": account.username,
-                                 "clientid": account.client_id})
-            self.checked(commands)
-        elif responses[0].get("error"):
-            raise BrokerAdminError(f"createClient {account.username}: {responses[0]['error']}")
+        error = self.run([client])[0].get("error")
+        if error is None:
+            return
+        if error != "Client already exists":
+            raise BrokerAdminError(f"createClient {account.username}: {error}")
+        commands: list[dict[str, Any]] = [
+            {"command": "setClientPassword", "username": account.username, "password": password}]
+        if account.client_id is not None:
+            commands.append({"command": "setClientId", "username": account.username,
+                             "clientid": account.client_id})
+        found = self.run([{"command": "getClient", "username": account.username}])[0]
+        held = {r["rolename"] for r in found.get("data", {}).get("client", {}).get("roles", [])}
+        if account.rolename not in held:
+            commands.append({"command": "addClientRole", "username": account.username,
+                             "rolename": account.rolename})
+        self.checked(commands)
 
     def delete_account(self, account: BrokerAccount) -> None:
         self.checked([{"command": "deleteClient", "username": account.username}],
