@@ -99,13 +99,12 @@ class BrokerAdmin:
                 raise BrokerAdminError(f"{response.get('command')}: {error}")
 
     def ensure_account(self, account: BrokerAccount, password: str) -> None:
-        """Create the account (and a device's own role), or reset its password, client id, role
-        and (for a device) its role's topics."""
-        if account.role is Role.DEVICE:  # made afresh: a controller may have changed tenant
-            self.checked([{"command": "deleteRole", "rolename": account.rolename}],
-                         tolerated=("Role not found",))
+        """Create the account (and a device's own role), or reset its password, client id and
+        role. A role held by a client is never deleted: Mosquitto 2.0.11's plugin was seen to
+        crash later when that happened."""
+        if account.role is Role.DEVICE:
             self.checked([{"command": "createRole", "rolename": account.rolename,
-                           "acls": role_acls(account)}])
+                           "acls": role_acls(account)}], tolerated=("Role already exists",))
         client: dict[str, Any] = {"command": "createClient", "username": account.username,
                                   "password": password,
                                   "roles": [{"rolename": account.rolename}]}
@@ -126,6 +125,9 @@ class BrokerAdmin:
         if account.rolename not in held:
             commands.append({"command": "addClientRole", "username": account.username,
                              "rolename": account.rolename})
+        for stale in held - {account.rolename}:
+            commands.append({"command": "removeClientRole", "username": account.username,
+                             "rolename": stale})
         self.checked(commands)
 
     def delete_account(self, account: BrokerAccount) -> None:

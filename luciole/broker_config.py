@@ -95,7 +95,9 @@ class BrokerAccount:
 
     @property
     def rolename(self) -> str:
-        return f"device-{self.username}" if self.role is Role.DEVICE else self.role.value
+        if self.role is Role.DEVICE:  # a controller moved to another tenant gets a new role
+            return f"device-{self.tenant}-{self.controller}"
+        return self.role.value
 
 
 def _acl(acltype: str, topic_filter: str) -> dict[str, Any]:

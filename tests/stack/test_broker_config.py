@@ -90,7 +90,7 @@ def test_refresh_keeps_device_roles_and_rewrites_service_roles() -> None:
     refreshed = refresh_service_roles(config)
     roles = {r["rolename"]: r for r in refreshed["roles"]}
     assert roles["ingest"]["acls"] == role_acls(BrokerAccount("ingest-1", Role.INGEST))
-    assert roles["device-ctl-1"]["acls"] == role_acls(device)
+    assert roles["device-ixelles-ctl-1"]["acls"] == role_acls(device)
     assert refreshed["clients"] == config["clients"]
 
 
