@@ -14,6 +14,7 @@ import argparse
 import gc
 import math
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -21,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
 from controller_fw_sim.fleet_publish import MqttTarget, PublisherPool, make_client
 from controller_fw_sim.fleet_runner import Progress, publish_births, run_fleet
 from luciole.settings import StackSettings
-from luciole.stack import Stack
+from tests.conftest import ObservedStack as Stack  # an account that may publish any telemetry
 from wire.codec import decode_batch
 from wire.records import RecordType
 from wire.topics import Kind, subscription

@@ -12,6 +12,7 @@ from pathlib import Path
 # this script is bench/ingest.py: keep its folder off sys.path so `ingest` is the package
 _here = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))  # the repository: tests.conftest's observed stack
 
 import argparse
 import multiprocessing as mp
@@ -33,7 +34,8 @@ from ingest.copy_binary import write as copy_write
 from ingest.writer import LUMINAIRE_ROWS
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
-from luciole.stack import Endpoints, Stack
+from luciole.stack import Endpoints
+from tests.conftest import ObservedStack as Stack  # an account that may publish any telemetry
 from wire.codec import LUMINAIRE_DTYPE, encode_luminaire
 from wire.topics import Kind, subscription, topic
 

@@ -1,4 +1,8 @@
-"""`luciole sim fleet`: arguments and entry point of the fleet simulator."""
+"""`luciole sim fleet`: arguments and entry point of the fleet simulator.
+
+The broker accounts come in as a `FleetTargets` (the `luciole` command line makes one account
+per publisher process from the local stack); run on its own, the simulator reads one account
+from LUCIOLE_FLEET_MQTT_* (an account the broker does not bind to a client id)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ import logging
 import math
 import signal
 import threading
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controller_fw_sim.faults import ScenarioError, load_scenario, write_labels
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
@@ -43,7 +51,7 @@ def parse_start(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError("--start needs a timezone, e.g. 2025-01-14T16:00:00Z")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,26 +70,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--window", type=int, default=200, help="QoS 1 messages in flight per publisher")
-    parser.add_argument("--mqtt-host", default=None)
-    parser.add_argument("--mqtt-port", type=int, default=None)
-    parser.add_argument("--username", default=None)
-    parser.add_argument("--password", default=None)
-    parser.add_argument("--var-dir", type=Path, default=None, help="local stack dir (for var/stack.json)")
     parser.add_argument("--no-births", action="store_true", help="skip retained birth/death messages")
     parser.add_argument("--progress-s", type=float, default=5.0, help="wall seconds between progress lines")
 
 
-def target_from_args(args: argparse.Namespace) -> MqttTarget:
-    """Broker and credentials from the arguments, else from the local stack's var/stack.json."""
-    if args.mqtt_host and args.username and args.password:
-        return MqttTarget(args.mqtt_host, args.mqtt_port or 1883, args.username, args.password)
-    from luciole.settings import StackSettings
-    from luciole.stack import Stack
+@dataclass(frozen=True)
+class FleetTargets:
+    """The broker accounts of one fleet run: one per publisher process, one for commands."""
 
-    settings = StackSettings(var_dir=args.var_dir) if args.var_dir else StackSettings()
-    endpoints = Stack(settings).endpoints()
-    return MqttTarget(args.mqtt_host or endpoints.mqtt_host, args.mqtt_port or endpoints.mqtt_port,
-                      args.username or endpoints.mqtt_username, args.password or endpoints.mqtt_password)
+    publishers: list[MqttTarget]
+    commands: MqttTarget
+
+    @classmethod
+    def shared(cls, target: MqttTarget) -> FleetTargets:
+        """One account for every connection (it must not be bound to a client id)."""
+        return cls([target], target)
+
+
+class FleetBrokerSettings(BaseSettings):
+    """The broker account of a simulator run on its own (`python -m controller_fw_sim.fleet_cli`)."""
+
+    model_config = SettingsConfigDict(env_prefix="LUCIOLE_FLEET_", extra="ignore")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str
+    mqtt_password: SecretStr
+
+    def targets(self) -> FleetTargets:
+        return FleetTargets.shared(MqttTarget(self.mqtt_host, self.mqtt_port, self.mqtt_username,
+                                              self.mqtt_password.get_secret_value()))
 
 
 def _log_progress(p: Progress) -> None:
@@ -90,7 +108,7 @@ def _log_progress(p: Progress) -> None:
              p.sim_s, p.speed, p.messages, p.sensor_messages, p.acked, p.rate, p.commands, eta)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, targets: FleetTargets) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     scenario = None
@@ -103,19 +121,13 @@ def run(args: argparse.Namespace) -> int:
         if args.labels is not None:
             write_labels(args.labels, scenario)
             log.info("labels written to %s", args.labels)
-    from luciole.stack import StackError
-
-    try:
-        target = target_from_args(args)
-    except (StackError, ValueError, OSError) as exc:  # no stack.json, bad settings
-        log.error("no broker: %s", exc)
-        return 2
     inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed)
     tenants, controllers = inventory.controller_tenant_ids(), list(inventory.controller_ids)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    pool = PublisherPool(target, tenants, controllers, workers=args.publishers, window=args.window)
-    commands = CommandLink(target, tenants, controllers)
+    pool = PublisherPool(targets.publishers, tenants, controllers, workers=args.publishers,
+                         window=args.window)
+    commands = CommandLink(targets.commands, tenants, controllers)
     try:
         pool.start()
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
@@ -144,10 +156,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, targets: FleetTargets | None = None) -> int:
     parser = argparse.ArgumentParser(prog="luciole sim fleet", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if targets is None:
+        try:
+            targets = FleetBrokerSettings().targets()
+        except ValidationError as exc:
+            log.error("no broker account (LUCIOLE_FLEET_MQTT_*): %s", exc)
+            return 2
+    return run(args, targets)
 
 
 if __name__ == "__main__":

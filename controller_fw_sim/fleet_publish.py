@@ -52,6 +52,7 @@ class MqttTarget:
     username: str
     password: str
     keepalive_s: int = 60
+    client_id: str | None = None  # the id the broker binds to this account, if it binds one
 
 
 def make_client(target: MqttTarget, client_id: str) -> mqtt.Client:
@@ -224,12 +225,14 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
 class PublisherPool:
     """`workers` publisher processes for the messages of the fleet's controllers."""
 
-    def __init__(self, target: MqttTarget, tenants: Sequence[str], controllers: Sequence[str], *,
-                 workers: int = 2, window: int = 200, client_prefix: str = "fleet",
-                 backoff: Backoff | None = None) -> None:
+    def __init__(self, target: MqttTarget | Sequence[MqttTarget], tenants: Sequence[str],
+                 controllers: Sequence[str], *, workers: int = 2, window: int = 200,
+                 client_prefix: str = "fleet", backoff: Backoff | None = None) -> None:
         if len(tenants) != len(controllers):
             raise ValueError("one tenant per controller")
-        self.target = target
+        # one account per publisher process where the broker binds client ids to accounts
+        self.targets = [target] if isinstance(target, MqttTarget) else list(target)
+        self.target = self.targets[0]
         self.workers = workers
         self.window = window
         self.backoff = backoff or Backoff()
@@ -248,8 +251,10 @@ class PublisherPool:
             parent, child = self._ctx.Pipe()
             proc = self._ctx.Process(
                 target=_worker, name=f"fleet-publisher-{w}", daemon=True,
-                args=(w, self.workers, child, self.target, self._tenants, self._controllers,
-                      self._counters, self.window, f"{self._prefix}-{w}", self.backoff))
+                args=(w, self.workers, child, self.targets[w % len(self.targets)], self._tenants,
+                      self._controllers, self._counters, self.window,
+                      self.targets[w % len(self.targets)].client_id or f"{self._prefix}-{w}",
+                      self.backoff))
             proc.start()
             child.close()
             self._conns.append(parent)
@@ -371,7 +376,8 @@ class CommandLink:
         self.queue: queue.SimpleQueue[tuple[int, bytes]] = queue.SimpleQueue()
         self.ignored = 0
         self._subscribed = threading.Event()
-        self.client = make_client(target, client_id or f"fleet-cmd-{uuid.uuid4().hex[:6]}")
+        self.client = make_client(
+            target, client_id or target.client_id or f"fleet-cmd-{uuid.uuid4().hex[:6]}")
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()

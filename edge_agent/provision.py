@@ -180,7 +180,8 @@ async def provision(request: ProvisionRequest, api_url: str, bus: DaliBus,
         state.close()
 
     client = aiomqtt.Client(reg.mqtt.host, reg.mqtt.port, username=reg.mqtt.username,
-                            password=reg.mqtt.password, identifier=f"{reg.controller_id}-provision",
+                            # the broker binds the controller's account to its controller id
+                            password=reg.mqtt.password, identifier=reg.controller_id,
                             protocol=aiomqtt.ProtocolVersion.V5, timeout=10,
                             tls_params=aiomqtt.TLSParameters(ca_certs=str(tls["ca"]) if tls["ca"] else None)
                             if tls else None)

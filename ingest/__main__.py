@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from ingest.service import run
+from ingest.service import MissingEndpoint, run
 from ingest.settings import IngestSettings
 
 
@@ -17,9 +17,13 @@ def main() -> int:
     try:
         settings = IngestSettings()
     except ValidationError as exc:
-        print(f"invalid ingest settings:\n{exc}", file=sys.stderr)
+        sys.stderr.write(f"invalid ingest settings:\n{exc}\n")
         return 2
-    run(settings)
+    try:
+        run(settings)
+    except MissingEndpoint as exc:
+        sys.stderr.write(f"invalid ingest settings: {exc}\n")
+        return 2
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Run one ingest worker: endpoints from settings or the local stack, /metrics on loopback,
-progress lines with rates, clean stop on SIGTERM/SIGINT."""
+"""Run one ingest worker with the broker account and database role it is handed (settings),
+/metrics on loopback, progress lines with rates, clean stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -10,28 +10,30 @@ import time
 
 from prometheus_client import start_http_server
 
-from ingest.prepare import warm_up
 from ingest.consumer import Consumer, Endpoint
+from ingest.prepare import warm_up
 from ingest.settings import IngestSettings
-from luciole.settings import StackSettings
-from luciole.stack import Stack
 
 log = logging.getLogger(__name__)
 
 
+class MissingEndpoint(ValueError):
+    """The settings do not say where the broker or the database is, or as whom to log in."""
+
+
 def endpoints(settings: IngestSettings) -> tuple[Endpoint, str]:
-    """Broker endpoint and DSN: explicit settings win, the rest comes from var/stack.json."""
-    need_stack = settings.mqtt_host is None or settings.mqtt_port is None or settings.dsn is None
-    stack = Stack(StackSettings(var_dir=settings.var_dir)).endpoints() if need_stack else None
-    host = settings.mqtt_host or stack.mqtt_host  # type: ignore[union-attr]
-    port = settings.mqtt_port or stack.mqtt_port  # type: ignore[union-attr]
-    if settings.mqtt_username is not None:
-        username = settings.mqtt_username
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-    else:
-        username, password = stack.mqtt_username, stack.mqtt_password  # type: ignore[union-attr]
-    dsn = settings.dsn.get_secret_value() if settings.dsn else stack.dsn()  # type: ignore[union-attr]
-    return Endpoint(host, port, username, password), dsn
+    """Broker endpoint and DSN from the settings (`luciole ingest` fills them from the stack)."""
+    missing = [name for name in ("mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password", "dsn")
+               if getattr(settings, name) is None]
+    if missing:
+        raise MissingEndpoint(
+            "ingest needs " + ", ".join(f"LUCIOLE_INGEST_{m.upper()}" for m in missing)
+            + " (or run it as `luciole ingest`, which hands in the local stack's)")
+    assert settings.mqtt_host is not None and settings.mqtt_port is not None
+    assert settings.mqtt_password is not None and settings.dsn is not None
+    broker = Endpoint(settings.mqtt_host, settings.mqtt_port, settings.mqtt_username,
+                      settings.mqtt_password.get_secret_value())
+    return broker, settings.dsn.get_secret_value()
 
 
 def _progress(consumer: Consumer, every_s: float, stop: threading.Event) -> None:
@@ -57,7 +59,7 @@ def run(settings: IngestSettings) -> None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
-    def _stop(signum, _frame) -> None:
+    def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping after the current batch", signum)
         consumer.stop()
 

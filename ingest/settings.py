@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,19 +9,20 @@ from wire.topics import INGEST_SHARE_GROUP, validate_identifier
 
 
 class IngestSettings(BaseSettings):
-    """One ingest worker. Broker and database come from these fields or, when unset, from the
-    local stack's var/stack.json (`var_dir`)."""
+    """One ingest worker. Its broker account and database role come from these fields, which
+    `luciole ingest` fills from the local stack when they are not set in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="LUCIOLE_INGEST_", extra="ignore")
 
-    var_dir: Path = Field(Path("var"), description="stack dir whose stack.json gives endpoints")
-    mqtt_host: str | None = Field(None, description="broker host; None: from stack.json")
+    mqtt_host: str | None = Field(None, description="broker host")
     mqtt_port: int | None = Field(None, ge=1, le=65535)
-    mqtt_username: str | None = None
+    mqtt_username: str | None = Field(None, description="this worker's own broker account")
     mqtt_password: SecretStr | None = None
-    dsn: SecretStr | None = Field(None, description="PostgreSQL DSN; None: from stack.json")
+    dsn: SecretStr | None = Field(None, description="PostgreSQL DSN of the ingest role")
 
-    client_id: str = Field("ingest-1", description="stable per worker: it names the MQTT session")
+    client_id: str = Field(
+        "ingest-1", description="stable per worker: it names the MQTT session; the broker binds "
+        "it to the worker's account (ingest-N)")
     share_group: str = Field(INGEST_SHARE_GROUP, description="MQTT 5 shared subscription group")
     session_expiry_s: int = Field(7 * 86_400, ge=60, description="broker keeps the session this long")
     receive_maximum: int = Field(
@@ -57,7 +56,7 @@ class IngestSettings(BaseSettings):
     progress_every_s: float = Field(10.0, gt=0, description="period of the progress log line")
 
     @model_validator(mode="after")
-    def _check(self) -> "IngestSettings":
+    def _check(self) -> IngestSettings:
         validate_identifier(self.share_group, "share group")
         if not self.client_id or "/" in self.client_id or "+" in self.client_id or "#" in self.client_id:
             raise ValueError(f"client_id {self.client_id!r} is not a usable MQTT client id")

@@ -6,16 +6,20 @@ import argparse
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from luciole.settings import StackSettings
 
+if TYPE_CHECKING:
+    from luciole.stack import Stack
+
 console = Console()
 
 
-def _stack(args: argparse.Namespace):
+def _stack(args: argparse.Namespace) -> Stack:
     from luciole.stack import Stack
 
     overrides = {}
@@ -59,8 +63,10 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from luciole.migrate import MigrationError, migrate
 
+    if args.action == "retention":
+        return cmd_retention(args)
     stack = _stack(args)
-    dsn = args.dsn or stack.endpoints().dsn()
+    dsn = args.dsn or stack.endpoints().dsn()  # the owner role runs migrations
     try:
         applied = migrate(dsn)
     except MigrationError as exc:
@@ -68,6 +74,24 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 1
     console.print(f"{len(applied)} migration(s) applied" +
                   (": " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied) if applied else ""))
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Drop what is past its retention period, once, as the jobs role."""
+    from pydantic import ValidationError
+
+    from luciole.db_roles import DbService
+    from luciole.retention import RetentionSettings, run_retention
+
+    try:
+        settings = RetentionSettings()
+    except ValidationError as exc:
+        console.print(f"[red]invalid retention settings: {exc}[/red]")
+        return 2
+    dsn = args.dsn or _stack(args).endpoints().service_dsn(DbService.JOBS)
+    removed = run_retention(dsn, settings)
+    console.print(", ".join(f"{target}: {n}" for target, n in removed.items()))
     return 0
 
 
@@ -81,13 +105,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.__main__ import main as ingest_main
+    """One ingest worker, handed its own broker account (ingest-N) and the ingest role."""
+    from pydantic import ValidationError
 
-    if args.var_dir:
-        import os
+    from ingest.service import run as run_ingest
+    from luciole.compose import ingest_settings
 
-        os.environ.setdefault("LUCIOLE_INGEST_VAR_DIR", args.var_dir)
-    return ingest_main()
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        settings = ingest_settings(_stack(args), args.worker)
+    except ValidationError as exc:
+        console.print(f"[red]invalid ingest settings: {exc}[/red]")
+        return 2
+    run_ingest(settings)
+    return 0
+
+
+def cmd_sim_fleet(args: argparse.Namespace) -> int:
+    """The fleet simulator, handed one broker account per publisher process."""
+    from controller_fw_sim import fleet_cli
+    from luciole.compose import fleet_targets
+
+    return fleet_cli.run(args, fleet_targets(_stack(args), args.publishers))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,8 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     stack.set_defaults(func=cmd_stack)
 
     db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["migrate"])
-    db.add_argument("--dsn", help="database to migrate (default: the local stack's)")
+    db.add_argument("action", choices=["migrate", "retention"],
+                    help="migrate: apply the migrations (owner role); retention: drop what is "
+                    "past its period once (jobs role; settings LUCIOLE_RETENTION_*)")
+    db.add_argument("--dsn", help="database and role (default: the local stack's)")
     db.set_defaults(func=cmd_db)
 
     demo = sub.add_parser("demo", help="run the demo: a simulated region, live, until Ctrl-C")
@@ -120,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_sub = sim.add_subparsers(dest="sim_action", required=True)
     fleet = sim_sub.add_parser("fleet", help="simulate a fleet of controllers publishing to MQTT")
     fleet_cli.add_arguments(fleet)
-    fleet.set_defaults(func=fleet_cli.run)
+    fleet.set_defaults(func=cmd_sim_fleet)
 
     agent = sub.add_parser("agent", help="the edge agent of a controller")
     agent_cli.add_arguments(agent)
@@ -131,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     provision.set_defaults(func=agent_cli.run_provision)
 
     ingest = sub.add_parser("ingest", help="run one ingest worker (settings: LUCIOLE_INGEST_*)")
+    ingest.add_argument("--worker", type=int, default=1,
+                        help="worker number N: broker account and client id ingest-N")
     ingest.set_defaults(func=cmd_ingest)
     return parser
 

@@ -30,6 +30,8 @@ from controller_fw_sim.fleet_inventory import (
     luminaire_device_id,
     sensor_device_id,
 )
+from luciole.broker_config import Role
+from luciole.compose import fleet_targets, ingest_account
 from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
@@ -37,6 +39,8 @@ from luciole.stack import Stack, choose_port
 
 log = logging.getLogger(__name__)
 console = Console()
+
+FLEET_PUBLISHERS = 2
 
 STATUS = """
 SELECT
@@ -131,20 +135,25 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
 
     out = stack.var / "demo"
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "LUCIOLE_INGEST_VAR_DIR": str(stack.var)}
+    # Each child is the command line itself: it reads the stack file and hands the service its
+    # own account; no secret travels on a command line or in the environment.
+    luciole = [sys.executable, "-m", "luciole.cli", "--var-dir", str(stack.var)]
+    env = dict(os.environ)
+    for i in range(options.workers):  # the accounts exist before the children start
+        stack.service_account(ingest_account(i + 1), Role.INGEST)
+    fleet_targets(stack, FLEET_PUBLISHERS)
     children: list[tuple[str, subprocess.Popen]] = []
-    metrics_ports = []
+    metrics_ports: list[int] = []
     for i in range(options.workers):
         metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
-        worker_env = {**env, "LUCIOLE_INGEST_CLIENT_ID": f"demo-ingest-{i + 1}",
-                      "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
-        children.append((f"ingest-{i + 1}", _spawn([sys.executable, "-m", "ingest"],
+        worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
+        children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
                                                    out / f"ingest-{i + 1}.log", worker_env)))
     start = demo_start(datetime.now(UTC))
     scenario = out / "scenario.json"
     scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
     fleet_argv = [
-        sys.executable, "-m", "luciole.cli", "-v", "sim", "fleet", "--var-dir", str(stack.var),
+        *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
         "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
         "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
         "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import pwd
-import secrets
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
-from luciole.broker_config import BrokerAccount, Role, render_acl, render_mosquitto_conf
+from luciole.broker_admin import BrokerAdmin
+from luciole.broker_config import (
+    BrokerAccount,
+    Role,
+    hash_password,
+    new_secret,
+    refresh_service_roles,
+    render_dynsec_config,
+    render_mosquitto_conf,
+)
+from luciole.db_roles import OWNER, DbService, create_database, ensure_roles
 from luciole.settings import StackSettings
 from luciole.tls import ensure_server_certificate
 
 log = logging.getLogger(__name__)
 
-SERVICE_USER = "luciole"
+ADMIN_USER = "luciole-admin"  # the broker's dynamic-security admin: launcher and CLI only
 DATABASE = "luciole"
-PG_USER = "luciole"
+PG_ADMIN_USER = "luciole_admin"  # the cluster's bootstrap superuser: launcher only
+MOSQUITTO_USER = "mosquitto"  # Mosquitto drops to this user when started as root
 
 
 class StackError(RuntimeError):
@@ -34,7 +47,12 @@ class StackError(RuntimeError):
 
 @dataclass
 class Endpoints:
-    """Where the running stack listens and how to log in (kept in var/stack.json, mode 0600)."""
+    """Where the running stack listens and its accounts (var/stack.json, mode 0600).
+
+    `mqtt_username` is the broker's admin (accounts over $CONTROL), `pg_user` the database
+    owner (migrations), `pg_admin_user` the cluster superuser (roles, databases): the launcher
+    and the command line use them; each service gets an account of its own from
+    `broker_passwords` and `db_passwords`, handed in by the command line."""
 
     mqtt_host: str
     mqtt_port: int
@@ -44,25 +62,41 @@ class Endpoints:
     pg_port: int
     pg_user: str
     pg_password: str
+    pg_admin_user: str
+    pg_admin_password: str
+    db_passwords: dict[str, str] = field(default_factory=dict)
+    broker_passwords: dict[str, str] = field(default_factory=dict)
     pg_database: str = DATABASE
     mqtt_tls_port: int | None = None
     mqtt_ca_file: str | None = None
     mosquitto_pid: int | None = None
     postgres_pid: int | None = None
 
+    def _dsn(self, user: str, password: str, database: str | None) -> str:
+        return make_conninfo(host=self.pg_host, port=self.pg_port, user=user, password=password,
+                             dbname=database or self.pg_database)
+
     def dsn(self, database: str | None = None) -> str:
-        return (
-            f"postgresql://{self.pg_user}:{self.pg_password}@{self.pg_host}:{self.pg_port}"
-            f"/{database or self.pg_database}"
-        )
+        """The owner's DSN: migrations, seeding, inspection."""
+        return self._dsn(self.pg_user, self.pg_password, database)
+
+    def admin_dsn(self, database: str = "postgres") -> str:
+        """The cluster superuser's DSN: the launcher only (roles, databases, extensions)."""
+        return self._dsn(self.pg_admin_user, self.pg_admin_password, database)
+
+    def service_dsn(self, service: DbService, database: str | None = None) -> str:
+        """A service's own login role."""
+        return self._dsn(service.value, self.db_passwords[service.value], database)
 
     def public(self) -> dict[str, object]:
         """Endpoints without secrets, for printing."""
         return {
-            "mqtt_url": f"mqtt://{self.mqtt_host}:{self.mqtt_port} (user {self.mqtt_username})",
+            "mqtt_url": f"mqtt://{self.mqtt_host}:{self.mqtt_port} (admin {self.mqtt_username})",
             "mqtts_url": (f"mqtts://{self.mqtt_host}:{self.mqtt_tls_port} (CA {self.mqtt_ca_file})"
                           if self.mqtt_tls_port else None),
             "postgres_url": f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}",
+            "broker_service_accounts": sorted(self.broker_passwords),
+            "database_roles": [self.pg_user, *sorted(self.db_passwords)],
             "mosquitto_pid": self.mosquitto_pid,
             "postgres_pid": self.postgres_pid,
         }
@@ -152,8 +186,16 @@ class Stack:
     # ---------------------------------------------------------------- state
     def _load(self) -> Endpoints | None:
         try:
-            return Endpoints(**json.loads(self.state_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            raw = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if "pg_admin_user" not in raw:
+            raise StackError(
+                f"{self.state_file} comes from a Luciole without per-service accounts; stop that "
+                f"stack (`luciole stack down`) and remove {self.var} to start afresh")
+        try:
+            return Endpoints(**raw)
+        except TypeError:
             return None
 
     def _save(self, endpoints: Endpoints) -> None:
@@ -163,27 +205,75 @@ class Stack:
         tmp.chmod(0o600)
         tmp.replace(self.state_file)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise read-modify-write of the stack file between processes."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        with open(self.var / "stack.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def endpoints(self) -> Endpoints:
         found = self._load()
         if found is None:
             raise StackError(f"no stack state in {self.state_file}; run `luciole stack up`")
         return found
 
+    # ---------------------------------------------------------------- accounts
+    def broker_admin(self, endpoints: Endpoints | None = None) -> BrokerAdmin:
+        e = endpoints or self.endpoints()
+        return BrokerAdmin(e.mqtt_host, e.mqtt_port, e.mqtt_username, e.mqtt_password)
+
+    def service_account(self, username: str, role: Role) -> tuple[str, str]:
+        """(username, password) of a service's broker account, created on first use over
+        $CONTROL; its password is kept in the stack file for the command line to hand in."""
+        account = BrokerAccount(username, role)
+        with self._locked():
+            endpoints = self.endpoints()
+            password = endpoints.broker_passwords.get(username)
+            if password is not None:
+                return username, password
+            password = new_secret()
+            with self.broker_admin(endpoints) as admin:
+                admin.ensure_account(account, password)
+            endpoints.broker_passwords[username] = password
+            self._save(endpoints)
+        return username, password
+
+    def add_broker_account(self, account: BrokerAccount, password: str) -> None:
+        """Create or update an account (a controller's) on the running broker."""
+        with self.broker_admin() as admin:
+            admin.ensure_account(account, password)
+
     # ---------------------------------------------------------------- up
     def up(self) -> Endpoints:
+        with self._locked():
+            return self._up()
+
+    def _up(self) -> Endpoints:
         self.var.mkdir(parents=True, exist_ok=True)
         previous = self._load()
         s = self.settings
+        if previous is None and (self.pg_data / "PG_VERSION").exists():
+            raise StackError(f"{self.pg_data} exists but {self.state_file} is gone: its "
+                             "passwords are lost; remove the var dir to start afresh")
         endpoints = previous or Endpoints(
             mqtt_host=s.bind,
             mqtt_port=0,
-            mqtt_username=SERVICE_USER,
-            mqtt_password=secrets.token_urlsafe(24),
+            mqtt_username=ADMIN_USER,
+            mqtt_password=new_secret(),
             pg_host=s.bind,
             pg_port=0,
-            pg_user=PG_USER,
-            pg_password=secrets.token_urlsafe(24),
+            pg_user=OWNER,
+            pg_password=new_secret(),
+            pg_admin_user=PG_ADMIN_USER,
+            pg_admin_password=new_secret(),
         )
+        for service in DbService:
+            endpoints.db_passwords.setdefault(service.value, new_secret())
         endpoints.mqtt_host = endpoints.pg_host = s.bind
         mq_running = pid_alive(endpoints.mosquitto_pid, str(self.mq_dir))
         pg_running = pid_alive(endpoints.postgres_pid, str(self.pg_data))
@@ -196,13 +286,14 @@ class Stack:
             endpoints.pg_port = choose_port(s.bind, endpoints.pg_port or s.pg_port, taken)
             taken.add(endpoints.pg_port)
         if not mq_running:
-            endpoints.mqtt_port = choose_port(s.bind, endpoints.mqtt_port or s.mqtt_port, taken)
+            endpoints.mqtt_port = choose_port("127.0.0.1", endpoints.mqtt_port or s.mqtt_port,
+                                              taken)
             taken.add(endpoints.mqtt_port)
             if s.mqtt_tls_port is None:
                 endpoints.mqtt_tls_port = endpoints.mqtt_ca_file = None
             else:
                 endpoints.mqtt_tls_port = choose_port(
-                    s.bind, endpoints.mqtt_tls_port or s.mqtt_tls_port, taken
+                    s.mqtt_tls_bind or s.bind, endpoints.mqtt_tls_port or s.mqtt_tls_port, taken
                 )
         self._save(endpoints)  # secrets survive a failed start
         if not pg_running:
@@ -249,7 +340,7 @@ class Stack:
         fresh = not (self.pg_data / "PG_VERSION").exists()
         if fresh:
             pwfile = self.pg_dir / ".pwfile"
-            pwfile.write_text(endpoints.pg_password + "\n")
+            pwfile.write_text(endpoints.pg_admin_password + "\n")
             pwfile.chmod(0o600)
             self._chown_for_postgres(pwfile)
             try:
@@ -257,7 +348,7 @@ class Stack:
                     [
                         str(s.pg_bin / "initdb"),
                         "-D", str(self.pg_data),
-                        "-U", PG_USER,
+                        "-U", PG_ADMIN_USER,
                         "--pwfile", str(pwfile),
                         "--auth-host=scram-sha-256",
                         "--auth-local=scram-sha-256",
@@ -310,18 +401,18 @@ class Stack:
         def ready() -> bool:
             if proc.poll() is not None:
                 raise StackError(f"postgres exited with {proc.returncode}; see {log_file}")
-            with psycopg.connect(endpoints.dsn("postgres"), connect_timeout=2) as conn:
+            with psycopg.connect(endpoints.admin_dsn(), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
             return True
 
         wait_for(ready, s.start_timeout_s, "postgres")
+        ensure_roles(endpoints.admin_dsn(), endpoints.pg_password, endpoints.db_passwords)
         if fresh or not self._database_exists(endpoints):
-            with psycopg.connect(endpoints.dsn("postgres"), autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {DATABASE}")
+            create_database(endpoints.admin_dsn(), DATABASE)
         return proc.pid
 
     def _database_exists(self, endpoints: Endpoints) -> bool:
-        with psycopg.connect(endpoints.dsn("postgres")) as conn:
+        with psycopg.connect(endpoints.admin_dsn()) as conn:
             row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
         return row is not None
 
@@ -337,76 +428,62 @@ class Stack:
         log.warning("removing stale %s (pid %d is gone)", pidfile, pid)
         pidfile.unlink(missing_ok=True)
 
-    def accounts_file(self) -> Path:
-        return self.mq_dir / "accounts.json"
+    def dynsec_file(self) -> Path:
+        return self.mq_dir / "dynamic-security.json"
 
-    def broker_accounts(self) -> list[BrokerAccount]:
+    def _write_dynsec(self, endpoints: Endpoints) -> None:
+        """The plugin's file: made once with the admin; afterwards only the service roles are
+        brought up to date (the accounts added over $CONTROL are kept)."""
+        path = self.dynsec_file()
         try:
-            raw = json.loads(self.accounts_file().read_text())
+            config = refresh_service_roles(json.loads(path.read_text()))
         except (OSError, ValueError):
-            raw = []
-        return [BrokerAccount(a["username"], Role(a["role"]), a.get("tenant"), a.get("controller")) for a in raw]
+            admin = BrokerAccount(endpoints.mqtt_username, Role.ADMIN)
+            config = render_dynsec_config([(admin, hash_password(endpoints.mqtt_password))])
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=1))
+        tmp.chmod(0o600)
+        tmp.replace(path)
 
-    def _write_accounts(self, accounts: list[BrokerAccount]) -> None:
-        self.accounts_file().write_text(json.dumps([asdict(a) for a in accounts], indent=2))
-        acl = self.mq_dir / "acl"
-        acl.write_text(render_acl(accounts))
-        acl.chmod(0o600)
-
-    def set_broker_password(self, username: str, password: str) -> None:
-        """Store a hashed password (PBKDF2-SHA512 via mosquitto_passwd) for username."""
-        passwd = self.mq_dir / "passwd"
-        if not passwd.exists():
-            passwd.touch(mode=0o600)
-        result = subprocess.run(
-            ["mosquitto_passwd", "-b", str(passwd), username, password],
-            capture_output=True, text=True, timeout=30,
-        )
-        if result.returncode != 0:
-            raise StackError(f"mosquitto_passwd failed: {result.stderr.strip() or result.stdout.strip()}")
-
-    def add_broker_account(self, account: BrokerAccount, password: str) -> None:
-        """Create or update an account and reload the broker if it runs."""
-        self.mq_dir.mkdir(parents=True, exist_ok=True)
-        accounts = [a for a in self.broker_accounts() if a.username != account.username] + [account]
-        self.set_broker_password(account.username, password)
-        self._write_accounts(accounts)
-        self.reload_broker()
-
-    def reload_broker(self) -> None:
-        found = self._load()
-        if found and pid_alive(found.mosquitto_pid, str(self.mq_dir)):
-            os.kill(found.mosquitto_pid, signal.SIGHUP)
+    def _give_to_mosquitto(self) -> None:
+        """Started as root, Mosquitto runs as `mosquitto`: it must own its files (the plugin
+        rewrites its JSON, persistence writes its store)."""
+        if not self.as_root:
+            return
+        user = pwd.getpwnam(MOSQUITTO_USER)
+        self._ensure_traversable(self.mq_dir)
+        for path in [self.mq_dir, *self.mq_dir.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
 
     def _start_mosquitto(self, endpoints: Endpoints) -> int:
         s = self.settings
         data = self.mq_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
-        accounts = [a for a in self.broker_accounts() if a.username != SERVICE_USER]
-        accounts.append(BrokerAccount(SERVICE_USER, Role.SERVICE))
-        self.set_broker_password(SERVICE_USER, endpoints.mqtt_password)
-        self._write_accounts(accounts)
+        self.mq_dir.chmod(0o700)
+        self._write_dynsec(endpoints)
         conf = self.mq_dir / "mosquitto.conf"
         log_file = self.mq_dir / "mosquitto.log"
         tls = None
         if endpoints.mqtt_tls_port is not None:
-            tls = ensure_server_certificate(self.mq_dir / "tls", [s.bind, "localhost"])
+            tls = ensure_server_certificate(self.mq_dir / "tls", [s.mqtt_tls_bind or s.bind,
+                                                                  "localhost"])
             endpoints.mqtt_ca_file = str(tls.cafile)
         conf.write_text(
             render_mosquitto_conf(
-                bind=s.bind,
                 port=endpoints.mqtt_port,
                 data_dir=data,
-                password_file=self.mq_dir / "passwd",
-                acl_file=self.mq_dir / "acl",
+                dynsec_file=self.dynsec_file(),
                 log_file=log_file,
                 max_queued_messages=s.mqtt_max_queued_messages,
                 max_inflight_messages=s.mqtt_max_inflight_messages,
-                run_as_root=self.as_root,
                 tls_port=endpoints.mqtt_tls_port,
+                tls_bind=s.mqtt_tls_bind or s.bind,
                 tls=tls,
             )
         )
+        self._give_to_mosquitto()
+        if tls is not None and self.as_root:
+            tls.cafile.chmod(0o644)  # controllers' copy of the CA; the keys stay 0600
         with open(self.mq_dir / "stdout.log", "ab") as out:
             proc = subprocess.Popen(
                 [str(s.mosquitto_bin), "-c", str(conf)],
@@ -420,14 +497,15 @@ class Stack:
         def ready() -> bool:
             if proc.poll() is not None:
                 raise StackError(f"mosquitto exited with {proc.returncode}; see {log_file}")
-            return tcp_accepts(s.bind, endpoints.mqtt_port)
+            return tcp_accepts("127.0.0.1", endpoints.mqtt_port)
 
         wait_for(ready, s.start_timeout_s, "mosquitto")
         return proc.pid
 
     def _wait_ready(self, endpoints: Endpoints) -> None:
         s = self.settings
-        wait_for(lambda: tcp_accepts(s.bind, endpoints.mqtt_port), s.start_timeout_s, "mosquitto")
+        wait_for(lambda: tcp_accepts("127.0.0.1", endpoints.mqtt_port), s.start_timeout_s,
+                 "mosquitto")
         with psycopg.connect(endpoints.dsn(), connect_timeout=5) as conn:
             conn.execute("SELECT 1")
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from luciole.broker_config import new_secret
+from luciole.db_roles import OWNER, create_database
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
 from luciole.stack import Endpoints, Stack, wait_for
@@ -25,13 +28,45 @@ hypothesis_settings.register_profile("luciole", deadline=None)
 hypothesis_settings.load_profile("luciole")
 
 
+OBSERVER = "test-observer"
+# Tests watch and forge traffic on every luciole/ topic with any client id; no stack of a real
+# deployment has such an account (its admin manages accounts and reads no telemetry).
+OBSERVER_ACLS: list[dict[str, Any]] = [
+    {"acltype": acltype, "topic": topic_filter, "priority": 0, "allow": True}
+    for acltype, topic_filter in [
+        ("publishClientSend", "luciole/#"), ("publishClientReceive", "luciole/#"),
+        ("subscribePattern", "luciole/#"), ("subscribePattern", "$share/+/luciole/#"),
+    ]
+]
+
+
+def with_observer(stack: Stack, endpoints: Endpoints) -> Endpoints:
+    """The endpoints with the test observer as MQTT account (created once per var dir)."""
+    secret = stack.var / "test-observer.secret"
+    if not secret.exists():
+        password = new_secret()
+        with stack.broker_admin(endpoints) as admin:
+            admin.create_role(OBSERVER, OBSERVER_ACLS)
+            admin.create_client(OBSERVER, password, OBSERVER)
+        secret.write_text(password)
+        secret.chmod(0o600)
+    return replace(endpoints, mqtt_username=OBSERVER, mqtt_password=secret.read_text())
+
+
+class ObservedStack(Stack):
+    """A test's stack: `up()` returns endpoints with the observer as MQTT account."""
+
+    def up(self) -> Endpoints:
+        return with_observer(self, super().up())
+
+
 @dataclass
 class RunningStack:
     stack: Stack
-    endpoints: Endpoints
+    endpoints: Endpoints  # MQTT: the observer; PostgreSQL: the owner (dsn()), admin_dsn()
 
     def admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.endpoints.dsn("postgres"), autocommit=True)
+        return psycopg.connect(self.endpoints.admin_dsn(), autocommit=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +78,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         pg_fsync=False,  # throwaway data: durability is tested by killing processes, not power
         pg_shared_buffers="256MB",
     )
-    running = Stack(settings)
+    running = ObservedStack(settings)
     endpoints = running.up()
     try:
-        with psycopg.connect(endpoints.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        create_database(endpoints.admin_dsn(), TEMPLATE_DB)
         migrate(endpoints.dsn(TEMPLATE_DB))
-        with psycopg.connect(endpoints.dsn("postgres"), autocommit=True) as conn:
+        with psycopg.connect(endpoints.admin_dsn(), autocommit=True) as conn:
             # nobody (TimescaleDB's scheduler included) may hold the template open while it is copied
             conn.execute(f"ALTER DATABASE {TEMPLATE_DB} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
             conn.execute(
@@ -63,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 def _copy_template(conn: psycopg.Connection, name: str) -> bool:
     try:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER {OWNER}")
     except psycopg.errors.ObjectInUse:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                      (TEMPLATE_DB,))
@@ -82,11 +116,13 @@ def db_dsn(stack: RunningStack) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def throwaway_stack(var_dir: Path, **overrides) -> Stack:
-    """A stack of a test's own (to stop, kill or restart): free loopback ports, no fsync."""
-    values = dict(var_dir=var_dir, mqtt_port=0, pg_port=0, pg_fsync=False, pg_shared_buffers="64MB")
+def throwaway_stack(var_dir: Path, **overrides: Any) -> Stack:
+    """A stack of a test's own (to stop, kill or restart): free loopback ports, no fsync; `up()`
+    returns endpoints with the observer as MQTT account."""
+    values: dict[str, Any] = dict(var_dir=var_dir, mqtt_port=0, pg_port=0, pg_fsync=False,
+                                  pg_shared_buffers="64MB")
     values.update(overrides)
-    return Stack(StackSettings(**values))
+    return ObservedStack(StackSettings(**values))
 
 
 @pytest.fixture
@@ -99,5 +135,5 @@ def own_stack(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def mqtt(stack: RunningStack) -> Endpoints:
-    """The broker's endpoints with the service account."""
+    """The broker's endpoints with the test observer account."""
     return stack.endpoints

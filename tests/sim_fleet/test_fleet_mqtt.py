@@ -166,9 +166,8 @@ def test_cli_runs_a_scenario_and_writes_labels(mqtt, tmp_path: Path) -> None:
         rc = fleet_cli.main([
             "--controllers", "20", "--luminaires", "2", "--speed", "max", "--duration-s", "180",
             "--start", "2025-01-14T19:00:00Z", "--scenario", str(scenario), "--labels", str(labels),
-            "--mqtt-host", mqtt.mqtt_host, "--mqtt-port", str(mqtt.mqtt_port),
-            "--username", mqtt.mqtt_username, "--password", mqtt.mqtt_password, "--progress-s", "60",
-        ])
+            "--progress-s", "60",
+        ], targets=fleet_cli.FleetTargets.shared(target_of(mqtt)))
         assert rc == 0
         with pytest.raises((TimeoutError, queue.Empty)):
             sub.drain(1, timeout_s=1.0)  # the controller in comm loss sent nothing

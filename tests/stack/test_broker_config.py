@@ -1,33 +1,97 @@
-"""Rendering of mosquitto.conf and the ACL (pure)."""
+"""Rendering of mosquitto.conf and of the dynamic-security accounts and roles (pure)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from luciole.broker_config import BrokerAccount, Role, TlsFiles, render_acl, render_mosquitto_conf
+from luciole.broker_config import (
+    MIN_DEVICE_SECRET_BITS,
+    BrokerAccount,
+    Role,
+    TlsFiles,
+    hash_password,
+    new_secret,
+    refresh_service_roles,
+    render_dynsec_config,
+    render_mosquitto_conf,
+    role_acls,
+)
 from wire.topics import TopicError
 
-CONF = dict(bind="127.0.0.1", port=1883, data_dir=Path("/d"), password_file=Path("/p"),
-            acl_file=Path("/a"), log_file=Path("/l"), max_queued_messages=1000,
-            max_inflight_messages=100, run_as_root=False)
+CONF: dict[str, Any] = dict(port=1883, data_dir=Path("/d"), dynsec_file=Path("/s.json"),
+                            log_file=Path("/l"), max_queued_messages=1000,
+                            max_inflight_messages=100)
 
 
-def test_device_acl_lists_exactly_its_own_topics() -> None:
-    acl = render_acl([BrokerAccount("ctl-1", Role.DEVICE, "ixelles", "ctl-1")])
-    assert acl.split("user ctl-1\n")[1].strip().splitlines() == [
-        "topic write luciole/v1/ixelles/ctl-1/telemetry",
-        "topic write luciole/v1/ixelles/ctl-1/event",
-        "topic write luciole/v1/ixelles/ctl-1/state",
-        "topic write luciole/v1/ixelles/ctl-1/ack",
-        "topic read luciole/v1/ixelles/ctl-1/cmd",
-        "topic read luciole/v1/ixelles/ctl-1/config",
+def _acls(account: BrokerAccount) -> list[tuple[str, str]]:
+    return [(a["acltype"], a["topic"]) for a in role_acls(account)]
+
+
+def test_device_role_lists_exactly_its_own_topics() -> None:
+    assert _acls(BrokerAccount("ctl-1", Role.DEVICE, "ixelles", "ctl-1")) == [
+        ("publishClientSend", "luciole/v1/ixelles/ctl-1/telemetry"),
+        ("publishClientSend", "luciole/v1/ixelles/ctl-1/event"),
+        ("publishClientSend", "luciole/v1/ixelles/ctl-1/state"),
+        ("publishClientSend", "luciole/v1/ixelles/ctl-1/ack"),
+        ("subscribeLiteral", "luciole/v1/ixelles/ctl-1/cmd"),
+        ("publishClientReceive", "luciole/v1/ixelles/ctl-1/cmd"),
+        ("subscribeLiteral", "luciole/v1/ixelles/ctl-1/config"),
+        ("publishClientReceive", "luciole/v1/ixelles/ctl-1/config"),
     ]
 
 
-def test_service_acl_covers_the_tree() -> None:
-    assert "user ingest\ntopic readwrite luciole/#" in render_acl([BrokerAccount("ingest", Role.SERVICE)])
+def test_ingest_reads_through_its_shared_group_and_publishes_nothing() -> None:
+    acls = _acls(BrokerAccount("ingest-1", Role.INGEST))
+    assert ("subscribePattern", "$share/ingest/luciole/v1/+/+/telemetry") in acls
+    assert {kind for kind, _ in acls} == {"subscribePattern", "publishClientReceive"}
+    assert {t.rsplit("/", 1)[1] for _, t in acls} == {"telemetry", "event", "state", "ack"}
+
+
+def test_api_publishes_commands_and_config_only() -> None:
+    assert _acls(BrokerAccount("api", Role.API)) == [
+        ("publishClientSend", "luciole/v1/+/+/cmd"), ("publishClientSend", "luciole/v1/+/+/config")]
+
+
+def test_every_account_but_the_admin_is_bound_to_one_client_id() -> None:
+    assert BrokerAccount("ctl-1", Role.DEVICE, "ixelles", "ctl-1").client_id == "ctl-1"
+    assert BrokerAccount("ingest-2", Role.INGEST).client_id == "ingest-2"
+    assert BrokerAccount("fleet-3", Role.FLEET).client_id == "fleet-3"
+    assert BrokerAccount("luciole-admin", Role.ADMIN).client_id is None
+    config = render_dynsec_config([(BrokerAccount("ingest-2", Role.INGEST), hash_password("x"))])
+    assert config["clients"][0]["clientid"] == "ingest-2"
+    assert config["defaultACLAccess"] == {"publishClientSend": False, "publishClientReceive": False,
+                                          "subscribe": False, "unsubscribe": True}
+
+
+def test_password_hash_is_pbkdf2_sha512_as_mosquitto_checks_it() -> None:
+    h = hash_password("s3cret", iterations=101, salt=b"0123456789ab")
+    expected = hashlib.pbkdf2_hmac("sha512", b"s3cret", b"0123456789ab", 101, 64)
+    assert base64.b64decode(h.password) == expected
+    assert base64.b64decode(h.salt) == b"0123456789ab" and h.iterations == 101
+
+
+def test_generated_secrets_carry_at_least_128_bits() -> None:
+    secrets_ = {new_secret() for _ in range(1000)}
+    assert len(secrets_) == 1000
+    # URL-safe base64: 6 bits a character
+    assert min(len(s) for s in secrets_) * 6 >= 2 * MIN_DEVICE_SECRET_BITS
+
+
+def test_refresh_keeps_device_roles_and_rewrites_service_roles() -> None:
+    device = BrokerAccount("ctl-1", Role.DEVICE, "ixelles", "ctl-1")
+    config = render_dynsec_config([(device, hash_password("x"))])
+    config["roles"] = [r if r["rolename"] != "ingest" else {"rolename": "ingest", "acls": []}
+                       for r in config["roles"]]
+    refreshed = refresh_service_roles(config)
+    roles = {r["rolename"]: r for r in refreshed["roles"]}
+    assert roles["ingest"]["acls"] == role_acls(BrokerAccount("ingest-1", Role.INGEST))
+    assert roles["device-ixelles-ctl-1"]["acls"] == role_acls(device)
+    assert refreshed["clients"] == config["clients"]
 
 
 @pytest.mark.parametrize("bad", ["a/b", "+", "#", "", "x" * 65, "ctl 1"])
@@ -41,9 +105,13 @@ def test_device_account_needs_its_topics() -> None:
         BrokerAccount("ctl-1", Role.DEVICE)
 
 
-def test_conf_refuses_anonymous_and_keeps_queues_finite() -> None:
+def test_conf_refuses_anonymous_runs_unprivileged_and_keeps_queues_finite() -> None:
     conf = render_mosquitto_conf(**CONF)
     assert "allow_anonymous false" in conf
+    assert "user mosquitto" in conf.splitlines()
+    assert "user root" not in conf
+    assert "plugin_opt_config_file /s.json" in conf
+    assert "password_file" not in conf and "acl_file" not in conf
     assert "max_queued_messages 1000" in conf
     assert "persistence true" in conf
     assert "listener 1883 127.0.0.1" in conf
@@ -51,10 +119,11 @@ def test_conf_refuses_anonymous_and_keeps_queues_finite() -> None:
         render_mosquitto_conf(**{**CONF, "max_queued_messages": 0})
 
 
-def test_tls_listener_needs_its_files() -> None:
+def test_tls_listener_for_devices_plaintext_stays_on_loopback() -> None:
     with pytest.raises(ValueError, match="certificate"):
         render_mosquitto_conf(**CONF, tls_port=8883)
-    conf = render_mosquitto_conf(**CONF, tls_port=8883,
+    conf = render_mosquitto_conf(**CONF, tls_port=8883, tls_bind="0.0.0.0",
                                  tls=TlsFiles(Path("/ca"), Path("/crt"), Path("/key"), True))
-    assert "listener 8883 127.0.0.1\ncafile /ca\ncertfile /crt\nkeyfile /key" in conf
+    assert "listener 1883 127.0.0.1" in conf
+    assert "listener 8883 0.0.0.0\ncafile /ca\ncertfile /crt\nkeyfile /key" in conf
     assert "require_certificate true" in conf

@@ -10,9 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import throwaway_stack
-
 from luciole.stack import Stack, pid_alive, wait_for
+from tests.conftest import throwaway_stack
 
 pytestmark = pytest.mark.integration
 
