@@ -8,11 +8,16 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
+from controller_fw_sim.dali import MIXED_BUS, SimulatedDaliBus
 from edge_agent.clock import ScaledClock
 from edge_agent.poller import DaliPoller
+from edge_agent.telemetry import LuminaireReading, luminaire_records
+from hardware.dali import InProcessBus
 from tests.hardware_dali import python_dali_gear as fake
 from wire.messages import EventKind
-from wire.records import LEVEL_UNKNOWN, LuminaireFailure
+from wire.records import ABSENT_FIELDS, LEVEL_UNKNOWN, LuminaireFailure
 
 Events = list[tuple[EventKind, int | None, dict[str, Any]]]
 
@@ -102,3 +107,47 @@ def test_only_unanswered_level_and_status_make_a_gear_not_answering() -> None:
     cleared = [e for e in events if e[0] is EventKind.FAULT_CLEARED]
     assert sorted(e[1] for e in errors) == [0, 1], "one fault per silent gear, raised once"
     assert sorted(e[1] for e in cleared) == [0, 1], "and cleared once"
+
+
+def test_simulated_mixed_bus_keeps_each_gears_capabilities_and_reports_every_level() -> None:
+    sim = SimulatedDaliBus.with_gear(4, seed=3, profiles=MIXED_BUS)
+    events: Events = []
+
+    def emit(kind: EventKind, severity: object, luminaire: int | None = None,
+             **detail: Any) -> None:
+        events.append((kind, luminaire, detail))
+
+    poller = DaliPoller(InProcessBus(sim), 0, ScaledClock(1000.0), emit, interval_s=1.0)
+    asyncio.run(_until(poller, lambda: poller.polls >= 2))
+    caps = {i: (c.device_types, c.d4i_parts) for i, c in poller.capabilities.items()}
+    assert caps == {0: ((6,), ()), 1: ((6,), (252,)), 2: ((6,), (251, 252, 253)),
+                    3: ((8,), (251, 252))}
+    inventory = {lum: d for kind, lum, d in events if kind is EventKind.INVENTORY}
+    assert inventory[0]["banks"] == "0" and inventory[3]["colour_types"] == "tc"
+    assert [e for e in events if e[0] is EventKind.DALI_ERROR] == []
+    readings = poller.latest
+    assert all(r.level == 254 and r.status & 0x04 and not r.failure for r in readings.values())
+    absent = {i: r.absent() for i, r in readings.items()}
+    assert absent == {0: LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTICS,
+                      1: LuminaireFailure.ABSENT_DIAGNOSTICS,
+                      2: LuminaireFailure.NONE,
+                      3: LuminaireFailure.ABSENT_DIAGNOSTICS}
+    assert readings[1].power_w == pytest.approx(float(sim.state.power_w[1]), abs=0.1)
+    assert readings[2].voltage_v == pytest.approx(230, abs=1)
+
+
+def test_absent_values_go_on_the_wire_as_zero_with_their_bit() -> None:
+    plain = LuminaireReading(1_736_539_200_000_000, 0, level=180, status=4)
+    metered = LuminaireReading(1_736_539_200_000_000, 1, level=180, power_w=41.5,
+                               energy_wh=1234.5, voltage_v=231.0, current_a=0.19,
+                               power_factor=0.95, driver_temp_c=38.0)
+    records = luminaire_records([plain, metered])
+    assert records["level"].tolist() == [180, 180]
+    assert records["failure"][0] == (LuminaireFailure.ABSENT_POWER
+                                     | LuminaireFailure.ABSENT_DIAGNOSTICS)
+    assert all(records[f][0] == 0 for bit in ABSENT_FIELDS.values() for f in bit)
+    assert records["failure"][1] == 0 and records["energy_wh"][1] == 1234.5
+    zero_power = LuminaireReading(1, 2, level=0, power_w=0.0, energy_wh=10.0)
+    assert not zero_power.absent() & LuminaireFailure.ABSENT_POWER, "a gear off reads 0 W"
+    assert LuminaireReading(1, 3, power_w=float("nan"), energy_wh=1.0).absent() & (
+        LuminaireFailure.ABSENT_POWER)
