@@ -21,7 +21,7 @@ def _jit_modules_after(code: str) -> set[str]:
 
 
 def test_importing_the_agent_loads_no_jit_compiler() -> None:
-    code = "import edge_agent.agent, edge_agent.cli, edge_agent.provision, edge_agent.__main__"
+    code = "import edge_agent.agent, edge_agent.cli, edge_agent.provision, edge_agent.host"
     assert _jit_modules_after(code) == set()
 
 
