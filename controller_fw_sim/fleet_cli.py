@@ -10,6 +10,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from controller_fw_sim.dali.profiles import GearProfile, parse_mix
 from controller_fw_sim.faults import ScenarioError, load_scenario, write_labels
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
@@ -46,6 +47,13 @@ def parse_start(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _gear_mix(text: str) -> tuple[GearProfile, ...]:
+    try:
+        return parse_mix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controllers", type=int, default=1000, help="number of controllers (1..100000+)")
     parser.add_argument("--luminaires", type=int, default=4, help="luminaires per controller")
@@ -58,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multifunction-fraction", type=float, default=DEFAULT_MULTIFUNCTION_FRACTION,
                         help="share of controllers on multifunction poles (noise, air, weather sensors)")
     parser.add_argument("--no-meters", action="store_true", help="no cabinet meter readings")
+    parser.add_argument("--gear-mix", type=_gear_mix, default="d4i_full",
+                        help="DALI gear profiles the luminaires take in turn, comma-separated: "
+                        "dt6 (plain DALI, no energy), d4i_252, d4i_full, dt8_tc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
@@ -120,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         pool.start()
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
                       seed=args.seed, meters=not args.no_meters,
-                      multifunction_fraction=args.multifunction_fraction)
+                      multifunction_fraction=args.multifunction_fraction,
+                      gear_mix=args.gear_mix)
         commands.start()
         if not args.no_births:
             log.info("births=%d", publish_births(fleet, pool))

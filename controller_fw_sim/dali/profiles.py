@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wire.records import LuminaireFailure
+
 DEVICE_TYPE_LED = 6
 DEVICE_TYPE_COLOUR = 8
 
@@ -30,6 +32,15 @@ class GearProfile:
 
     def has(self, device_type: int) -> bool:
         return device_type in self.device_types
+
+    def absent(self) -> LuminaireFailure:
+        """The ABSENT_* bits of a luminaire record of this gear: what it does not measure."""
+        bits = LuminaireFailure.NONE
+        if 202 not in self.banks:
+            bits |= LuminaireFailure.ABSENT_POWER
+        if not self.banks & {205, 206}:
+            bits |= LuminaireFailure.ABSENT_DIAGNOSTICS
+        return bits
 
 
 PLAIN_DT6 = GearProfile("dt6", (DEVICE_TYPE_LED,), frozenset({0}))
@@ -56,6 +67,13 @@ def profile(name_or_profile: str | GearProfile) -> GearProfile:
     except KeyError:
         raise ValueError(f"unknown gear profile {name_or_profile!r}; one of "
                          f"{sorted(PROFILES)}") from None
+
+
+def parse_mix(text: str) -> tuple[GearProfile, ...]:
+    """Profiles from a comma-separated list of names ("dt6,d4i_full"); ValueError names an
+    unknown one."""
+    return tuple(profile(name.strip()) for name in text.split(",") if name.strip()) or (
+        D4I_FULL,)
 
 
 def mix(n: int, profiles: Sequence[str | GearProfile]) -> list[GearProfile]:

@@ -3,9 +3,12 @@ as read by python-dali's own sequences and by the agent's capability probe."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from dali.address import Short
 from dali.exceptions import MemoryLocationNotImplemented
@@ -25,6 +28,11 @@ from controller_fw_sim.dali import (
     SimulatedDaliBus,
 )
 from controller_fw_sim.dali.profiles import mix, profile
+from controller_fw_sim.fleet import Fleet
+from controller_fw_sim.fleet_cli import add_arguments
+from controller_fw_sim.fleet_inventory import build_inventory
+from wire.codec import decode_batch
+from wire.records import LuminaireFailure
 
 
 def run_sequence(bus: SimulatedDaliBus, seq):  # python-dali's own sequences, frame by frame
@@ -108,3 +116,33 @@ def test_a_bus_mixes_profiles_in_turn() -> None:
         profile("dt7")
     with pytest.raises(ValueError):
         mix(2, [])
+
+
+def test_a_fleet_mixes_gear_profiles_and_marks_what_each_does_not_measure() -> None:
+    evening = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)  # 20:00 in Brussels: full level
+    fleet = Fleet(build_inventory(20, 4, seed=5), start=evening, seed=5,
+                  gear_mix=["dt6", "d4i_252", "d4i_full"])
+    out = fleet.advance(120.0)
+    batch = decode_batch([row.tobytes() for row in out.payloads], int(9e15))
+    assert len(batch.rejects) == 0
+    rec = batch.luminaire
+    kinds = np.concatenate([fleet.luminaires_of(np.array([c])) for c in out.controllers]) % 3
+    assert (rec["level"] > 0).all() and (rec["status"] & 0x04).all(), "every gear reports"
+    plain, energy_only, full = (rec[kinds == k] for k in range(3))
+    assert (plain["failure"] & LuminaireFailure.ABSENT_POWER).all()
+    assert (plain["power_w"] == 0).all() and (plain["energy_wh"] == 0).all()
+    assert not (energy_only["failure"] & LuminaireFailure.ABSENT_POWER).any()
+    assert (energy_only["power_w"] > 0).all() and (energy_only["voltage_v"] == 0).all()
+    assert (energy_only["failure"] & LuminaireFailure.ABSENT_DIAGNOSTICS).all()
+    assert not (full["failure"] & (LuminaireFailure.ABSENT_POWER
+                                   | LuminaireFailure.ABSENT_DIAGNOSTICS)).any()
+
+
+def test_the_fleet_command_line_refuses_an_unknown_gear_profile(capsys) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert [p.name for p in parser.parse_args(["--gear-mix", "dt6, dt8_tc"]).gear_mix] == [
+        "dt6", "dt8_tc"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--gear-mix", "dt6,dt7"])
+    assert "unknown gear profile 'dt7'" in capsys.readouterr().err
