@@ -1,5 +1,7 @@
 """The agent carries no JIT compiler: importing it and encoding telemetry leave numba and llvmlite
-out of `sys.modules`; the batch-decode kernels load only where decoding is done."""
+out of `sys.modules`; the batch-decode kernels load only where decoding is done. Nor does it carry
+the provisioning flow's HTTP client and terminal libraries. (`test_agent_gear_live` checks the
+running agent process.)"""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 JIT = ("numba", "llvmlite")
 
 
-def _jit_modules_after(code: str) -> set[str]:
-    """Run `code` in a fresh interpreter; which JIT packages it left in sys.modules."""
-    report = f"import sys; print(' '.join(m for m in {JIT!r} if m in sys.modules))"
+def _jit_modules_after(code: str, packages: tuple[str, ...] = JIT) -> set[str]:
+    """Run `code` in a fresh interpreter; which of `packages` it left in sys.modules."""
+    report = f"import sys; print(' '.join(m for m in {packages!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", f"{code}\n{report}"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -43,3 +45,11 @@ records = luminaire_records([LuminaireReading(1_700_000_000_000_000, 3, level=20
 assert decode(payload).records["luminaire"].tolist() == [3]
 """
     assert _jit_modules_after(code) == set(JIT)
+
+
+def test_the_agent_command_line_loads_neither_jit_nor_provisioning_libraries() -> None:
+    code = """
+from edge_agent.cli import main
+assert main(["run", "--config", "/nonexistent/agent.json"]) == 2  # a settings error, reported
+"""
+    assert _jit_modules_after(code, (*JIT, "httpx", "rich", "edge_agent.provision")) == set()
