@@ -130,7 +130,7 @@ class Subscriber:
     def _on_message(self, client: mqtt.Client, userdata: object,
                     message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.payloads.append(message.payload)
+            self.payloads.append(bytes(message.payload))
 
     def take(self) -> tuple[int, int, int]:
         """(luminaire records, sensor records, messages) received since the last call."""

@@ -22,7 +22,9 @@ from edge_agent.clock import Clock, to_us
 from edge_agent.telemetry import LuminaireReading
 from hardware.dali import (
     DaliBus,
+    DaliCollision,
     DaliError,
+    DaliFramingError,
     DaliNoAnswer,
     DaliNotImplemented,
     Diagnostics,
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 LUMINAIRES_PER_BUS = 64
 DALI_RETRY = RetryPolicy(attempts=2, base_delay_s=0.02, max_delay_s=0.2)
+GEAR_ERRORS = (DaliNoAnswer, DaliFramingError, DaliCollision)
+"""Errors of one gear (silent, garbled, two gear on one address); any other `DaliError` is the
+bus or its interface."""
 
 Emit = Callable[..., None]
 """emit(kind, severity, luminaire=None, **detail): record an event (the agent's outbox)."""
@@ -145,8 +150,11 @@ class DaliPoller:
         self.groups.update(groups)
         self._to_probe.update(new)
         changed = bool(new)
-        for short in sorted(self._to_probe & set(present)):
-            changed |= await self._probe(short)
+        try:
+            for short in sorted(self._to_probe & set(present)):
+                changed |= await self._probe(short)
+        except DaliError as exc:  # the bus itself: the gear not probed yet are probed later
+            self._bus_failed(exc)
         self.discovered.set()
         self.attempted.set()
         log.info("dali bus=%d gear=%d new=%s", self.bus_index, len(self.addresses), new)
@@ -157,7 +165,7 @@ class DaliPoller:
         try:
             low = await query(self.bus, g.QueryGroupsZeroToSeven(GearShort(short)), DALI_RETRY)
             high = await query(self.bus, g.QueryGroupsEightToFifteen(GearShort(short)), DALI_RETRY)
-        except DaliNoAnswer:
+        except GEAR_ERRORS:  # a gear's own trouble: its polls report it
             return frozenset()
         bits = low.raw_value.as_integer | high.raw_value.as_integer << 8
         return frozenset(i for i in range(16) if bits >> i & 1)
@@ -169,7 +177,8 @@ class DaliPoller:
         try:
             async with self.lock:
                 found = await probe(self.bus, short, DALI_RETRY)
-        except DaliNoAnswer:
+        except GEAR_ERRORS as exc:
+            log.info("dali probe failed bus=%d short=%d: %s", self.bus_index, short, exc)
             return False
         known = self.capabilities.get(index)
         if found.complete:
@@ -226,10 +235,10 @@ class DaliPoller:
         try:  # mandatory: a gear that does not answer these is not answering
             level = await actual_level(self.bus, short, DALI_RETRY)
             st = await status(self.bus, short, DALI_RETRY)
-        except DaliNoAnswer as exc:
+        except (DaliNoAnswer, DaliFramingError) as exc:  # silent, or two gear on its address
             if self.faults.failed(("gear", index), str(exc)):
                 self.emit(EventKind.DALI_ERROR, Severity.WARNING, index, bus=self.bus_index,
-                          short_address=short, error="DaliNoAnswer", message=str(exc)[:200])
+                          short_address=short, error=type(exc).__name__, message=str(exc)[:200])
             return replace(previous, time_us=now_us, level=LEVEL_UNKNOWN,
                            failure=previous.failure | LuminaireFailure.COMM)
         if self.faults.recovered(("gear", index)):
@@ -266,7 +275,7 @@ class DaliPoller:
         except DaliNotImplemented:  # it had bank 202 when probed: not the same driver any more?
             self._to_probe.add(short)
             return None, None
-        except DaliNoAnswer as exc:  # level and status answered: a missed read, not a fault
+        except GEAR_ERRORS as exc:  # level and status answered: a missed read, not a fault
             self.optional_misses += 1
             log.debug("dali energy read missed bus=%d short=%d: %s", self.bus_index, short, exc)
             return None, None
@@ -287,7 +296,7 @@ class DaliPoller:
         except DaliNotImplemented:
             self._to_probe.add(short)
             return None, None, None
-        except DaliNoAnswer as exc:
+        except GEAR_ERRORS as exc:
             self.optional_misses += 1
             log.debug("dali diagnostics read missed bus=%d short=%d: %s", self.bus_index, short,
                       exc)

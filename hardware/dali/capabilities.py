@@ -97,16 +97,16 @@ async def device_types(bus: DaliBus, short_address: int,
         return ()
     if first != DEVICE_TYPE_MULTIPLE:
         return (first,)
-    found: list[int] = []
-    for _ in range(MAX_DEVICE_TYPES):  # each must follow the previous query directly: no retry
-        response = await bus.send(g.QueryNextDeviceType(address))
+    found: set[int] = set()
+    for _ in range(MAX_DEVICE_TYPES):  # each must follow the previous query directly: no retry;
+        response = await bus.send(g.QueryNextDeviceType(address))  # bounded, should it never end
         raw = response.raw_value if response is not None else None
         if raw is None or raw.error:
             raise DaliNoAnswer(f"no clean answer to QUERY NEXT DEVICE TYPE of {short_address}")
         if raw.as_integer == DEVICE_TYPE_NONE:
             break
-        found.append(raw.as_integer)
-    return tuple(found)
+        found.add(raw.as_integer)
+    return tuple(sorted(found))
 
 
 async def colour_types(bus: DaliBus, short_address: int,

@@ -105,8 +105,11 @@ def test_only_unanswered_level_and_status_make_a_gear_not_answering() -> None:
     asyncio.run(scenario())
     errors = [e for e in events if e[0] is EventKind.DALI_ERROR]
     cleared = [e for e in events if e[0] is EventKind.FAULT_CLEARED]
-    assert sorted(e[1] for e in errors) == [0, 1], "one fault per silent gear, raised once"
-    assert sorted(e[1] for e in cleared) == [0, 1], "and cleared once"
+    def luminaires(found: Events) -> list[int]:
+        return sorted(-1 if lum is None else lum for _, lum, _ in found)  # -1: the whole bus
+
+    assert luminaires(errors) == [0, 1], "one fault per silent gear, raised once"
+    assert luminaires(cleared) == [0, 1], "and cleared once"
 
 
 def test_simulated_mixed_bus_keeps_each_gears_capabilities_and_reports_every_level() -> None:
@@ -151,3 +154,15 @@ def test_absent_values_go_on_the_wire_as_zero_with_their_bit() -> None:
     assert not zero_power.absent() & LuminaireFailure.ABSENT_POWER, "a gear off reads 0 W"
     assert LuminaireReading(1, 3, power_w=float("nan"), energy_wh=1.0).absent() & (
         LuminaireFailure.ABSENT_POWER)
+
+
+def test_two_gear_on_one_address_are_that_address_fault_not_the_bus() -> None:
+    """A commissioning mistake: two drivers answer short address 1 (framing errors). The gear at
+    address 0 keeps reporting; address 1 is one fault; the poller never stops."""
+    units = [fake.gear(0, fake.D4I_252_ONLY), fake.gear(1, fake.D4I_FULL),
+             fake.gear(1, fake.PLAIN_DT6)]
+    poller, events = _run(units, polls=4)
+    assert poller.latest[0].level == 200 and not poller.latest[0].failure & LuminaireFailure.COMM
+    assert poller.latest[1].failure & LuminaireFailure.COMM
+    errors = [e for e in events if e[0] is EventKind.DALI_ERROR]
+    assert [(lum, d["error"]) for _, lum, d in errors] == [(1, "DaliFramingError")]

@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from dali.gear import general as g
 from dali.tests import fakes
 from python_dali_gear import (
     D4I_252_ONLY,
@@ -92,3 +93,21 @@ def test_known_banks_are_not_asked_for_again() -> None:
     sent = bus.sent
     run(hd.read_diagnostics(bus, 0, banks=caps.banks))
     assert bus.sent - sent > only_205, "bank 206 read only when the gear has it"
+
+
+class EndlessTypes(fakes.Gear):
+    """A hostile gear: several device types, and QUERY NEXT DEVICE TYPE never says "no more"."""
+
+    def send(self, cmd):  # type: ignore[no-untyped-def]
+        if self.valid_address(cmd) and isinstance(cmd, g.QueryDeviceType):
+            return 0xFF
+        if self.valid_address(cmd) and isinstance(cmd, g.QueryNextDeviceType):
+            return 6
+        return super().send(cmd)
+
+
+def test_a_gear_that_never_ends_its_device_type_list_is_cut_short() -> None:
+    bus = FakeGearBus([EndlessTypes(shortaddr=4, memory_banks=PLAIN_DT6)])  # type: ignore[list-item]
+    caps = run(hd.probe(bus, 4))
+    assert caps.device_types == (6,) and caps.banks == {0}
+    assert bus.sent < 200, "bounded"
