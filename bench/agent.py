@@ -45,6 +45,7 @@ from wire.records import RecordType
 REPO = Path(__file__).resolve().parents[1]
 FLOOR_MIB = 64.0
 LUMINAIRES = 4
+TELEMETRY_INTERVAL_S = 60  # the ControllerConfig default: one-minute telemetry
 WINTER_NIGHT = 1_734_382_800.0  # 2024-12-16 21:00 UTC: the fallback schedule burns at full
 TICK_S = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") / 1024
@@ -171,11 +172,12 @@ def measure(stack: Stack, endpoints: Endpoints, tmp: Path, speed: float, seconds
                                   str(config)], cwd=REPO, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 30 + 2 * TELEMETRY_INTERVAL_S / speed
             while telemetry.take()[0] == 0:  # warm up: started, discovered, a first message out
                 if agent.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the agent sent no telemetry: "
-                                       + agent.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+                    agent.terminate()
+                    _, err = agent.communicate(timeout=30)
+                    raise RuntimeError(f"the agent sent no telemetry: {err.decode()[-2000:]}")
                 time.sleep(0.1)
             cpu0, t0 = cpu_s(agent.pid), time.monotonic()
             rss: list[float] = []
