@@ -22,11 +22,11 @@ def test_absent_energy_is_stored_absent_and_not_counted(db_dsn: str) -> None:
     fleet = register_fleet(db_dsn, 1)
     (controller,) = fleet.keys
     readings = []
-    for k, energy in enumerate(D4I_ENERGY):
+    for k, wh in enumerate(D4I_ENERGY):
         t = T0_US + k * MINUTE_US
         readings.append(LuminaireReading(t, PLAIN, level=200, status=4))
-        readings.append(LuminaireReading(t, D4I, level=200, status=4, energy_wh=energy,
-                                         power_w=None if energy is None else 40.0))
+        readings.append(LuminaireReading(t, D4I, level=200, status=4, energy_wh=wh,
+                                         power_w=None if wh is None else 40.0))
     batch = [(fleet.topic(controller), payload) for _, payload in
              payloads(luminaire_records(readings), 3, SeqCounter(), 2)]
     writer = Writer(db_dsn)
@@ -39,9 +39,10 @@ def test_absent_energy_is_stored_absent_and_not_counted(db_dsn: str) -> None:
         stored = conn.execute(
             "SELECT luminaire, level, power_w, energy_wh, failure FROM luminaire_telemetry"
             " ORDER BY time, luminaire").fetchall()
-        energy = dict(conn.execute(
+        energy: dict[int, float] = dict(conn.execute(
             "SELECT luminaire, sum(energy_wh) FROM energy_15min GROUP BY luminaire").fetchall())
-        supply = conn.execute("SELECT sum(energy_wh) FROM energy_15min_supply").fetchone()[0]
+        (supply,) = conn.execute("SELECT sum(energy_wh) FROM energy_15min_supply").fetchone() or (
+            None,)
         state = conn.execute("SELECT luminaire, level, failure FROM luminaire_state"
                              " ORDER BY luminaire").fetchall()
     plain = [row for row in stored if row[0] == PLAIN]
