@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
@@ -26,6 +27,7 @@ from astral import Observer
 from astral.sun import elevation as astral_elevation
 
 from controller_fw_sim import physics
+from controller_fw_sim.dali import profiles as gear_profiles
 from controller_fw_sim.faults import (
     STATUS_LAMP_FAILURE,
     STATUS_LAMP_ON,
@@ -72,6 +74,7 @@ from wire.messages import (
     parse_command,
 )
 from wire.records import (
+    ABSENT_FIELDS,
     HEADER_SIZE,
     LUMINAIRE_DTYPE,
     LuminaireFailure,
@@ -292,7 +295,8 @@ class Fleet:
     def __init__(self, inventory: Inventory, *, start: datetime = DEFAULT_START,
                  interval_s: float = 60.0, scenario: Scenario | None = None, seed: int = 0,
                  firmware: str = FIRMWARE, meters: bool = True,
-                 multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION) -> None:
+                 multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION,
+                 gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",)) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime (UTC)")
         if interval_s <= 0:
@@ -337,6 +341,10 @@ class Fleet:
         self.override_until_s = np.full(n * m, np.inf)
         self.energy_extra_wh = np.zeros(n * m)
         self._lum_of_ctl = np.arange(m, dtype=np.int64)
+        # gear profiles (controller_fw_sim.dali.profiles), luminaire j taking gear_mix[j % len]:
+        # what a luminaire's gear does not measure goes out as 0 with its ABSENT_* bit
+        self.absent = np.array([int(p.absent()) for p in gear_profiles.mix(n * m, gear_mix)],
+                               dtype=np.uint16)
         self._lum_index = inventory.luminaire_index
 
         self.t_s = 0.0
@@ -478,6 +486,13 @@ class Fleet:
             f.overlay(lums, rec)
             rec["failure"] |= np.repeat(f.ctl_failure[controllers], m)
         rec["ambient_lux"] = np.repeat(np.clip(lux, 0.0, 200_000.0), m)
+        absent = self.absent[lums]
+        if absent.any():
+            rec["failure"] |= absent
+            for bit, names in ABSENT_FIELDS.items():
+                lacking = (absent & bit) != 0
+                for name in names:
+                    rec[name][lacking] = 0
 
         out = wire_rows(RecordType.LUMINAIRE, self.boot_id[controllers], self.next_seq[controllers],
                         rec.reshape(k, m))

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controller_fw_sim.dali.profiles import GearProfile, parse_mix
 from controller_fw_sim.faults import ScenarioError, load_scenario, write_labels
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
@@ -54,6 +55,13 @@ def parse_start(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _gear_mix(text: str) -> tuple[GearProfile, ...]:
+    try:
+        return parse_mix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controllers", type=int, default=1000, help="number of controllers (1..100000+)")
     parser.add_argument("--luminaires", type=int, default=4, help="luminaires per controller")
@@ -66,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multifunction-fraction", type=float, default=DEFAULT_MULTIFUNCTION_FRACTION,
                         help="share of controllers on multifunction poles (noise, air, weather sensors)")
     parser.add_argument("--no-meters", action="store_true", help="no cabinet meter readings")
+    parser.add_argument("--gear-mix", type=_gear_mix, default="d4i_full",
+                        help="DALI gear profiles the luminaires take in turn, comma-separated: "
+                        "dt6 (plain DALI, no energy), d4i_252, d4i_full, dt8_tc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
@@ -132,7 +143,8 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
         pool.start()
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
                       seed=args.seed, meters=not args.no_meters,
-                      multifunction_fraction=args.multifunction_fraction)
+                      multifunction_fraction=args.multifunction_fraction,
+                      gear_mix=args.gear_mix)
         commands.start()
         if not args.no_births:
             log.info("births=%d", publish_births(fleet, pool))

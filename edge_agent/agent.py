@@ -25,7 +25,14 @@ from edge_agent.settings import AgentSettings, DaliBusSpec, ModbusSpec, SensorSp
 from edge_agent.state import AgentState
 from edge_agent.store_forward import Outbox
 from edge_agent.telemetry import SeqCounter, luminaire_records, meter_records, payloads
-from hardware.dali import DaliBus, DaliError, DaliServerBus, open_hid, open_serial
+from hardware.dali import (
+    DaliBus,
+    DaliError,
+    DaliNotImplemented,
+    DaliServerBus,
+    open_hid,
+    open_serial,
+)
 from hardware.modbus import ModbusDevice, RetryPolicy, load_profile, rtu_client, tcp_client
 from wire.messages import (
     Ack,
@@ -116,7 +123,9 @@ class Agent:
         self.outbox = Outbox(data / "outbox.sqlite", self.config.buffer_max_bytes,
                              self.config.buffer_max_age_s, clock=self.clock.time)
         self.seq = {"luminaire": SeqCounter(), "sensor": SeqCounter(), "message": SeqCounter()}
-        self.link = Link(settings, self.outbox, self.clock, self._state_payload, self._received)
+        self.link = Link(settings, self.outbox, self.clock, self._state_payload, self._received,
+                         ready=self._discovery_tried)
+        self._announced: int | None = None  # luminaires the last birth message / will counted
         self.link.keepalive_s = self.config.mqtt_keepalive_s
         self._hardware = hardware
         self.dali: list[DaliPoller] = []
@@ -171,7 +180,9 @@ class Agent:
             [open_meter(s) for s in self.settings.modbus],
             [open_sensor(s) for s in self.settings.sensors])
         cfg = self.config
-        self.dali = [DaliPoller(bus, i, self.clock, self.emit, cfg.dali_poll_interval_s)
+        self.dali = [DaliPoller(bus, i, self.clock, self.emit, cfg.dali_poll_interval_s,
+                                rediscover_s=self.settings.dali_rediscover_s,
+                                on_inventory=self._inventory_changed)
                      for i, bus in enumerate(hardware.buses)]
         self.meters = [ModbusPoller(dev, i, self.clock, self.emit, cfg.meter_poll_interval_s)
                        for i, dev in enumerate(hardware.meters)]
@@ -207,12 +218,27 @@ class Agent:
         return self.exit_reason
 
     # ----------------------------------------------------------------- outgoing messages
+    def luminaire_count(self) -> int:
+        """Gear found on the DALI buses (one that fell silent since still counts: it is there)."""
+        return sum(len(p.addresses) for p in self.dali)
+
     def _state_payload(self, online: bool, reason: str | None) -> bytes:
+        self._announced = self.luminaire_count()
         return dumps(State(controller=self.controller, boot_id=self.boot_id,
                            seq=self.seq["message"].take(), online=online,
                            firmware=self.settings.firmware, time=utc_now(self.clock),
-                           luminaires=sum(len(p.addresses) for p in self.dali),
+                           luminaires=self._announced,
                            reason=None if online else OfflineReason(reason)))
+
+    async def _discovery_tried(self) -> None:
+        """Until every DALI bus has tried its first discovery (found its gear or failed)."""
+        for poller in self.dali:
+            await poller.attempted.wait()
+
+    def _inventory_changed(self) -> None:
+        """A bus found new gear or a gear changed: announce the new count (birth and will)."""
+        if self._announced is not None and self._announced != self.luminaire_count():
+            self.link.rearm()
 
     def _put(self, kind: Kind, payload: bytes) -> None:
         dropped = self.outbox.put(self.link.topics[kind], payload, qos=1)
@@ -458,18 +484,26 @@ class Agent:
         wanted = [i for i, g in known.items() if matches(command.target, i, g)]
         if not wanted:
             return f"no luminaire of this controller matches target {command.target!r}"
-        failed = []
+        failed, lacking = [], []
         for index in wanted:
             poller = next(p for p in self.dali if p.owns(index))
             try:
                 diag = await poller.diagnostics(index)
+            except DaliNotImplemented:  # a capability of the gear, not a failure to answer
+                lacking.append(str(index))
+                continue
             except DaliError as exc:
                 failed.append(f"{index}: {type(exc).__name__}")
                 continue
             detail = {k: v for k, v in diag.model_dump().items() if v is not None}
             self.emit(DIAGNOSTICS_KIND, Severity.INFO, index, report="d4i_diagnostics",
                       command_id=command.id, **dict(list(detail.items())[:30]))
-        return None if not failed else "no answer from " + ", ".join(failed)
+        if failed:
+            return "no answer from " + ", ".join(failed)
+        if len(lacking) == len(wanted):
+            return ("no D4i diagnostics (memory banks 205/206) on luminaire "
+                    + ", ".join(lacking))
+        return None
 
 
 def _id_of(payload: bytes) -> str | None:

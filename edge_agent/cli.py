@@ -56,9 +56,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_provision_arguments(parser: argparse.ArgumentParser) -> None:
-    from edge_agent.provision import add_arguments as add
-
-    add(parser)
+    """The options of `luciole provision` (here, so that running an agent never imports the
+    provisioning flow and its HTTP client and terminal libraries)."""
+    parser.add_argument("--api", required=True, help="central API base URL")
+    parser.add_argument("--claim-code", required=True)
+    parser.add_argument("--controller-id", default=None)
+    parser.add_argument("--pole-id", required=True)
+    parser.add_argument("--lat", type=float, required=True)
+    parser.add_argument("--lon", type=float, required=True)
+    parser.add_argument("--luminaire-model", required=True)
+    parser.add_argument("--cabinet", required=True, dest="cabinet_id")
+    parser.add_argument("--dali", default="127.0.0.1:55825", help="daliserver host:port")
+    parser.add_argument("--meter", default=None, help="Modbus TCP meter host:port")
+    parser.add_argument("--meter-profile", default="eastron_sdm630")
+    parser.add_argument("--data-dir", type=Path, default=Path("/var/lib/luciole-agent"))
+    parser.add_argument("--config-out", type=Path, default=Path("/etc/luciole/agent.json"))
 
 
 def run_provision(args: argparse.Namespace) -> int:

@@ -4,6 +4,9 @@ Nothing is published from memory: every reading, event and ack is written to the
 and removed only after its PUBACK, so what was accepted survives an outage, a SIGKILL or a power
 cut. The birth message (State online, retained) is sent on each connection before the backlog;
 the last will (State offline, connection_lost, retained) lets the broker mark us offline.
+Both count the gear found: the first connection waits (a bounded time) for DALI discovery, and a
+change of the inventory later is announced by a clean reconnect, since MQTT sets the will only
+when connecting.
 Reconnects wait a capped exponential backoff with jitter; the drain rate is bounded by a token
 bucket so a long backlog does not flood the broker.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -53,6 +56,10 @@ def classify(error: BaseException | None) -> tuple[str, str | None]:
     return "network", None
 
 
+class _Rearm(Exception):
+    """Ends a session cleanly so the next connection carries a new birth message and last will."""
+
+
 def reconnect_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Capped exponential backoff with "equal jitter" before reconnect attempt `attempt` (1..)."""
     capped = min(high, low * 2 ** max(0, attempt - 1))
@@ -65,14 +72,18 @@ class Link:
     def __init__(self, settings: AgentSettings, outbox: Outbox, clock: Clock,
                  state_payload: Callable[[bool, str | None], bytes],
                  on_message: Callable[[str, bytes], None],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 ready: Callable[[], Awaitable[object]] | None = None) -> None:
         self.settings = settings
+        self._ready = ready  # awaited (at most settings.discovery_wait_s) before connecting
         self.outbox = outbox
         self.clock = clock
         self._state_payload = state_payload
         self._on_message = on_message
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
+        self._rearm = asyncio.Event()
+        self.rearms = 0  # clean reconnects that announced a changed state
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connections = 0
@@ -90,7 +101,23 @@ class Link:
         """Something new is in the outbox."""
         self._wake.set()
 
+    def rearm(self) -> None:
+        """What the state message says has changed (the gear found): when connected, reconnect
+        cleanly (no will is sent) to publish the new birth message and arm the new last will."""
+        self._rearm.set()
+
+    async def _wait_ready(self) -> None:
+        if self._ready is None:
+            return
+        try:
+            async with asyncio.timeout(self.settings.discovery_wait_s):
+                await self._ready()
+        except TimeoutError:
+            log.info("connecting before DALI discovery finished controller=%s waited_s=%.1f",
+                     self._label, self.settings.discovery_wait_s)
+
     def _make_client(self) -> aiomqtt.Client:
+        self._rearm.clear()  # this client's will and birth say the state as it is now
         b = self.settings.broker
         tls_params = None
         if b.tls is not None:
@@ -111,13 +138,17 @@ class Link:
             max_inflight_messages=self.settings.inflight)
 
     async def run(self) -> None:
+        await self._wait_ready()
         attempt = 0
         while True:
             lost: BaseException | None = None
+            rearmed = False
             try:
                 async with self._make_client() as client:
                     attempt = 0
                     await self._session(client)
+            except* _Rearm:
+                rearmed = True
             except* (aiomqtt.MqttError, OSError) as group:
                 lost = group.exceptions[0]
             finally:
@@ -128,6 +159,10 @@ class Link:
                 # cancelled after goodbye(), but the disconnect raised MqttError in place of the
                 # CancelledError, or an aiomqtt request swallowed it: stop, do not reconnect
                 return
+            if rearmed and lost is None:
+                self.rearms += 1
+                log.info("mqtt reconnecting to announce a new state controller=%s", self._label)
+                continue
             attempt += 1
             self.failures += 1
             self.last_error = lost
@@ -166,6 +201,11 @@ class Link:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(client))
             tg.create_task(self._drain(client))
+            tg.create_task(self._await_rearm())
+
+    async def _await_rearm(self) -> None:
+        await self._rearm.wait()
+        raise _Rearm
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -5,7 +5,8 @@ technician sees one clear checklist (rendered with rich): API registration, brok
 DALI gear found (and its D4i inventory), meter read, inventory published, first telemetry
 accepted.
 
-The inventory (GTIN, serial and model of each luminaire, from D4i memory bank 1) goes up as one
+The inventory (GTIN, serial and model of each luminaire, from D4i memory bank 1 where the gear has
+one, and what each gear implements: device types, memory banks, D4i parts) goes up as one
 INVENTORY event per luminaire, under a boot id of its own taken from the agent's state, so a
 later re-commissioning (a driver swapped) is a new message, not a replay. When the broker cannot
 be reached the events wait in the agent's outbox and the agent sends them on its first
@@ -47,11 +48,19 @@ from rich.table import Table
 from edge_agent.settings import AgentSettings, write_settings
 from edge_agent.state import AgentState
 from edge_agent.store_forward import Outbox
-from hardware.dali import DaliBus, DaliError, DaliServerBus, commission, read_luminaire_info
+from hardware.dali import (
+    DaliBus,
+    DaliError,
+    DaliServerBus,
+    GearCapabilities,
+    commission,
+    probe,
+    read_luminaire_info,
+)
 from hardware.modbus import ModbusDevice, ModbusError, load_profile, tcp_client
 from wire.codec import encode_luminaire
 from wire.messages import ControllerConfig, Event, EventKind, Severity, dumps
-from wire.records import LUMINAIRE_DTYPE
+from wire.records import ABSENT_BITS, LEVEL_UNKNOWN, LUMINAIRE_DTYPE
 from wire.topics import Kind, topic
 
 log = logging.getLogger(__name__)
@@ -95,6 +104,7 @@ class GearInventory(BaseModel):
     gtin: int | None
     serial: int | None
     model: str | None = None  # bank 1 luminaire identification, else the technician's model
+    capabilities: dict[str, str] = Field(default_factory=dict)  # GearCapabilities.detail()
 
 
 class Check(BaseModel):
@@ -209,7 +219,8 @@ def inventory_events(result: ProvisionResult, controller: str, pole_id: str | No
                   severity=Severity.INFO, time=now, luminaire=gear.luminaire,
                   detail={k: v for k, v in dict(gtin=gear.gtin, serial=gear.serial, model=gear.model,
                                                 short_address=gear.short_address,
-                                                pole_id=pole_id).items() if v is not None})
+                                                pole_id=pole_id, **gear.capabilities).items()
+                          if v is not None})
             for seq, gear in enumerate(result.inventory)]
 
 
@@ -255,20 +266,15 @@ async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusD
     else:
         result.checks.append(Check(name="DALI gear found", ok=bool(addresses),
                                    detail=f"{len(addresses)} gear at {addresses}"))
-    missing = []
-    for short in addresses:
-        try:
-            info = await read_luminaire_info(bus, short)
-        except DaliError:
-            missing.append(short)
-            continue
-        result.inventory.append(GearInventory(luminaire=short, short_address=short, gtin=info.gtin,
-                                              serial=info.serial,
-                                              model=(info.identification or "").strip() or luminaire_model))
+    inventory, silent = await read_inventory(bus, addresses, luminaire_model)
+    result.inventory.extend(inventory)
     if addresses:
-        result.checks.append(Check(name="D4i inventory read", ok=not missing,
-                                   detail=f"{len(result.inventory)} of {len(addresses)} luminaires"
-                                   + (f"; no bank 1 from {missing}" if missing else "")))
+        plain = [g.short_address for g in inventory
+                 if "1" not in g.capabilities["banks"].split(",")]
+        result.checks.append(Check(name="D4i inventory read", ok=not silent,
+                                   detail=f"{len(inventory)} of {len(addresses)} luminaires"
+                                   + (f"; no D4i bank 1 (plain DALI) at {plain}" if plain else "")
+                                   + (f"; no answer from {silent}" if silent else "")))
     if meter is None:
         result.checks.append(Check(name="meter read", ok=True, detail="no meter on this controller"))
         return
@@ -282,10 +288,34 @@ async def _hardware_checks(result: ProvisionResult, bus: DaliBus, meter: ModbusD
                                    detail=f"{meter.profile.id}: {len(values)} values, import {kwh} kWh"))
 
 
+async def read_inventory(bus: DaliBus, addresses: list[int], luminaire_model: str | None = None,
+                         ) -> tuple[list[GearInventory], list[int]]:
+    """What each gear implements and, where it has D4i bank 1, who made it; the short addresses
+    that did not answer come second. A gear without bank 1 (plain DALI) is no failure: its model
+    is the technician's."""
+    inventory: list[GearInventory] = []
+    silent: list[int] = []
+    for short in addresses:
+        try:
+            caps: GearCapabilities = await probe(bus, short)
+            info = await read_luminaire_info(bus, short) if 1 in caps.banks else None
+        except DaliError:
+            silent.append(short)
+            continue
+        model = (info.identification or "").strip() if info is not None else ""
+        inventory.append(GearInventory(
+            luminaire=short, short_address=short, gtin=info.gtin if info else None,
+            serial=info.serial if info else None, model=model or luminaire_model,
+            capabilities=caps.detail()))
+    return inventory, silent
+
+
 async def _first_telemetry(result: ProvisionResult, client: aiomqtt.Client, reg: ProvisionResponse) -> None:
     """Publish one telemetry record (boot 0, seq 0: the commissioning boot) and await its PUBACK."""
     records = np.zeros(max(1, len(result.inventory)), dtype=LUMINAIRE_DTYPE)
     records["time_us"] = int(_time.time() * 1_000_000)
+    records["level"] = LEVEL_UNKNOWN  # a check of the path, not a reading: nothing measured
+    records["failure"] = int(ABSENT_BITS)
     for i, gear in enumerate(result.inventory):
         records[i]["luminaire"] = gear.luminaire
     try:
@@ -308,25 +338,11 @@ def checklist(result: ProvisionResult) -> Table:
     if result.inventory:
         table.add_section()
         for gear in result.inventory:
+            parts = gear.capabilities.get("d4i_parts") or "none"
             table.add_row(f"luminaire {gear.luminaire}", "",
-                          f"GTIN {gear.gtin}  serial {gear.serial}  model {gear.model or '?'}")
+                          f"GTIN {gear.gtin or '-'}  serial {gear.serial or '-'}  "
+                          f"model {gear.model or '?'}  D4i parts {parts}")
     return table
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", required=True, help="central API base URL")
-    parser.add_argument("--claim-code", required=True)
-    parser.add_argument("--controller-id", default=None)
-    parser.add_argument("--pole-id", required=True)
-    parser.add_argument("--lat", type=float, required=True)
-    parser.add_argument("--lon", type=float, required=True)
-    parser.add_argument("--luminaire-model", required=True)
-    parser.add_argument("--cabinet", required=True, dest="cabinet_id")
-    parser.add_argument("--dali", default="127.0.0.1:55825", help="daliserver host:port")
-    parser.add_argument("--meter", default=None, help="Modbus TCP meter host:port")
-    parser.add_argument("--meter-profile", default="eastron_sdm630")
-    parser.add_argument("--data-dir", type=Path, default=Path("/var/lib/luciole-agent"))
-    parser.add_argument("--config-out", type=Path, default=Path("/etc/luciole/agent.json"))
 
 
 def _host_port(value: str, default_port: int) -> tuple[str, int]:

@@ -187,6 +187,11 @@ class AgentSettings(BaseSettings):
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     control_tick_s: float = Field(1.0, gt=0, description="how often target levels are recomputed")
+    discovery_wait_s: float = Field(
+        10.0, ge=0, description="real seconds the first broker connection waits for DALI "
+        "discovery, so the birth message and the last will count the gear found")
+    dali_rediscover_s: float = Field(
+        900.0, gt=0, description="how often (agent time) each DALI bus is searched for new gear")
     clock_factor: float = Field(1.0, gt=0, description="agent time speed-up (demo, tests only)")
     clock_start: float | None = Field(None, description="agent start time, epoch s (tests only)")
 

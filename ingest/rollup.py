@@ -5,7 +5,8 @@ out-of-order data.
 Energy of a reading = its cumulative energy_wh minus that of the luminaire's previous reading by
 (time, seq); a negative difference is a counter reset (driver replaced) and the new value counts
 from 0; a luminaire's first reading counts 0. Each reading's energy goes to the 15-minute bucket
-of its time.
+of its time. A reading whose energy is absent (ABSENT_POWER: gear without D4i metering, or a
+missed read) updates the live state but is left out of the energy: neither zero nor a reset.
 
 Ingest appends every committed luminaire reading to ingest_recent in its own transaction.
 `refresh` (one runner at a time, under an advisory lock) takes them all: the latest reading per
@@ -22,8 +23,11 @@ from dataclasses import dataclass
 
 import psycopg
 
+from wire.records import LuminaireFailure
+
 BUCKET_S = 900
 LOCK_KEY = 0x4C55_524F  # pg advisory lock: one rollup runner per database at a time
+METERED = f"failure & {int(LuminaireFailure.ABSENT_POWER)} = 0"  # the reading has its energy
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS fold_rows (LIKE ingest_recent) ON COMMIT DELETE ROWS;
@@ -63,14 +67,14 @@ WHERE excluded.time >= s.time
 
 # Per luminaire: incremental when all its new readings come after its cursor (or it has none:
 # nothing of it was counted yet); else recompute [bucket of the earliest, max(latest, cursor)].
-PLAN = """
+PLAN = f"""
 INSERT INTO rollup_plan (controller_key, luminaire, incremental, start, stop, cursor_wh)
 SELECT m.controller_key, m.luminaire, c.time IS NULL OR m.lo > c.time,
        CASE WHEN c.time IS NULL OR m.lo > c.time THEN c.time
             ELSE time_bucket('15 minutes', m.lo) END,
        greatest(m.hi, c.time), c.energy_wh
 FROM (SELECT controller_key, luminaire, min(time) AS lo, max(time) AS hi
-      FROM fold_rows GROUP BY controller_key, luminaire) m
+      FROM fold_rows WHERE {METERED} GROUP BY controller_key, luminaire) m
 LEFT JOIN energy_cursor c USING (controller_key, luminaire)
 """
 
@@ -86,7 +90,7 @@ FROM (
     SELECT f.controller_key, f.luminaire, f.time, f.seq, f.energy_wh,
            coalesce(lag(f.energy_wh) OVER w, p.cursor_wh) AS before_wh
     FROM fold_rows f JOIN rollup_plan p USING (controller_key, luminaire)
-    WHERE p.incremental
+    WHERE p.incremental AND f.{METERED}
     WINDOW w AS (PARTITION BY f.controller_key, f.luminaire ORDER BY f.time, f.seq)
 ) r
 """
@@ -99,7 +103,7 @@ WITH base AS (
     FROM rollup_plan p LEFT JOIN LATERAL (
         SELECT t.energy_wh FROM luminaire_telemetry t
         WHERE t.controller_key = p.controller_key AND t.luminaire = p.luminaire
-          AND t.time < p.start
+          AND t.time < p.start AND t.{METERED}
         ORDER BY t.time DESC, t.seq DESC LIMIT 1
     ) before ON true
     WHERE NOT p.incremental
@@ -109,7 +113,7 @@ WITH base AS (
     FROM base b CROSS JOIN LATERAL (
         SELECT t.time, t.seq, t.energy_wh FROM luminaire_telemetry t
         WHERE t.controller_key = b.controller_key AND t.luminaire = b.luminaire
-          AND t.time >= b.start AND t.time <= b.stop
+          AND t.time >= b.start AND t.time <= b.stop AND t.{METERED}
     ) r
     WINDOW w AS (PARTITION BY b.controller_key, b.luminaire ORDER BY r.time, r.seq)
 )
@@ -235,14 +239,14 @@ def reference_buckets(
     return out
 
 
-DIRECT_SQL = """
+DIRECT_SQL = f"""
 SELECT controller_key, luminaire, time_bucket('15 minutes', time) AS bucket,
        sum(CASE WHEN before_wh IS NULL THEN 0 WHEN energy_wh >= before_wh
                 THEN energy_wh - before_wh ELSE energy_wh END) AS energy_wh,
        count(*) AS samples
 FROM (SELECT controller_key, luminaire, time, energy_wh,
              lag(energy_wh) OVER (PARTITION BY controller_key, luminaire ORDER BY time, seq) AS before_wh
-      FROM luminaire_telemetry) r
+      FROM luminaire_telemetry WHERE {METERED}) r
 GROUP BY 1, 2, 3
 """
 """The same arithmetic as one SQL query over all raw rows: the check after a run."""

@@ -1,4 +1,9 @@
-"""Binary telemetry codec: encode one message, decode one, or decode a batch in one pass."""
+"""Binary telemetry codec: encode one message, decode one, or decode a batch in one pass.
+
+Encoding needs numpy only (an edge agent encodes and never decodes); the batch decoder's numba
+kernels (`wire.kernels`, `wire.record_checks`) are imported on the first decode, so a process
+that only encodes never loads numba or llvmlite.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wire.kernels import gather_segments
-from wire.record_checks import luminaire_rejects, sensor_rejects
 from wire.records import (
     HEADER_DTYPE,
     HEADER_SIZE,
@@ -179,6 +182,9 @@ def _header_codes(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> t
 
 def _records_of_type(buf, starts, headers, ok, record_type, time_low, time_high):
     """Copy, view and check the records of valid payloads of one type."""
+    from wire.kernels import gather_segments  # numba: loaded where decoding is done
+    from wire.record_checks import luminaire_rejects, sensor_rejects
+
     dtype = record_type.dtype
     msgs = np.flatnonzero(ok & (headers["record_type"] == record_type))
     counts = headers["record_count"][msgs].astype(np.int64)

@@ -1,4 +1,8 @@
-"""Numba kernels of the telemetry codec, each beside its plain numpy reference."""
+"""Numba kernels of the telemetry batch decoder, each beside its plain numpy reference.
+
+Only decoding imports this module (`wire.codec` on its first decode, `wire.record_checks`): the
+encoder, and so the edge agent, never loads numba.
+"""
 
 from __future__ import annotations
 

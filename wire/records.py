@@ -88,6 +88,18 @@ class LuminaireFailure(IntFlag):
     OVER_TEMP = 32
     TILT = 64
     METER = 128
+    # Not failures: measurements the luminaire's gear does not make. Their fields hold 0, which
+    # means absent (a plain DALI gear has no D4i energy or diagnostics banks), not a zero reading.
+    ABSENT_POWER = 256  # power_w, energy_wh (no D4i Part 252 bank 202)
+    ABSENT_DIAGNOSTICS = 512  # voltage_v, current_a, power_factor, driver_temp_c (no Part 253)
+
+
+ABSENT_FIELDS: dict[LuminaireFailure, tuple[str, ...]] = {
+    LuminaireFailure.ABSENT_POWER: ("power_w", "energy_wh"),
+    LuminaireFailure.ABSENT_DIAGNOSTICS: ("voltage_v", "current_a", "power_factor", "driver_temp_c"),
+}
+"""Which luminaire fields each ABSENT_* bit of `failure` marks as absent."""
+ABSENT_BITS = LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTICS
 
 
 class Quantity(IntEnum):

@@ -21,10 +21,12 @@ import numpy as np
 from dali.command import Command, from_frame
 from dali.frame import BackwardFrame, BackwardFrameError, ForwardFrame
 from dali.gear import general as g
+import dali.gear.colour  # noqa: F401  (registers device type 8 commands for from_frame)
 import dali.gear.led  # noqa: F401  (registers device type 6 commands for from_frame)
 
 from controller_fw_sim import physics
 from controller_fw_sim.dali.gear import FAULTS, GearIdentity, LedGear, PhysicalReadings
+from controller_fw_sim.dali.profiles import D4I_FULL, GearProfile, mix
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +65,23 @@ class SimulatedDaliBus:
 
     @classmethod
     def with_gear(cls, n: int, *, seed: int = 0, addressed: bool = True,
-                  params: physics.LuminaireParams | None = None, **kw) -> "SimulatedDaliBus":
+                  params: physics.LuminaireParams | None = None,
+                  profiles: Sequence[str | GearProfile] = (D4I_FULL,),
+                  **kw) -> "SimulatedDaliBus":
         """n LED gear with distinct serials, deterministic randomness from ``seed``.
 
         ``addressed``: gear i has short address i (n <= 64); else all are unaddressed.
+        ``profiles``: what the gear implement, gear i taking profiles[i % len(profiles)] (names
+        of `profiles.PROFILES` or profiles): full D4i drivers by default, `MIXED_BUS` for one of
+        each kind.
         """
         master = random.Random(seed)
         gear = []
-        for i in range(n):
+        for i, profile in enumerate(mix(n, profiles)):
             serial = master.randrange(1, 1 << 40)
             identity = GearIdentity(serial=serial, luminaire_id=serial ^ 0x5A5A)
             gear.append(LedGear(identity, short_address=i if addressed and i < 64 else None,
-                                rng=random.Random(master.getrandbits(64))))
+                                rng=random.Random(master.getrandbits(64)), profile=profile))
         return cls(gear, params, **kw)
 
     # ------------------------------------------------------------------ frames

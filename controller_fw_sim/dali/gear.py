@@ -1,4 +1,7 @@
-"""One DALI-2 LED control gear (IEC 62386-102 + 207, D4i banks): a sans-I/O state machine.
+"""One DALI-2 LED control gear (IEC 62386-102 + 207 or 209, D4i banks): a sans-I/O state machine.
+
+What it implements is its `GearProfile` (`profiles.py`): device type 6 or 8 (colour temperature),
+and which memory banks (0, 1, 202-207); it ignores the rest as a real gear does (no answer).
 
 `LedGear.handle(command, now)` takes a forward frame already decoded by python-dali
 (`dali.command.from_frame`) and returns the backward-frame byte, or None for no
@@ -14,21 +17,26 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import dali.gear.colour as colour
 import dali.gear.led as led
 from dali import address
 from dali.gear import general as g
 from dali.memory import diagnostics as diag
-from dali.memory import energy, info, oem
+from dali.memory import energy, info, maintenance, oem
 
 from controller_fw_sim.dali import fading, memory
+from controller_fw_sim.dali.profiles import D4I_FULL, GearProfile
 from controller_fw_sim.physics import LINEAR_CURVE, LOG_CURVE
 
 YES = 0xFF
 MASK = 0xFF
-DEVICE_TYPE_LED = 6
 LIGHT_SOURCE_LED = 6
 PART_102_VERSION = (2, 0)
 PART_207_VERSION = (2, 0)
+PART_209_VERSION = (2, 0)
+DEVICE_TYPE_NONE = 254
+#: banks whose locations a technician or maker may write (kept as written)
+NVM_BANKS = (1, 207)
 INITIALISE_WINDOW_S = 15 * 60.0
 MAX_LEVEL = 254
 
@@ -64,6 +72,7 @@ class GearIdentity:
     physical_minimum: int = 85             # ~ 1 % light on the log curve
     rated_life_khours: int = 100
     reference_temperature_c: int = 60
+    rated_starts: int = 50_000
     undervoltage_v: float = 180.0
     overvoltage_v: float = 280.0
     derating_temp_c: float = 85.0
@@ -127,11 +136,14 @@ def _reset_values(physical_minimum: int) -> dict[str, Any]:
 
 
 class LedGear:
-    """DALI-2 LED control gear (device type 6) with D4i memory banks."""
+    """DALI-2 LED control gear (device type 6, or 8 for colour temperature) with the memory banks
+    of its profile (by default a full D4i driver)."""
 
     def __init__(self, identity: GearIdentity | None = None, *, short_address: int | None = None,
-                 rng: random.Random | None = None, now: float = 0.0):
+                 rng: random.Random | None = None, now: float = 0.0,
+                 profile: GearProfile = D4I_FULL):
         self.identity = identity or GearIdentity()
+        self.profile = profile
         self.physical_minimum = self.identity.physical_minimum
         self.rng = rng or random.Random(self.identity.serial)
         #: values the next RANDOMISE commands take instead of a random draw (tests)
@@ -157,9 +169,14 @@ class LedGear:
         self.on_time_base_s = 0.0
         self.failure_counts: dict[str, int] = {}
         self._failure_flags: dict[str, bool] = {}
-        self.lock_bytes: dict[int, int] = {b: memory.LOCKED for b in (1, 202, 203, 204, 205, 206)}
+        self.lock_bytes: dict[int, int] = {b: memory.LOCKED for b in profile.banks
+                                           if memory.BANKS[b].LockByte is not None}
         self._latched: dict[int, list[int | None]] = {}
-        self._bank1_writes: dict[int, int] = {}
+        self._nvm_writes: dict[int, dict[int, int]] = {b: {} for b in NVM_BANKS}
+        self._next_device_types: list[int] | None = None  # QUERY NEXT DEVICE TYPE answers
+        coolest, warmest = profile.tc_range_mirek or (0, 0)
+        self.tc_coolest, self.tc_warmest = coolest, warmest
+        self.tc_mirek = self.tc_temporary = max(coolest, min(warmest, 250))  # 4000 K
         self._pending_write: dict[int, int] = {}
         self._image_cache: dict[int, list[int | None]] = {}
         self.power_on(now)
@@ -323,6 +340,11 @@ class LedGear:
         self.update(now)
         if not isinstance(cmd, _KEEP_WRITE_ENABLE):
             self.write_enabled = False
+        if not isinstance(cmd, g.QueryNextDeviceType):
+            self._next_device_types = None  # QUERY NEXT DEVICE TYPE must follow directly
+        devicetype = getattr(cmd, "devicetype", 0)
+        if devicetype and not self.profile.has(devicetype):
+            return None                          # another device type's command: ignored
         destination = getattr(cmd, "destination", None)
         if destination is not None and not self.is_addressed(destination):
             return None
@@ -490,10 +512,22 @@ class LedGear:
         return self.dtr2
 
     def _query_device_type(self, cmd, now):
-        return DEVICE_TYPE_LED
+        types = self.profile.device_types
+        if not types:
+            return DEVICE_TYPE_NONE
+        if len(types) == 1:
+            return types[0]
+        self._next_device_types = sorted(types)
+        return MASK
 
     def _query_next_device_type(self, cmd, now):
-        return None                              # single device type: NO
+        queue = self._next_device_types
+        if queue is None:
+            return None
+        if not queue:
+            return DEVICE_TYPE_NONE
+        self._next_device_types = queue[1:]
+        return queue[0]
 
     def _query_physical_minimum(self, cmd, now):
         return self.physical_minimum
@@ -549,7 +583,7 @@ class LedGear:
     # -- memory banks
     def _read_memory(self, cmd, now):
         bank = self.dtr1
-        if bank not in memory.BANKS:
+        if bank not in self.profile.banks:
             return None
         image = self.bank_contents(bank)
         location = self.dtr0
@@ -566,7 +600,7 @@ class LedGear:
 
     def _write_location(self, value: int) -> int | None:
         bank, location = self.dtr1, self.dtr0
-        if not self.write_enabled or bank not in memory.BANKS:
+        if not self.write_enabled or bank not in self.profile.banks:
             return None
         if location > memory.last_address(bank):
             return None
@@ -586,8 +620,8 @@ class LedGear:
 
     def _store(self, bank: int, location: int, value: int) -> None:
         self._image_cache.clear()
-        if bank == 1:
-            self._bank1_writes[location] = value
+        if bank in self._nvm_writes:
+            self._nvm_writes[bank][location] = value
             return
         cls = memory.value_class_at(bank, location)
         self._pending_write[location] = value
@@ -726,6 +760,54 @@ class LedGear:
         major, minor = PART_207_VERSION
         return (major << 2) | minor
 
+    # -- device type 8, colour temperature Tc (IEC 62386-209)
+    def _colour_value(self, cmd, now):
+        """QUERY COLOUR VALUE: DTR0 selects; the answer is the MSB, the LSB goes to DTR0."""
+        selected = {
+            colour.QueryColourValueDTR.ColourTemperatureTC: self.tc_mirek,
+            colour.QueryColourValueDTR.ReportColourTemperatureTc: self.tc_mirek,
+            colour.QueryColourValueDTR.TemporaryColourTemperature: self.tc_temporary,
+            colour.QueryColourValueDTR.ColourTemperatureTcCoolest: self.tc_coolest,
+            colour.QueryColourValueDTR.ColourTemperatureTcPhysicalCoolest: self.tc_coolest,
+            colour.QueryColourValueDTR.ColourTemperatureTcWarmest: self.tc_warmest,
+            colour.QueryColourValueDTR.ColourTemperatureTcPhysicalWarmest: self.tc_warmest,
+        }.get(self.dtr0)
+        if selected is None:
+            return MASK                          # not a Tc value: unknown
+        self.dtr0 = selected & 0xFF
+        return selected >> 8
+
+    def _set_temporary_tc(self, cmd, now):
+        self.tc_temporary = (self.dtr1 << 8) | self.dtr0
+
+    def _activate(self, cmd, now):
+        self.tc_mirek = max(self.tc_coolest, min(self.tc_warmest, self.tc_temporary))
+
+    def _tc_step(self, mirek: int) -> None:
+        self.tc_mirek = max(self.tc_coolest, min(self.tc_warmest, self.tc_mirek + mirek))
+
+    def _tc_cooler(self, cmd, now):
+        self._tc_step(-1)
+
+    def _tc_warmer(self, cmd, now):
+        self._tc_step(+1)
+
+    def _copy_report(self, cmd, now):
+        self.tc_temporary = self.tc_mirek
+
+    def _query_colour_features(self, cmd, now):
+        return 0b0000_0010                     # Tc capable
+
+    def _query_colour_status(self, cmd, now):
+        return 0b0010_0000                     # colour type Tc active
+
+    def _query_gear_features(self, cmd, now):
+        return 0
+
+    def _query_ext_version_209(self, cmd, now):
+        major, minor = PART_209_VERSION
+        return (major << 2) | minor
+
     # ------------------------------------------------------------------ D4i data
 
     def _track_failures(self) -> None:
@@ -753,7 +835,8 @@ class LedGear:
         ident, r = self.identity, self.readings
         flags, counts = self._failure_flags, self.failure_counts
         if bank == 0:
-            return {info.LastMemoryBank: 1, info.GTIN: ident.gtin,
+            return {info.LastMemoryBank: 1 if 1 in self.profile.banks else 0,
+                    info.GTIN: ident.gtin,
                     info.FirmwareVersion: ident.firmware_version,
                     info.IdentificationNumber: ident.serial,
                     info.HardwareVersion: ident.hardware_version,
@@ -827,6 +910,11 @@ class LedGear:
                 diag.LightSourceThermalShutdownCounter: 0,
                 diag.LightSourceTemperature: r.driver_temp_c,
             }
+        if bank == 207:
+            return {maintenance.RatedMedianUsefulLifeOfLuminaire: ident.rated_life_khours * 1000,
+                    maintenance.InternalControlGearReferenceTemperature:
+                        ident.reference_temperature_c,
+                    maintenance.RatedMedianUsefulLightSourceStarts: ident.rated_starts}
         raise KeyError(bank)
 
     def bank_contents(self, bank: int, live: bool = False) -> list[int | None]:
@@ -836,9 +924,8 @@ class LedGear:
         image = self._image_cache.get(bank)
         if image is None:
             image = memory.bank_image(bank, self.bank_values(bank), self.lock_bytes.get(bank))
-            if bank == 1:
-                for location, value in self._bank1_writes.items():
-                    image[location] = value
+            for location, value in self._nvm_writes.get(bank, {}).items():
+                image[location] = value
             self._image_cache[bank] = image
         return image
 
@@ -922,4 +1009,14 @@ _HANDLERS: dict[type, Callable] = {
     led.QueryFastFadeTime: LedGear._query_fast_fade,
     led.QueryMinFastFadeTime: LedGear._query_min_fast_fade,
     led.QueryExtendedVersionNumber: LedGear._query_ext_version_207,
+    colour.QueryColourValue: LedGear._colour_value,
+    colour.SetTemporaryColourTemperature: LedGear._set_temporary_tc,
+    colour.Activate: LedGear._activate,
+    colour.ColourTemperatureTcStepCooler: LedGear._tc_cooler,
+    colour.ColourTemperatureTcStepWarmer: LedGear._tc_warmer,
+    colour.CopyReportToTemporary: LedGear._copy_report,
+    colour.QueryColourTypeFeatures: LedGear._query_colour_features,
+    colour.QueryColourStatus: LedGear._query_colour_status,
+    colour.QueryGearFeaturesStatus: LedGear._query_gear_features,
+    colour.QueryExtendedVersionNumber: LedGear._query_ext_version_209,
 }

@@ -1,4 +1,4 @@
-"""Memory bank images of simulated gear: bank 0, D4i banks 1 and 202-206.
+"""Memory bank images of simulated gear: bank 0, D4i banks 1 and 202-207.
 
 Addresses, lengths, scales and types come from python-dali's `dali.memory`
 declarations, so python-dali's own readers decode what we encode. This module is
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
-from dali.memory import diagnostics, energy, info, oem
+from dali.memory import diagnostics, energy, info, maintenance, oem
 from dali.memory.location import (
     BinaryValue,
     FixedScaleNumericValue,
@@ -23,7 +23,7 @@ from dali.memory.location import (
     VersionNumberValue,
 )
 
-#: banks implemented by the simulated D4i gear, by number
+#: banks a simulated gear may implement (its profile says which), by number
 BANKS: dict[int, MemoryBank] = {
     0: info.BANK_0,
     1: oem.BANK_1,
@@ -32,6 +32,7 @@ BANKS: dict[int, MemoryBank] = {
     204: energy.BANK_204,
     205: diagnostics.BANK_205,
     206: diagnostics.BANK_206,
+    207: maintenance.BANK_207,
 }
 
 #: the last accessible location of bank 0 we implement (IEC 62386-102 allows >= 0x1a)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Callable, Generator
+from typing import Any
 
 from dali.address import GearShort
 from dali.command import Command, Response
 from dali.exceptions import MemoryLocationNotImplemented, ResponseError
+from dali.gear.general import QueryControlGearPresent
 from dali.sequences import progress as seq_progress
 from dali.sequences import sleep as seq_sleep
 
-from hardware.dali.errors import DaliCollision, DaliFramingError, DaliNoAnswer
+from hardware.dali.errors import (
+    DaliCollision,
+    DaliFramingError,
+    DaliNoAnswer,
+    DaliNotImplemented,
+)
 from hardware.dali.transport import DaliBus
 
 log = logging.getLogger(__name__)
@@ -93,18 +100,37 @@ async def run_sequence(bus: DaliBus, seq: Generator[Any, Any, Any],
         seq.close()
 
 
-async def read_with_retry(bus: DaliBus, seq_factory: Callable[[], Generator],
-                          retry: RetryPolicy = RetryPolicy()) -> Any:
-    """Run a python-dali read sequence, re-running it from the start when the gear does
-    not answer (capped backoff); typed errors after the last attempt."""
+async def gear_answers(bus: DaliBus, short_address: int) -> bool:
+    """Whether the gear at ``short_address`` answers QUERY CONTROL GEAR PRESENT (one frame)."""
+    response = await bus.send(QueryControlGearPresent(GearShort(short_address)))
+    raw = response.raw_value if response is not None else None
+    if raw is not None and raw.error:
+        raise DaliFramingError(f"framing error in answer to QUERY CONTROL GEAR PRESENT "
+                               f"of short address {short_address}")
+    return raw is not None
+
+
+async def read_with_retry(bus: DaliBus, seq_factory: Callable[[], Generator[Any, Any, Any]],
+                          retry: RetryPolicy = RetryPolicy(), *,
+                          gear: int | None = None) -> Any:
+    """Run a python-dali read sequence, re-running it from the start when a location it needs
+    gets no answer (capped backoff); typed errors after the last attempt.
+
+    python-dali says "memory location not implemented" both when the gear lacks the location
+    and when it is silent. With ``gear`` (the short address read from), one QUERY CONTROL GEAR
+    PRESENT after the last attempt tells them apart: a gear that answers it does not implement
+    the location (`DaliNotImplemented`); a silent one is `DaliNoAnswer`. Without ``gear`` every
+    such failure is `DaliNoAnswer`.
+    """
     for attempt in range(1, retry.attempts + 1):
         try:
             return await run_sequence(bus, seq_factory())
         except MemoryLocationNotImplemented as e:
             if attempt == retry.attempts:
+                if gear is not None and await gear_answers(bus, gear):
+                    raise DaliNotImplemented(str(e)) from e
                 raise DaliNoAnswer(str(e)) from e
             await bus.sleep(retry.delay(attempt))
         except ResponseError as e:
             raise DaliCollision(str(e)) from e
     raise AssertionError("unreachable")
-

@@ -7,6 +7,7 @@ Values the gear reports as MASK / TMASK / invalid become None.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from dali.memory.location import FlagValue, MemoryBank
 from pydantic import BaseModel
 
 from hardware.dali.commands import RetryPolicy, read_with_retry
-from hardware.dali.errors import DaliNoAnswer
+from hardware.dali.errors import DaliNotImplemented
 from hardware.dali.transport import DaliBus
 
 
@@ -31,17 +32,23 @@ def _plain(value: Any) -> Any:
 
 async def read_bank(bus: DaliBus, short_address: int, bank: MemoryBank,
                     retry: RetryPolicy = RetryPolicy()) -> dict[str, Any]:
-    """All values of one memory bank by python-dali value name (latched where supported)."""
+    """All values of one memory bank by python-dali value name (latched where supported).
+
+    Raises `DaliNotImplemented` when the gear answers but has no such bank, `DaliNoAnswer`
+    when it is silent.
+    """
     values = await read_with_retry(bus, lambda: bank.read_all(GearShort(short_address)),
-                                   retry)
+                                   retry, gear=short_address)
     return {cls.__name__: _plain(v) for cls, v in values.items()}
 
 
-async def _optional_bank(bus, short_address, bank, retry) -> dict[str, Any]:
+async def _optional_bank(bus: DaliBus, short_address: int, bank: MemoryBank,
+                         retry: RetryPolicy) -> dict[str, Any] | None:
+    """A bank's values, or None when the gear does not implement it (a no-answer raises)."""
     try:
         return await read_bank(bus, short_address, bank, retry)
-    except DaliNoAnswer:
-        return {}
+    except DaliNotImplemented:
+        return None
 
 
 class GearInfo(BaseModel):
@@ -149,13 +156,16 @@ async def read_luminaire_info(bus: DaliBus, short_address: int,
 
 async def read_energy(bus: DaliBus, short_address: int, *, all_banks: bool = False,
                       retry: RetryPolicy = RetryPolicy()) -> EnergyReport:
-    """Active energy and power (bank 202); with ``all_banks`` also 203 and 204 when present."""
+    """Active energy and power (bank 202); with ``all_banks`` also 203 and 204 when present.
+
+    Raises `DaliNotImplemented` for a gear without bank 202 (no D4i Part 252).
+    """
     active = await read_bank(bus, short_address, energy.BANK_202, retry)
     report = EnergyReport(active_energy_wh=active.get("ActiveEnergy"),
                           active_power_w=active.get("ActivePower"))
     if all_banks:
-        apparent = await _optional_bank(bus, short_address, energy.BANK_203, retry)
-        load = await _optional_bank(bus, short_address, energy.BANK_204, retry)
+        apparent = await _optional_bank(bus, short_address, energy.BANK_203, retry) or {}
+        load = await _optional_bank(bus, short_address, energy.BANK_204, retry) or {}
         report = report.model_copy(update=dict(
             apparent_energy_vah=apparent.get("ApparentEnergy"),
             apparent_power_va=apparent.get("ApparentPower"),
@@ -165,9 +175,19 @@ async def read_energy(bus: DaliBus, short_address: int, *, all_banks: bool = Fal
 
 
 async def read_diagnostics(bus: DaliBus, short_address: int,
-                           retry: RetryPolicy = RetryPolicy()) -> Diagnostics:
-    g = await read_bank(bus, short_address, diag.BANK_205, retry)
-    s = await _optional_bank(bus, short_address, diag.BANK_206, retry)
+                           retry: RetryPolicy = RetryPolicy(),
+                           banks: Collection[int] | None = None) -> Diagnostics:
+    """Part 253 diagnostics: bank 205 (control gear) and bank 206 (light source), each read where
+    the gear has it. ``banks``: the banks it implements (its capabilities), so a bank known to be
+    missing is not asked for; None tries both. Raises `DaliNotImplemented` when it has neither.
+    """
+    found = [None if banks is not None and bank.address not in banks
+             else await _optional_bank(bus, short_address, bank, retry)
+             for bank in (diag.BANK_205, diag.BANK_206)]
+    if found == [None, None]:
+        raise DaliNotImplemented(f"gear {short_address} implements neither memory bank 205 "
+                                 "nor 206 (no D4i Part 253 diagnostics)")
+    g, s = (values or {} for values in found)
     return Diagnostics(
         operating_time_s=g.get("ControlGearOperatingTime"),
         start_counter=g.get("ControlGearStartCounter"),

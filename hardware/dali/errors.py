@@ -11,6 +11,11 @@ class DaliNoAnswer(DaliError):
     """A query that needs an answer got none (after the configured retries)."""
 
 
+class DaliNotImplemented(DaliError):
+    """The gear answers but does not implement what was asked (a memory bank, a location): a
+    capability it lacks, never a communication fault."""
+
+
 class DaliFramingError(DaliError):
     """A backward frame arrived with a framing error from a single addressed gear."""
 

@@ -10,7 +10,7 @@ import pytest
 from agent_harness import WINTER_NIGHT, Watcher, device_account, sync_wait_until, wait_until
 from rich.console import Console
 
-from controller_fw_sim.dali import SimulatedDaliBus
+from controller_fw_sim.dali import MIXED_BUS, SimulatedDaliBus
 from controller_fw_sim.modbus_meter import MeterServer
 from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
@@ -21,6 +21,7 @@ from luciole.stack import free_port
 from hardware.dali import InProcessBus
 from hardware.modbus import ModbusDevice, load_profile, tcp_client
 from wire.messages import ControllerConfig, Event, EventKind, loads
+from wire.records import LEVEL_UNKNOWN, LuminaireFailure
 from wire.topics import Kind
 
 pytestmark = pytest.mark.integration
@@ -149,3 +150,38 @@ def test_a_refused_claim_fails_the_first_check_with_the_apis_reason(tmp_path):
     assert result.checks[0].name == "registered with the central API"
     assert "403" in result.checks[0].detail and "unknown claim code" in result.checks[0].detail
     assert not (tmp_path / "agent.json").exists()
+
+
+def test_plain_dali_gear_passes_provisioning_and_its_capabilities_go_up(stack, tmp_path):
+    """Most installed gear is not D4i: a plain DT6 driver lacks bank 1, and that is no failure."""
+    e = stack.endpoints
+    password = device_account(stack.stack, TENANT, "ctl-prov-1")
+    mqtt = dict(host=e.mqtt_host, port=e.mqtt_port, username="ctl-prov-1", password=password,
+                tls=False)
+    sim = SimulatedDaliBus.with_gear(4, seed=23, addressed=False, profiles=MIXED_BUS)
+
+    async def scenario():
+        async with _api(mqtt, []) as http:
+            return await provision(REQUEST, "http://api.test", InProcessBus(sim), None,
+                                   tmp_path / "data", tmp_path / "agent.json", http=http)
+
+    with Watcher(e.mqtt_host, e.mqtt_port, e.mqtt_username, e.mqtt_password) as watcher:
+        watcher.subscribe(f"luciole/v1/{TENANT}/ctl-prov-1/#")
+        result = asyncio.run(asyncio.wait_for(scenario(), 60))
+        inventory = sync_wait_until(lambda: len(_inventory(watcher)) == 4 and _inventory(watcher),
+                                    10, "an inventory event per luminaire")
+        records = sync_wait_until(watcher.records, 10, "the first telemetry")
+    assert result.ok, [c for c in result.checks if not c.ok]
+    checks = {c.name: c for c in result.checks}
+    by_profile = {gear.profile.name: gear.short_address for gear in sim.gear}
+    no_bank_1 = sorted((by_profile["dt6"], by_profile["d4i_252"]))
+    assert f"plain DALI) at {no_bank_1}" in checks["D4i inventory read"].detail
+    detail = {ev.luminaire: ev.detail for ev in inventory}
+    plain = detail[by_profile["dt6"]]
+    assert plain["model"] == REQUEST.luminaire_model and "gtin" not in plain
+    assert (plain["device_types"], plain["banks"], plain["d4i_parts"]) == ("6", "0", "")
+    assert detail[by_profile["d4i_full"]]["d4i_parts"] == "251,252,253"
+    assert detail[by_profile["dt8_tc"]]["device_types"] == "8"
+    (_, _, first), *_ = records
+    assert first["level"] == LEVEL_UNKNOWN and first["failure"] & LuminaireFailure.ABSENT_POWER, (
+        "the check message is no reading: no level, no energy to count")

@@ -156,7 +156,7 @@ def test_header_bytes_are_the_documented_little_endian_layout():
 
 def test_enums():
     assert LuminaireFailure.LAMP | LuminaireFailure.TILT == 65
-    assert [f.value for f in LuminaireFailure if f] == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert [f.value for f in LuminaireFailure if f] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
     assert Quantity.NOISE_DBA.unit == "dB(A)" and Quantity.FREQUENCY_HZ.low == 45.0
     assert len({int(q) for q in Quantity}) == 14
     assert RecordType.LUMINAIRE.dtype == LUMINAIRE_DTYPE
