@@ -33,7 +33,7 @@ from hardware.dali import (
     open_hid,
     open_serial,
 )
-from hardware.modbus import ModbusDevice, RetryPolicy, load_profile, rtu_client, tcp_client
+from hardware.modbus import Backoff, ModbusDevice, RetryPolicy, load_profile, rtu_client, tcp_client
 from wire.messages import (
     Ack,
     AckStatus,
@@ -59,6 +59,9 @@ from wire.messages import (
 from wire.topics import Kind, TopicError, parse_topic
 
 log = logging.getLogger(__name__)
+
+_MODBUS_RETRY = RetryPolicy(attempts=2, backoff=Backoff(initial_s=0.05, max_s=5.0))
+"""A poll is repeated on its own schedule: one retry inside a poll is enough."""
 
 REASSERT_S = 60.0  # levels are re-sent this often even when unchanged (a gear may have reset)
 IDENTIFY_TICK_S = 0.25
@@ -88,14 +91,14 @@ def open_meter(spec: ModbusSpec) -> ModbusDevice:
     client = (tcp_client(spec.host, spec.port, timeout_s=spec.timeout_s) if spec.host
               else rtu_client(spec.serial_port or "", baudrate=spec.baudrate, timeout_s=spec.timeout_s))
     return ModbusDevice(load_profile(spec.profile), client, device_id=spec.device_id,
-                        timeout_s=spec.timeout_s, retry=RetryPolicy(retries=1, base_delay_s=0.05))
+                        timeout_s=spec.timeout_s, retry=_MODBUS_RETRY)
 
 
 def open_sensor(spec: SensorSpec) -> SensorSource:
     client = (tcp_client(spec.host, spec.port, timeout_s=spec.timeout_s) if spec.host
               else rtu_client(spec.serial_port or "", baudrate=spec.baudrate, timeout_s=spec.timeout_s))
     device = ModbusDevice(load_profile(spec.profile), client, device_id=spec.device_id,
-                          timeout_s=spec.timeout_s, retry=RetryPolicy(retries=1, base_delay_s=0.05))
+                          timeout_s=spec.timeout_s, retry=_MODBUS_RETRY)
     return ModbusSensorSource(device, spec.presence_register, spec.lux_register)
 
 

@@ -26,6 +26,7 @@ from edge_agent import metrics
 from edge_agent.clock import Clock
 from edge_agent.settings import AgentSettings
 from edge_agent.store_forward import Outbox, Pending, TokenBucket
+from wire.retry import Backoff
 from wire.topics import Kind, topic
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,8 @@ class _Rearm(Exception):
 
 
 def reconnect_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Capped exponential backoff with "equal jitter" before reconnect attempt `attempt` (1..)."""
-    capped = min(high, low * 2 ** max(0, attempt - 1))
-    return capped / 2 + rng.uniform(0, capped / 2)
+    """The project's one backoff ("equal jitter") before reconnect attempt `attempt` (1..)."""
+    return Backoff(initial_s=low, max_s=high).delay(max(1, attempt), rng)
 
 
 class Link:

@@ -42,11 +42,12 @@ from hardware.dali import (
 from hardware.modbus import ModbusDevice, ModbusError
 from wire.messages import EventKind, Severity
 from wire.records import LEVEL_UNKNOWN, LuminaireFailure
+from wire.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 LUMINAIRES_PER_BUS = 64
-DALI_RETRY = RetryPolicy(attempts=2, base_delay_s=0.02, max_delay_s=0.2)
+DALI_RETRY = RetryPolicy(attempts=2, backoff=Backoff(initial_s=0.02, max_s=0.2))
 GEAR_ERRORS = (DaliNoAnswer, DaliFramingError, DaliCollision)
 """Errors of one gear (silent, garbled, two gear on one address); any other `DaliError` is the
 bus or its interface."""
@@ -73,11 +74,11 @@ class FaultTracker:
 
 
 def backoff_s(interval_s: float, streak: int, rng: random.Random, cap_factor: float = 8.0) -> float:
-    """Wait before the next poll after `streak` failures in a row (0: the plain interval)."""
+    """Wait before the next poll after `streak` failures in a row (0: the plain interval): the
+    project's one backoff, from twice the interval up to `cap_factor` times it."""
     if streak <= 0:
         return interval_s
-    capped = min(interval_s * cap_factor, interval_s * 2 ** streak)
-    return capped / 2 + rng.uniform(0, capped / 2)
+    return Backoff(initial_s=2 * interval_s, max_s=cap_factor * interval_s).delay(streak, rng)
 
 
 class DaliPoller:

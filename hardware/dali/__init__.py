@@ -1,5 +1,7 @@
 """DALI access through python-dali: transports, commissioning, D4i banks, typed errors."""
 
+from wire.retry import NO_RETRY, Backoff, RetryPolicy
+
 from hardware.dali.capabilities import (
     D4I_PARTS,
     PROBED_BANKS,
@@ -10,8 +12,6 @@ from hardware.dali.capabilities import (
     probe,
 )
 from hardware.dali.commands import (
-    NO_RETRY,
-    RetryPolicy,
     gear_answers,
     query,
     read_with_retry,
@@ -50,7 +50,7 @@ from hardware.dali.transport import (
 )
 
 __all__ = [
-    "D4I_PARTS", "NO_RETRY", "PROBED_BANKS", "DaliBus", "DaliCollision", "DaliError",
+    "D4I_PARTS", "NO_RETRY", "Backoff", "PROBED_BANKS", "DaliBus", "DaliCollision", "DaliError",
     "DaliFramingError", "DaliNoAnswer", "DaliNotImplemented", "DaliServerBus", "DaliTimeout",
     "Diagnostics", "EnergyReport", "FrameSink", "GearCapabilities", "GearInfo", "GearStatus",
     "InProcessBus", "LuminaireInfo", "PythonDaliDriverBus", "RetryPolicy",

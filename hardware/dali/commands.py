@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 from dali.address import GearShort
@@ -22,27 +20,11 @@ from hardware.dali.errors import (
     DaliNotImplemented,
 )
 from hardware.dali.transport import DaliBus
+from wire.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Capped exponential backoff with jitter for reads that got no answer."""
-
-    attempts: int = 3
-    base_delay_s: float = 0.05
-    max_delay_s: float = 1.0
-    jitter: float = 0.5           # +- fraction of the delay
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Delay before retry number ``attempt`` (1-based)."""
-        d = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
-        r = (rng or random).uniform(-self.jitter, self.jitter)
-        return max(0.0, d * (1.0 + r))
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 def _check(command: Command, response: Response | None) -> Response:

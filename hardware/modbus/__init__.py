@@ -12,7 +12,9 @@ from .codec import (
     plan_profile_reads,
     plan_reads,
 )
-from .device import ModbusDevice, RetryPolicy, rtu_client, tcp_client
+from wire.retry import Backoff, RetryPolicy
+
+from .device import MODBUS_RETRY, ModbusDevice, rtu_client, tcp_client
 from .errors import (
     CodecError,
     ExceptionCode,
@@ -51,6 +53,8 @@ __all__ = [
     "RegisterSpec",
     "RegisterType",
     "RetryPolicy",
+    "Backoff",
+    "MODBUS_RETRY",
     "Value",
     "available_profiles",
     "decode_block",

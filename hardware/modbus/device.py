@@ -6,11 +6,12 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from wire.retry import Backoff, RetryPolicy
 
 from .codec import ReadBlock, Value, decode_block, plan_profile_reads
 from .errors import (
@@ -24,23 +25,9 @@ from .profile import DeviceProfile, RegisterFunction
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to ask again.
-
-    ``retries`` extra attempts after the first; delay before retry n (0-based) is
-    ``min(max_delay_s, base_delay_s * 2**n)`` with "equal jitter": half of it fixed,
-    half uniformly random, so many pollers that failed together do not retry together.
-    """
-
-    retries: int = 2
-    base_delay_s: float = 0.1
-    max_delay_s: float = 5.0
-
-    def delay(self, retry_index: int, rng: random.Random) -> float:
-        capped = min(self.max_delay_s, self.base_delay_s * (2**retry_index))
-        return capped / 2 + rng.uniform(0, capped / 2)
+MODBUS_RETRY = RetryPolicy(attempts=3, backoff=Backoff(initial_s=0.1, max_s=5.0))
+"""Three tries in all, "equal jitter" between them, so that pollers that failed together (a meter
+rebooting under several gateways) do not retry together."""
 
 
 def tcp_client(host: str, port: int = 502, *, timeout_s: float = 1.0) -> AsyncModbusTcpClient:
@@ -97,7 +84,7 @@ class ModbusDevice:
         *,
         device_id: int | None = None,
         timeout_s: float = 1.0,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = MODBUS_RETRY,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -137,10 +124,10 @@ class ModbusDevice:
     async def read_block(self, block: ReadBlock) -> list[int]:
         """One read request, with timeout and retries; the raw registers."""
         last_error: ModbusError | None = None
-        attempts = self.retry.retries + 1
+        attempts = self.retry.attempts
         for attempt in range(attempts):
             if attempt:
-                delay = self.retry.delay(attempt - 1, self._rng)
+                delay = self.retry.delay(attempt, self._rng)
                 log.debug(
                     "modbus retry device=%s start=%s attempt=%d delay_s=%.3f error=%s",
                     self.device_id, block.start, attempt, delay, last_error,

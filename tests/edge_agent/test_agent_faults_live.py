@@ -14,7 +14,8 @@ from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from edge_agent.host import Host
 from hardware.dali import InProcessBus
-from hardware.modbus import ModbusDevice, RetryPolicy, load_profile, tcp_client
+from hardware.modbus import ModbusDevice, load_profile, tcp_client
+from wire.retry import NO_RETRY
 from wire.messages import Event, EventKind, State, loads
 from wire.records import LuminaireFailure
 from wire.topics import Kind
@@ -47,7 +48,7 @@ def test_modbus_timeout_and_dali_no_answer_become_fault_events(stack, tmp_path):
         meter.publish({"energy_import_kwh": 1234.5, "power_total": 180.0, "frequency": 50.0,
                        "voltage_ln_avg": 231.0})
         device = ModbusDevice(load_profile("eastron_sdm630"), tcp_client("127.0.0.1", port, timeout_s=0.2),
-                              timeout_s=0.2, retry=RetryPolicy(retries=0))
+                              timeout_s=0.2, retry=NO_RETRY)
         try:
             hardware = Hardware([InProcessBus(sink)], [device])
             async with Agent(settings, clock=clock, hardware=hardware) as agent:

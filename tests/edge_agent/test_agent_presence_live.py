@@ -16,7 +16,8 @@ from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from edge_agent.sensors import DEFAULT_PROFILE, ModbusSensorSource
 from hardware.dali import InProcessBus
-from hardware.modbus import ModbusDevice, RetryPolicy, load_profile, tcp_client
+from hardware.modbus import ModbusDevice, load_profile, tcp_client
+from wire.retry import NO_RETRY
 
 pytestmark = pytest.mark.integration
 TENANT = "schaerbeek"
@@ -42,7 +43,7 @@ def test_presence_boosts_the_watched_luminaire_in_telemetry_then_fades_back(stac
                                 sensors=[dict(host="127.0.0.1", port=port, luminaires=[0],
                                               poll_interval_s=1)])
         device = ModbusDevice(profile, tcp_client("127.0.0.1", port, timeout_s=0.5), timeout_s=0.5,
-                              retry=RetryPolicy(retries=0))
+                              retry=NO_RETRY)
         hardware = Hardware([InProcessBus(sink)], [], [ModbusSensorSource(device)])
         try:
             async with Agent(settings, clock=clock, hardware=hardware) as agent:

@@ -71,7 +71,7 @@ def test_typed_errors():
 
 def test_retries_with_capped_backoff():
     sim = SimulatedDaliBus.with_gear(1)
-    policy = hd.RetryPolicy(attempts=4, base_delay_s=0.1, max_delay_s=0.3, jitter=0.0)
+    policy = hd.RetryPolicy(attempts=4, backoff=hd.Backoff(initial_s=0.1, max_s=0.3, jitter=0.0))
     assert [policy.delay(i) for i in (1, 2, 3, 4)] == [0.1, 0.2, 0.3, 0.3]
 
     async def main():
@@ -81,7 +81,7 @@ def test_retries_with_capped_backoff():
         assert sim.now - t0 == pytest.approx(0.3)          # slept 0.1 + 0.2 (simulated)
         bus = hd.InProcessBus(DroppingSink(sim, drop=5))
         with pytest.raises(hd.DaliNoAnswer):
-            await hd.actual_level(bus, 0, hd.RetryPolicy(attempts=2, jitter=0.0))
+            await hd.actual_level(bus, 0, hd.RetryPolicy(attempts=2, backoff=hd.Backoff(jitter=0.0)))
         bus = hd.InProcessBus(DroppingSink(sim, drop=3))     # a bank read restarts
         report = await hd.read_energy(bus, 0, retry=policy)
         assert report.active_power_w == pytest.approx(float(sim.state.power_w[0]), abs=0.05)

@@ -26,7 +26,6 @@ from hardware.modbus import (
     plan_profile_reads,
     plan_reads,
 )
-from hardware.modbus.device import RetryPolicy
 
 T = RegisterType
 
@@ -221,13 +220,3 @@ def test_encode_image_then_decode_block_gives_values_back():
                 assert decoded[name] == pytest.approx(value)
     with pytest.raises(CodecError):
         encode_image(profile, {"no_such_register": 1.0})
-
-
-def test_backoff_is_capped_exponential_with_jitter():
-    policy = RetryPolicy(retries=10, base_delay_s=0.1, max_delay_s=1.0)
-    rng = random.Random(3)
-    for n in range(10):
-        capped = min(1.0, 0.1 * 2**n)
-        delays = [policy.delay(n, rng) for _ in range(200)]
-        assert all(capped / 2 <= d <= capped for d in delays)
-        assert max(delays) - min(delays) > capped / 10  # jittered, not constant

@@ -16,13 +16,14 @@ from hardware.modbus import (
     ModbusDevice,
     ModbusExceptionResponse,
     ModbusTimeout,
+    Backoff,
     RetryPolicy,
     load_profile,
     tcp_client,
 )
 
 SDM630 = load_profile("eastron_sdm630")
-FAST_RETRY = RetryPolicy(retries=2, base_delay_s=0.01, max_delay_s=0.05)
+FAST_RETRY = RetryPolicy(attempts=3, backoff=Backoff(initial_s=0.01, max_s=0.05))
 
 
 def _device(port: int, **kwargs) -> ModbusDevice:
@@ -43,9 +44,9 @@ def test_timeout_mode_raises_modbus_timeout_after_configured_retries():
             with pytest.raises(ModbusTimeout) as caught:
                 await device.read()
             elapsed = time.monotonic() - started
-            assert caught.value.attempts == FAST_RETRY.retries + 1
-            assert server.requests_received - before == FAST_RETRY.retries + 1
-            assert elapsed >= 0.3 * (FAST_RETRY.retries + 1)
+            assert caught.value.attempts == FAST_RETRY.attempts
+            assert server.requests_received - before == FAST_RETRY.attempts
+            assert elapsed >= 0.3 * (FAST_RETRY.attempts)
             server.clear_fault()
             # the device recovers once the meter answers again (reconnecting if needed)
             assert (await device.read(["voltage_l1"]))["voltage_l1"] == pytest.approx(230.0)
@@ -77,7 +78,7 @@ def test_exception_mode_raises_named_exception_response(code, name):
             assert err.code == ExceptionCode(code) and err.code_name == name
             assert err.function_code == 4 and err.address == 0
             retried = code in (6, 11)  # busy device / silent gateway target: worth asking again
-            assert err.attempts == (FAST_RETRY.retries + 1 if retried else 1)
+            assert err.attempts == (FAST_RETRY.attempts if retried else 1)
             assert server.requests_received == err.attempts
             device.close()
 
@@ -108,7 +109,7 @@ def test_nothing_listening_gives_connection_error():
         device = _device(port)
         with pytest.raises(ModbusConnectionError) as caught:
             await device.read()
-        assert caught.value.attempts == FAST_RETRY.retries + 1
+        assert caught.value.attempts == FAST_RETRY.attempts
         device.close()
 
     asyncio.run(scenario())
@@ -123,7 +124,7 @@ def test_backoff_sleeps_between_attempts():
     async def scenario():
         async with MeterServer() as server:
             server.set_exception_mode(ExceptionCode.SLAVE_DEVICE_BUSY)
-            policy = RetryPolicy(retries=3, base_delay_s=0.1, max_delay_s=0.25)
+            policy = RetryPolicy(attempts=4, backoff=Backoff(initial_s=0.1, max_s=0.25))
             device = _device(server.port, retry=policy, sleep=fake_sleep)
             with pytest.raises(ModbusExceptionResponse):
                 await device.read()
