@@ -45,6 +45,7 @@ CREATE TABLE detector_luminaire_state (
     base_spread     double precision NOT NULL,  -- its robust spread (relative)
     base_samples    integer NOT NULL,           -- readings that taught the baseline
     full_ratio      double precision NOT NULL,  -- last power / baseline at full level (NaN: none)
+    last_power_w    double precision NOT NULL,  -- power at the last reading
     lit             boolean NOT NULL,           -- lit at the last reading
     relights        double precision[] NOT NULL, -- epoch s of the last night-time re-lightings
     bad             smallint[] NOT NULL,        -- per fault kind: consecutive readings with it
@@ -56,7 +57,8 @@ CREATE TABLE detector_luminaire_state (
 -- Per-controller state: when each was last heard from.
 CREATE TABLE detector_controller_state (
     controller_key  integer PRIMARY KEY,
-    last_seen       double precision NOT NULL   -- epoch s of its last luminaire reading
+    last_seen       double precision NOT NULL,  -- epoch s of its last luminaire reading
+    comm_open       boolean NOT NULL            -- communicationFailure raised
 );
 
 -- Per-cabinet state: meter against the sum of its luminaires, and its open conditions.
