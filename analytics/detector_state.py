@@ -28,7 +28,7 @@ SELECT controller_key, sensor, quantity, last_value, repeats, open FROM detector
 _SAVE_LUM = (
     "CREATE TEMP TABLE s_lum (LIKE detector_luminaire_state) ON COMMIT DROP",
     "COPY s_lum (controller_key, luminaire, last_time, base_full_w, base_spread, base_samples,"
-    " full_ratio, last_power_w, lit, relights, bad, good, open) FROM STDIN",
+    " full_ratio, last_power_w, lit, relights, bad, good, open) FROM STDIN (FORMAT BINARY)",
     """INSERT INTO detector_luminaire_state SELECT * FROM s_lum
        ON CONFLICT (controller_key, luminaire) DO UPDATE SET
        last_time = EXCLUDED.last_time, base_full_w = EXCLUDED.base_full_w,
@@ -117,7 +117,7 @@ class DetectorState:
         )
 
 
-def _fit(values: list[int] | list[bool] | list[float], width: int, fill: object) -> list:
+def _fit(values: np.ndarray | list[object], width: int, fill: object) -> list[object]:
     """A stored array padded or cut to the current number of kinds (kinds may be added)."""
     return list(values[:width]) + [fill] * max(0, width - len(values))
 
@@ -134,9 +134,10 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
                 continue
             st.last_time[jj], st.base_full_w[jj], st.base_samples[jj] = r[2], r[3], r[4]
             st.full_ratio[jj], st.last_power_w[jj], st.lit[jj] = r[5], r[6], r[7]
-            st.relights[jj] = _fit(r[8], RELIGHT_DEPTH, np.nan)
-            st.bad[jj], st.good[jj], st.open[jj] = _fit(r[9], k, 0), _fit(r[10], k, 0), _fit(
-                r[11], k, False)
+            st.relights[jj] = _fit(np.frombuffer(r[8], "<f8"), RELIGHT_DEPTH, np.nan)
+            st.bad[jj] = _fit(np.frombuffer(r[9], "<i2"), k, 0)
+            st.good[jj] = _fit(np.frombuffer(r[10], "<i2"), k, 0)
+            st.open[jj] = _fit(np.frombuffer(r[11], "?"), k, False)
     rows = conn.execute(_LOAD_CTL).fetchall()
     if rows:
         c = reg.controllers_of(np.array([r[0] for r in rows]))
@@ -155,16 +156,31 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     return st
 
 
-def _copy(conn: psycopg.Connection, statements: tuple[str, ...], rows: list[tuple]) -> None:
+_LUM_TYPES = ["int4", "int2", "float8", "float8", "float8", "int4", "float8", "float8", "bool",
+              "bytea", "bytea", "bytea", "bytea"]
+
+
+def _copy(conn: psycopg.Connection, statements: tuple[str, ...], rows: list[tuple],
+          types: list[str] | None = None) -> None:
     if not rows:
         return
     create, copy_sql, merge, drop = statements
     conn.execute(create)
     with conn.cursor().copy(copy_sql) as copy:
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
     conn.execute(merge)
     conn.execute(drop)
+
+
+def _blobs(a: np.ndarray) -> list[bytes]:
+    """Each row of a 2-d array as its raw little-endian bytes."""
+    a = np.ascontiguousarray(a)
+    raw = a.tobytes()
+    width = a.shape[1] * a.dtype.itemsize
+    return [raw[i * width:(i + 1) * width] for i in range(a.shape[0])]
 
 
 def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
@@ -176,10 +192,11 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
         (key // LUM_STRIDE).tolist(), (key % LUM_STRIDE).tolist(),
         np.nan_to_num(st.last_time[lums], nan=0.0).tolist(), st.base_full_w[lums].tolist(),
         [0.0] * lums.shape[0], st.base_samples[lums].tolist(), st.full_ratio[lums].tolist(),
-        st.last_power_w[lums].tolist(), st.lit[lums].tolist(), st.relights[lums].tolist(),
-        st.bad[lums].tolist(), st.good[lums].tolist(), st.open[lums].tolist(),
+        st.last_power_w[lums].tolist(), st.lit[lums].tolist(),
+        _blobs(st.relights[lums].astype("<f8")), _blobs(st.bad[lums].astype("<i2")),
+        _blobs(st.good[lums].astype("<i2")), _blobs(st.open[lums].astype("?")),
     ))
-    _copy(conn, _SAVE_LUM, rows)
+    _copy(conn, _SAVE_LUM, rows, _LUM_TYPES)
     ctls = np.unique(controllers)
     ctls = ctls[~np.isnan(st.last_seen[ctls])]
     _copy(conn, _SAVE_CTL, list(zip(reg.ctl_key[ctls].tolist(), st.last_seen[ctls].tolist(),

@@ -3,6 +3,7 @@ faults, with the detectors' state kept in the database between passes."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +12,7 @@ import psycopg
 
 from analytics import fault_types as ft
 from analytics.causes import clock, luminaire_cause
-from analytics.detector_state import load_state, save_state
+from analytics.detector_state import DetectorState, load_state, save_state
 from analytics.fault_store import FaultEvent, apply_events
 from analytics.fleet_rules import (
     SensorReadings,
@@ -110,8 +111,26 @@ class FaultDetectionJob:
 
     name = "faults"
 
-    def __init__(self, silence_s: float = 900.0) -> None:
+    def __init__(self, silence_s: float = 900.0, registry_refresh_s: float = 300.0) -> None:
         self.silence_s = silence_s
+        self.registry_refresh_s = registry_refresh_s
+        # state and registry after this process's last pass, reused when the next pass starts
+        # where it ended (no other runner advanced the cursor in between)
+        self._cache: tuple[datetime, float, Registry, DetectorState] | None = None
+
+    def forget(self) -> None:
+        """Drop the in-memory state (the pass that changed it did not commit)."""
+        self._cache = None
+
+    def _state(self, conn: psycopg.Connection,
+               start: datetime) -> tuple[Registry, DetectorState, float]:
+        cache = self._cache
+        self._cache = None
+        if cache is not None and cache[0] == start and (
+                time.monotonic() - cache[1] < self.registry_refresh_s):
+            return cache[2], cache[3], cache[1]
+        reg = load_registry(conn)
+        return reg, load_state(conn, reg), time.monotonic()
 
     def newest(self, conn: psycopg.Connection) -> datetime | None:
         return conn.execute(_NEWEST).fetchone()[0]  # type: ignore[index]
@@ -121,8 +140,7 @@ class FaultDetectionJob:
 
     def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
         """Read (start, end], update state and faults; the caller owns the transaction."""
-        reg = load_registry(conn)
-        st = load_state(conn, reg)
+        reg, st, loaded_at = self._state(conn, start)
         r = read_luminaires(conn, reg, start, end)
         s = read_sensors(conn, reg, start, end)
         power_before = st.last_power_w.copy()
@@ -137,4 +155,5 @@ class FaultDetectionJob:
         events += stuck_sensor_events(reg, st, s)
         raised, cleared = apply_events(conn, events)
         save_state(conn, reg, st, r.lum, np.arange(reg.n_controllers))
+        self._cache = (end, loaded_at, reg, st)
         return PassResult(len(r) + int(s.t.shape[0]), raised, cleared)

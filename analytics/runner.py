@@ -96,7 +96,10 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
                 return None
             result = job.run_pass(conn, position, end)
             conn.execute(_ADVANCE, (end, next_run, job.name))
-    except psycopg.Error:
+    except BaseException:
+        forget = getattr(job, "forget", None)
+        if forget is not None:
+            forget()  # its in-memory state ran ahead of what was rolled back
         if metrics is not None:
             metrics.failures.labels(job.name).inc()
         raise

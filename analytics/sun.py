@@ -21,7 +21,7 @@ def transitions(lat: float, lon: float, t0: float, t1: float) -> np.ndarray:
     """Sorted epoch seconds of sunrise, sunset, sunrise, ... from a day before t0 to after t1."""
     first = datetime.fromtimestamp(t0, UTC).date() - timedelta(days=1)
     last = datetime.fromtimestamp(t1, UTC).date() + timedelta(days=1)
-    lat, lon = round(float(lat), 2), round(float(lon), 2)  # a kilometre moves it by seconds
+    lat, lon = round(float(lat), 1), round(float(lon), 1)  # 10 km move it by under a minute
     out = []
     day = first
     while day <= last:
@@ -48,7 +48,7 @@ def sun_phase_at(lat: np.ndarray, lon: np.ndarray, place: np.ndarray,
     if t.shape[0] == 0:
         return night, since, until
     t0, t1 = float(t.min()), float(t.max())
-    key = np.round(lat, 2) * 1000.0 + np.round(lon, 2)
+    key = np.round(lat, 1) * 1000.0 + np.round(lon, 1)  # 0.1 degree moves it by a minute
     uniq, group = np.unique(key[place], return_inverse=True)
     for g in range(uniq.shape[0]):
         rows = np.flatnonzero(group == g)

@@ -7,7 +7,8 @@ lossy radio link would.
 
 from __future__ import annotations
 
-from datetime import UTC
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -16,14 +17,13 @@ from controller_fw_sim.fleet import Outbox
 from controller_fw_sim.fleet_inventory import Inventory
 from wire.records import HEADER_DTYPE, HEADER_SIZE, LUMINAIRE_DTYPE, SENSOR_DTYPE
 
-_LUMINAIRE_COPY = (
-    "COPY luminaire_telemetry (time, controller_key, luminaire, level, status, power_w, energy_wh,"
-    " voltage_v, current_a, power_factor, driver_temp_c, ambient_lux, presence, failure, boot_id,"
-    " seq) FROM STDIN"
-)
-_SENSOR_COPY = (
-    "COPY sensor_readings (time, controller_key, sensor, quantity, value, boot_id, seq) FROM STDIN"
-)
+#: column name -> record field (or key, boot_id, seq), per table
+LUMINAIRE_COLUMNS = ("time", "controller_key", "luminaire", "level", "status", "power_w",
+                     "energy_wh", "voltage_v", "current_a", "power_factor", "driver_temp_c",
+                     "ambient_lux", "presence", "failure", "boot_id", "seq")
+SENSOR_COLUMNS = ("time", "controller_key", "sensor", "quantity", "value", "boot_id", "seq")
+#: writes columns (name -> array; time as int64 µs since the epoch) into a table, returns rows
+Copier = Callable[[psycopg.Cursor[Any], str, dict[str, np.ndarray]], int]
 _SWITCHED = "UPDATE cabinets SET switched_supply = true WHERE id = ANY(%s)"
 _KEYS = "SELECT id, key FROM controllers WHERE id = ANY(%s)"
 
@@ -45,14 +45,15 @@ def _split(payloads: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarra
 class FleetStore:
     """Writes a fleet's outboxes into luminaire_telemetry and sensor_readings."""
 
-    def __init__(self, conn: psycopg.Connection, inventory: Inventory, *, seed: int = 0,
-                 record_loss: float = 0.0, message_loss: float = 0.0) -> None:
+    def __init__(self, conn: psycopg.Connection, inventory: Inventory, copier: Copier, *,
+                 seed: int = 0, record_loss: float = 0.0, message_loss: float = 0.0) -> None:
         rows = conn.execute(_KEYS, (list(inventory.controller_ids),)).fetchall()
         key_of = dict(rows)
         missing = [c for c in inventory.controller_ids if c not in key_of]
         if missing:
             raise ValueError(f"{len(missing)} controllers are not registered, e.g. {missing[0]}")
         self.conn = conn
+        self.copier = copier
         self.keys = np.array([key_of[c] for c in inventory.controller_ids], dtype=np.int64)
         self.rng = np.random.default_rng([seed, 0x10557])
         self.record_loss = record_loss
@@ -77,10 +78,12 @@ class FleetStore:
                 if sensors.controllers.shape[0]:
                     header, rec = _split(sensors.payloads, SENSOR_DTYPE)
                     sen_rows.append(self._rows(sensors.controllers, header, rec))
-        with self.conn.transaction():
-            n = self._copy(_LUMINAIRE_COPY, lum_rows, luminaire=True)
-            n += self._copy(_SENSOR_COPY, sen_rows, luminaire=False)
-        return n
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            n = self.copier(cur, "luminaire_telemetry", _columns(lum_rows, True))
+            self.luminaire_rows += n
+            m = self.copier(cur, "sensor_readings", _columns(sen_rows, False))
+            self.sensor_rows += m
+        return n + m
 
     def _rows(self, controllers: np.ndarray, header: np.ndarray, rec: np.ndarray) -> tuple:
         k, r = rec.shape
@@ -90,35 +93,15 @@ class FleetStore:
         key = np.broadcast_to(self.keys[controllers][:, None], (k, r))
         return rec[keep], key[keep], boot[keep], seq[keep]
 
-    def _copy(self, sql: str, blocks: list[tuple], *, luminaire: bool) -> int:
-        n = 0
-        with self.conn.cursor().copy(sql + " (FORMAT BINARY)") as copy:
-            copy.set_types(_LUMINAIRE_TYPES if luminaire else _SENSOR_TYPES)
-            for rec, key, boot, seq in blocks:
-                times = (rec["time_us"] // 1000).astype("datetime64[ms]").astype(object)
-                times = [t.replace(tzinfo=UTC) for t in times]
-                if luminaire:
-                    cols = [times, key.tolist(), rec["luminaire"].tolist(), rec["level"].tolist(),
-                            rec["status"].tolist(), rec["power_w"].tolist(),
-                            rec["energy_wh"].tolist(), rec["voltage_v"].tolist(),
-                            rec["current_a"].tolist(), rec["power_factor"].tolist(),
-                            rec["driver_temp_c"].tolist(), rec["ambient_lux"].tolist(),
-                            rec["presence"].tolist(), rec["failure"].tolist(), boot.tolist(),
-                            seq.tolist()]
-                else:
-                    cols = [times, key.tolist(), rec["sensor"].tolist(),
-                            rec["quantity"].tolist(), rec["value"].tolist(), boot.tolist(),
-                            seq.tolist()]
-                for row in zip(*cols):
-                    copy.write_row(row)
-                n += rec.shape[0]
-        if luminaire:
-            self.luminaire_rows += n
-        else:
-            self.sensor_rows += n
-        return n
 
-
-_LUMINAIRE_TYPES = ["timestamptz", "int4", "int2", "int2", "int2", "float4", "float8", "float4",
-                    "float4", "float4", "float4", "float4", "int4", "int4", "int8", "int8"]
-_SENSOR_TYPES = ["timestamptz", "int4", "int2", "int2", "float4", "int8", "int8"]
+def _columns(blocks: list[tuple], luminaire: bool) -> dict[str, np.ndarray]:
+    names = LUMINAIRE_COLUMNS if luminaire else SENSOR_COLUMNS
+    if not blocks:
+        return {n: np.zeros(0) for n in names}
+    rec = np.concatenate([b[0] for b in blocks])
+    out = {n: rec[n] for n in names[2:-2]}
+    out["time"] = rec["time_us"]
+    out["controller_key"] = np.concatenate([b[1] for b in blocks])
+    out["boot_id"] = np.concatenate([b[2] for b in blocks])
+    out["seq"] = np.concatenate([b[3] for b in blocks])
+    return out

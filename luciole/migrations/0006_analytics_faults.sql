@@ -47,10 +47,11 @@ CREATE TABLE detector_luminaire_state (
     full_ratio      double precision NOT NULL,  -- last power / baseline at full level (NaN: none)
     last_power_w    double precision NOT NULL,  -- power at the last reading
     lit             boolean NOT NULL,           -- lit at the last reading
-    relights        double precision[] NOT NULL, -- epoch s of the last night-time re-lightings
-    bad             smallint[] NOT NULL,        -- per fault kind: consecutive readings with it
-    good            smallint[] NOT NULL,        -- ... and without it
-    open            boolean[] NOT NULL,         -- ... and whether it is raised
+    -- little-endian arrays, one element per fault kind of analytics.fault_types.LUMINAIRE_KINDS
+    relights        bytea NOT NULL,             -- float64: epoch s of the last re-lightings
+    bad             bytea NOT NULL,             -- int16: consecutive readings showing the kind
+    good            bytea NOT NULL,             -- int16: ... and not showing it
+    open            bytea NOT NULL,             -- bool: whether it is raised
     PRIMARY KEY (controller_key, luminaire)
 );
 
