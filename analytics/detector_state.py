@@ -26,7 +26,7 @@ SELECT controller_key, sensor, quantity, last_value, repeats, open FROM detector
 """
 
 _SAVE_LUM = (
-    "CREATE TEMP TABLE s_lum (LIKE detector_luminaire_state) ON COMMIT DROP",
+    "CREATE TEMP TABLE IF NOT EXISTS s_lum (LIKE detector_luminaire_state)",
     "COPY s_lum (controller_key, luminaire, last_time, base_full_w, base_spread, base_samples,"
     " full_ratio, last_power_w, lit, relights, bad, good, open) FROM STDIN (FORMAT BINARY)",
     """INSERT INTO detector_luminaire_state SELECT * FROM s_lum
@@ -36,32 +36,32 @@ _SAVE_LUM = (
        full_ratio = EXCLUDED.full_ratio, last_power_w = EXCLUDED.last_power_w,
        lit = EXCLUDED.lit, relights = EXCLUDED.relights, bad = EXCLUDED.bad,
        good = EXCLUDED.good, open = EXCLUDED.open""",
-    "DROP TABLE s_lum",
+    "DELETE FROM s_lum",
 )
 _SAVE_CTL = (
-    "CREATE TEMP TABLE s_ctl (LIKE detector_controller_state) ON COMMIT DROP",
+    "CREATE TEMP TABLE IF NOT EXISTS s_ctl (LIKE detector_controller_state)",
     "COPY s_ctl (controller_key, last_seen, comm_open) FROM STDIN",
     """INSERT INTO detector_controller_state SELECT * FROM s_ctl
        ON CONFLICT (controller_key) DO UPDATE SET
        last_seen = EXCLUDED.last_seen, comm_open = EXCLUDED.comm_open""",
-    "DROP TABLE s_ctl",
+    "DELETE FROM s_ctl",
 )
 _SAVE_CAB = (
-    "CREATE TEMP TABLE s_cab (LIKE detector_cabinet_state) ON COMMIT DROP",
+    "CREATE TEMP TABLE IF NOT EXISTS s_cab (LIKE detector_cabinet_state)",
     "COPY s_cab (cabinet_id, loss_ratio, ratio_samples, bad, good, open) FROM STDIN",
     """INSERT INTO detector_cabinet_state SELECT * FROM s_cab
        ON CONFLICT (cabinet_id) DO UPDATE SET
        loss_ratio = EXCLUDED.loss_ratio, ratio_samples = EXCLUDED.ratio_samples,
        bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open""",
-    "DROP TABLE s_cab",
+    "DELETE FROM s_cab",
 )
 _SAVE_SENSOR = (
-    "CREATE TEMP TABLE s_sen (LIKE detector_sensor_state) ON COMMIT DROP",
+    "CREATE TEMP TABLE IF NOT EXISTS s_sen (LIKE detector_sensor_state)",
     "COPY s_sen (controller_key, sensor, quantity, last_value, repeats, open) FROM STDIN",
     """INSERT INTO detector_sensor_state SELECT * FROM s_sen
        ON CONFLICT (controller_key, sensor, quantity) DO UPDATE SET
        last_value = EXCLUDED.last_value, repeats = EXCLUDED.repeats, open = EXCLUDED.open""",
-    "DROP TABLE s_sen",
+    "DELETE FROM s_sen",
 )
 
 
@@ -165,7 +165,7 @@ def _copy(conn: psycopg.Connection, statements: tuple[str, ...], rows: list[tupl
     if not rows:
         return
     create, copy_sql, merge, drop = statements
-    conn.execute(create)
+    conn.execute(create)  # once per session; emptied after each merge
     with conn.cursor().copy(copy_sql) as copy:
         if types is not None:
             copy.set_types(types)

@@ -19,7 +19,7 @@ from wire.records import Quantity
 
 SUPPLY_ON_MARGIN_S = 600.0  # a switched supply is surely on from sunset + this
 CABINET_SILENT_SHARE = 0.2  # this share of a cabinet's controllers silent at once: its supply
-CABINET_SILENT_MIN = 3
+CABINET_SILENT_MIN = 2
 METER_MIN_LOAD_W = 200.0  # the loss ratio is learned above this load
 METER_EXCESS_W, METER_EXCESS_SHARE = 150.0, 0.04
 METER_OK_W, METER_OK_SHARE = 75.0, 0.02

@@ -15,9 +15,10 @@ STANDBY_W = 0.5
 DRIVER_KNEE = 0.05
 #: readings that teach a fresh baseline before it is trusted
 LEARN_READINGS = 24
-#: once learned, the baseline moves at most this fraction per reading, by this gain
-TRACK_STEP = 0.005
-TRACK_GAIN = 0.05
+#: once learned, the baseline moves at most this fraction per reading, by this gain (a time
+#: constant of about ten nights: constant-light-output drift is followed, a fault is not)
+TRACK_STEP = 0.001
+TRACK_GAIN = 0.0005
 #: only readings this close to the baseline teach it once learned (faults do not)
 TRACK_BAND = 0.05
 

@@ -75,7 +75,7 @@ def copy_columns(cur: psycopg.Cursor, table: str, columns: dict[str, np.ndarray]
 
 _DETECTED = """
 SELECT kind, cabinet_id, controller_id, luminaire_idx, sensor, quantity,
-       extract(epoch FROM raised_at)::float8
+       extract(epoch FROM raised_at)::float8, cause
 FROM faults
 """
 
@@ -122,10 +122,32 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
     end = to_epoch(start + timedelta(days=args.days))
     labels = [Label(f.fault.value, f.device, f.start.timestamp(), min(to_epoch(f.end), end))
               for f in scenario.faults]
-    detected = [Detected(*r) for r in rows]
+    detected = [Detected(*r[:7]) for r in rows]
+    if args.explain:
+        explain(labels, detected, [r[7] for r in rows], args.explain)
     with psycopg.connect(ep.dsn("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name}")
     return labels, detected, store.luminaire_rows + store.sensor_rows
+
+
+def explain(labels: list[Label], detected: list[Detected], causes: list[str], n: int) -> None:
+    """Print up to n false raises and missed labels per kind (to see what the detectors do)."""
+    from analytics.fault_scoring import EXPECTED, label_device
+
+    for fault, (name, scope) in EXPECTED.items():
+        mine = [lab for lab in labels if lab.fault == fault]
+        shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)]
+        raised = [(d, c) for d, c in zip(detected, causes) if d.kind == name and d.scope == scope]
+        false = [(d, c) for d, c in raised if not any(
+            label_device(lab.fault, lab.device) == d.device
+            and lab.start - 60 <= d.raised_at <= lab.end + 1800 for lab in shared)]
+        missed = [lab for lab in mine if not any(
+            d.device == label_device(fault, lab.device)
+            and lab.start - 60 <= d.raised_at <= lab.end + 1800 for d, _ in raised)]
+        for d, c in false[:n]:
+            console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}")
+        for lab in missed[:n]:
+            console.print(f"[red]missed {fault}[/red] {lab.device} {lab.start:.0f}..{lab.end:.0f}")
 
 
 def report(scores: list[Score]) -> tuple[float, float]:
@@ -156,6 +178,8 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=20,
                         help="instances of each fault kind per seed")
     parser.add_argument("--interval-s", type=float, default=300.0, help="reporting interval")
+    parser.add_argument("--explain", type=int, default=0,
+                        help="print up to this many false raises and misses per kind")
     args = parser.parse_args()
     labels: list[Label] = []
     detected: list[Detected] = []

@@ -490,6 +490,8 @@ class FleetState:
 
 #: Standby power of a healthy driver that is switched off (W); used where a fault sets the level.
 STANDBY_W = 0.5
+#: power factor of a driver near full load (where a fault lights a lamp that was off)
+LIT_POWER_FACTOR = 0.96
 
 
 def power_at_level(rated_power_w: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -502,7 +504,9 @@ def day_burning(state: FleetState, mask: np.ndarray, level: np.ndarray) -> Fleet
     hit = mask & state.is_day
     new_level = np.where(hit, level, state.level)
     power = np.where(hit, power_at_level(state.rated_power_w, new_level), state.power_w)
-    return replace(state, level=new_level, power_w=power, status=_lamp_on_bit(state.status, new_level))
+    pf = np.where(hit, np.fmax(state.power_factor, LIT_POWER_FACTOR), state.power_factor)
+    return replace(state, level=new_level, power_w=power, power_factor=pf,
+                   status=_lamp_on_bit(state.status, new_level))
 
 
 def cycling(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, period_s: np.ndarray,

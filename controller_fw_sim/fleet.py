@@ -450,16 +450,25 @@ class Fleet:
             self._set_levels(up_lums)
             for c, payload in self.state_payloads(True, None, up):
                 self._json.append(JsonOut(Kind.STATE, c, payload, True))
+        self._refresh(lums)
+
+    def _set_levels(self, lums: np.ndarray) -> None:
+        """Levels in force (override, else schedule); power and the other outputs follow at
+        once (the integrals do not: the caller has stepped these luminaires up to now)."""
+        ov = self.override_level[lums]
+        self.state.level[lums] = np.where(ov >= 0, ov, self.schedule_level)
+        self._refresh(lums)
+
+    def _refresh(self, lums: np.ndarray) -> None:
+        """Recompute the instantaneous outputs of `lums` for their current inputs."""
+        if lums.shape[0] == 0:
+            return
         st = self.state
         new = physics.step(_take_params(self.params, lums), st.take(lums), 0.0,
                            st.driver_temp_c[lums], self.lum_supply_v[lums])
         for f in ("power_w", "apparent_power_va", "load_power_w", "power_factor", "current_a",
                   "supply_v", "drive", "light_lm", "led_current_a"):
             getattr(st, f)[lums] = getattr(new, f)
-
-    def _set_levels(self, lums: np.ndarray) -> None:
-        ov = self.override_level[lums]
-        self.state.level[lums] = np.where(ov >= 0, ov, self.schedule_level)
 
     # ------------------------------------------------------------------ tick
     def advance(self, t_s: float) -> Outbox:

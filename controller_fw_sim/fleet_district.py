@@ -59,7 +59,7 @@ def _params(kind: FaultKind, rng: np.random.Generator) -> dict[str, float | int]
         case FaultKind.UNDER_VOLTAGE:
             return {"factor": float(u(0.8, 0.87))}
         case FaultKind.POWER_DRIFT:
-            return {"rate_per_day": float(u(0.025, 0.04))}
+            return {"rate_per_day": float(u(0.03, 0.05))}
         case FaultKind.LOW_POWER_FACTOR:
             return {"power_factor": float(u(0.5, 0.7))}
         case FaultKind.DRIVER_OVER_TEMPERATURE:
@@ -162,7 +162,9 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
             if c is None:
                 break
             taken[c] = True
-            a, b = _window(kind, ns[int(rng.integers(0, len(ns)))], rng, until)
+            # a drift needs days to show: it starts in the first nights
+            first = min(2, len(ns)) if kind is FaultKind.POWER_DRIFT else len(ns)
+            a, b = _window(kind, ns[int(rng.integers(0, first))], rng, until)
             ctl = inventory.controller_ids[c]
             device = ctl if kind in CONTROLLER_KINDS else luminaire_device_id(
                 ctl, int(rng.integers(0, m)))
