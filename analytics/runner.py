@@ -76,11 +76,14 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
     try:
         with conn.transaction():
             row = conn.execute(_TAKE, (job.name,)).fetchone()
-            if row is None:
+            if row is None:  # held by another runner, or the job's first run
                 oldest = job.oldest(conn)
-                if oldest is not None:
-                    conn.execute(_CREATE, (job.name, oldest - timedelta(microseconds=1)))
-                return None
+                if oldest is None:
+                    return None
+                conn.execute(_CREATE, (job.name, oldest - timedelta(microseconds=1)))
+                row = conn.execute(_TAKE, (job.name,)).fetchone()
+                if row is None:
+                    return None
             position, next_run_at = row
             if next_run_at > now and not ignore_schedule:
                 return None
