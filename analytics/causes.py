@@ -37,9 +37,11 @@ def luminaire_cause(kind: ft.FaultType, *, idx: int, controller: str, at: str, p
     expect = f"(expected {expected_w:.0f} ± {tol:.0f} W)"
     name = kind.name
     if name == "lampFailure":
-        return f"{who} draws {power_w:.1f} W at {level} since {at} {expect}: the lamp gives no light"
+        return (f"{who} draws {power_w:.1f} W at {level} since {at} {expect}: "
+                "the lamp gives no light")
     if name == "controlGearCommFailure":
-        return f"{who}: its driver reports a control gear failure since {at} ({power_w:.1f} W drawn)"
+        return (f"{who}: its driver reports a control gear failure since {at} "
+                f"({power_w:.1f} W drawn)")
     if name == "relayFailure":
         return f"{who} draws no power at {level} since {at} {expect}: its relay stays open"
     if name == "lampUnexpectedOn":

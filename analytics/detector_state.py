@@ -20,7 +20,9 @@ SELECT controller_key, luminaire, last_time, base_full_w, base_samples, full_rat
 FROM detector_luminaire_state
 """
 _LOAD_CTL = "SELECT controller_key, last_seen, comm_open FROM detector_controller_state"
-_LOAD_CAB = "SELECT cabinet_id, loss_ratio, ratio_samples, bad, good, open FROM detector_cabinet_state"
+_LOAD_CAB = (
+    "SELECT cabinet_id, loss_ratio, ratio_samples, bad, good, open FROM detector_cabinet_state"
+)
 _LOAD_SENSOR = """
 SELECT controller_key, sensor, quantity, last_value, repeats, open FROM detector_sensor_state
 """
@@ -129,7 +131,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     rows = conn.execute(_LOAD_LUM).fetchall()
     if rows:
         j = reg.luminaires_of(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
-        for r, jj in zip(rows, j.tolist()):
+        for r, jj in zip(rows, j.tolist(), strict=False):
             if jj < 0:
                 continue
             st.last_time[jj], st.base_full_w[jj], st.base_samples[jj] = r[2], r[3], r[4]
@@ -141,7 +143,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     rows = conn.execute(_LOAD_CTL).fetchall()
     if rows:
         c = reg.controllers_of(np.array([r[0] for r in rows]))
-        for r, cc in zip(rows, c.tolist()):
+        for r, cc in zip(rows, c.tolist(), strict=False):
             if cc >= 0:
                 st.last_seen[cc], st.comm_open[cc] = r[1], r[2]
     cab_pos = {cid: i for i, cid in enumerate(reg.cab_id)}
@@ -194,14 +196,14 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
         [0.0] * lums.shape[0], st.base_samples[lums].tolist(), st.full_ratio[lums].tolist(),
         st.last_power_w[lums].tolist(), st.lit[lums].tolist(),
         _blobs(st.relights[lums].astype("<f8")), _blobs(st.bad[lums].astype("<i2")),
-        _blobs(st.good[lums].astype("<i2")), _blobs(st.open[lums].astype("?")),
+        _blobs(st.good[lums].astype("<i2")), _blobs(st.open[lums].astype("?")), strict=False,
     ))
     _copy(conn, _SAVE_LUM, rows, _LUM_TYPES)
     ctls = np.unique(controllers)
     ctls = ctls[~np.isnan(st.last_seen[ctls])]
     _copy(conn, _SAVE_CTL, list(zip(reg.ctl_key[ctls].tolist(), st.last_seen[ctls].tolist(),
-                                    st.comm_open[ctls].tolist())))
+                                    st.comm_open[ctls].tolist(), strict=False)))
     _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_ratio.tolist(),
                                     st.ratio_samples.tolist(), st.cab_bad.tolist(),
-                                    st.cab_good.tolist(), st.cab_open.tolist())))
+                                    st.cab_good.tolist(), st.cab_open.tolist(), strict=False)))
     _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2]) for k, v in st.sensors.items()])

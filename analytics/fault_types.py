@@ -1,4 +1,4 @@
-"""The fault kinds Luciole raises: TALQ 2.7.1 names, the device each is about, severity, debounce."""
+"""The fault kinds Luciole raises: TALQ 2.7.1 names, the device each is about, severity."""
 
 from __future__ import annotations
 

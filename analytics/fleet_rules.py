@@ -27,6 +27,11 @@ METER_LEARN = 6
 STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck sensor
 
 _SUPPLY, _CONTACTOR, _METER = 0, 1, 2
+#: quantity code -> valid range, and its name in causes
+_RANGE: dict[int, tuple[float, float]] = {
+    int(q): (float(q.low), float(q.high)) for q in Quantity  # type: ignore[attr-defined]
+}
+_NAME: dict[int, str] = {int(q): q.name.lower() for q in Quantity}
 assert ft.CABINET_KINDS[_SUPPLY] is ft.SUPPLY_LOSS
 assert ft.CABINET_KINDS[_CONTACTOR] is ft.CONTACTOR_FAILURE
 assert ft.CABINET_KINDS[_METER] is ft.CABINET_ENERGY_MISMATCH
@@ -142,7 +147,8 @@ def contactor_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
     day_power = np.bincount(cab[by_day], weights=r.power[by_day], minlength=n_cab)
     # a pass that ends by day and hears nothing from a switched cabinet is evidence of health
     c_all = np.arange(reg.n_controllers)
-    n_end, s_end, u_end = sun_phase_at(reg.ctl_lat, reg.ctl_lon, c_all, np.full(c_all.shape[0], t_end))
+    n_end, s_end, u_end = sun_phase_at(reg.ctl_lat, reg.ctl_lon, c_all,
+                                       np.full(c_all.shape[0], t_end))
     day_end = ~n_end & (s_end > DAY_MARGIN_S) & (u_end > DAY_MARGIN_S)
     cab_day_end = np.zeros(n_cab, dtype=bool)
     has = reg.ctl_cab >= 0
@@ -264,24 +270,23 @@ def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> 
     t, value = s.t[box], s.value[box].astype(np.float64)
     key = (ctl.astype(np.int64) << 24) | (sensor.astype(np.int64) << 12) | quantity.astype(np.int64)
     order = np.lexsort((t, key))
-    key, ctl, sensor, quantity, t, value = (a[order] for a in (key, ctl, sensor, quantity, t, value))
+    key, ctl, sensor, quantity = key[order], ctl[order], sensor[order], quantity[order]
+    t, value = t[order], value[order]
     uniq, series = np.unique(key, return_inverse=True)
     first = np.searchsorted(key, uniq)
-    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in first.tolist()]
+    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in map(int, first)]
     last = np.array([st.sensors.get(k, (np.nan, 0, False))[0] for k in ids], dtype=np.float64)
     count = np.array([st.sensors.get(k, (np.nan, 0, False))[1] for k in ids], dtype=np.int64)
     opened = np.array([st.sensors.get(k, (np.nan, 0, False))[2] for k in ids], dtype=bool)
-    low = np.array([Quantity(int(q)).low if int(q) in Quantity._value2member_map_ else -np.inf
-                    for q in quantity.tolist()])
-    high = np.array([Quantity(int(q)).high if int(q) in Quantity._value2member_map_ else np.inf
-                     for q in quantity.tolist()])
+    low = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[0] for q in quantity.tolist()])
+    high = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[1] for q in quantity.tolist()])
     evaluable = (value > low) & (value < high)
     out = repeats(series, value, evaluable, last, count)
     for i in range(out.shape[0]):
         g = int(series[i])
         c = int(ctl[i])
         q = int(quantity[i])
-        name = Quantity(q).name.lower() if q in Quantity._value2member_map_ else str(q)
+        name = _NAME.get(q, str(q))
         if out[i] >= STUCK_REPEATS and not opened[g]:
             opened[g] = True
             events.append(FaultEvent(

@@ -129,7 +129,8 @@ def luminaire_evidence(r: LuminaireReadings, reg: Registry, st: DetectorState,
     dimmed = compared & (share < DIMMED_SHARE)
     full_ratio = _ffill(r.lum, ratio, full, st.full_ratio)
 
-    def put(kind: str, evaluable: np.ndarray, bad: np.ndarray, good: np.ndarray | None = None) -> None:
+    def put(kind: str, evaluable: np.ndarray, bad: np.ndarray,
+            good: np.ndarray | None = None) -> None:
         col = np.where(evaluable & bad, 1, np.where(evaluable & (~bad if good is None else good),
                                                     0, -1))
         flags[:, k[kind]] = col

@@ -22,7 +22,7 @@ def transitions(lat: float, lon: float, t0: float, t1: float) -> np.ndarray:
     first = datetime.fromtimestamp(t0, UTC).date() - timedelta(days=1)
     last = datetime.fromtimestamp(t1, UTC).date() + timedelta(days=1)
     lat, lon = round(float(lat), 1), round(float(lon), 1)  # 10 km move it by under a minute
-    out = []
+    out: list[float] = []
     day = first
     while day <= last:
         out.extend(_day(lat, lon, day))

@@ -137,7 +137,8 @@ def explain(labels: list[Label], detected: list[Detected], causes: list[str], n:
     for fault, (name, scope) in EXPECTED.items():
         mine = [lab for lab in labels if lab.fault == fault]
         shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)]
-        raised = [(d, c) for d, c in zip(detected, causes) if d.kind == name and d.scope == scope]
+        raised = [(d, c) for d, c in zip(detected, causes, strict=True)
+                  if d.kind == name and d.scope == scope]
         false = [(d, c) for d, c in raised if not any(
             label_device(lab.fault, lab.device) == d.device
             and lab.start - 60 <= d.raised_at <= lab.end + 1800 for lab in shared)]

@@ -17,6 +17,7 @@ import numpy as np
 from astral import Observer
 from astral.sun import sunrise, sunset
 
+from controller_fw_sim.faults import FaultKind, Scenario
 from controller_fw_sim.fleet import DIM_LEVEL, FULL_LEVEL, Fleet
 from controller_fw_sim.fleet_inventory import (
     REGION_CENTRE,
@@ -25,7 +26,6 @@ from controller_fw_sim.fleet_inventory import (
     luminaire_device_id,
     sensor_device_id,
 )
-from controller_fw_sim.faults import FaultKind, Scenario
 
 LUMINAIRE_KINDS = (
     FaultKind.LAMP_FAILURE, FaultKind.DRIVER_FAILURE, FaultKind.CYCLING, FaultKind.OVER_VOLTAGE,

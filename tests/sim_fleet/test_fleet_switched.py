@@ -23,7 +23,8 @@ def _records(box) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def _boots(box) -> np.ndarray:  # type: ignore[no-untyped-def]
     k = box.payloads.shape[0]
-    return np.ascontiguousarray(box.payloads[:, :HEADER_SIZE]).view(HEADER_DTYPE).reshape(k)["boot_id"]
+    header = np.ascontiguousarray(box.payloads[:, :HEADER_SIZE]).view(HEADER_DTYPE)
+    return header.reshape(k)["boot_id"]
 
 
 def _run(fleet: Fleet, hours: float, step_s: float = 300.0) -> list:  # type: ignore[type-arg]
