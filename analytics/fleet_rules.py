@@ -273,8 +273,8 @@ def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> 
     key, ctl, sensor, quantity = key[order], ctl[order], sensor[order], quantity[order]
     t, value = t[order], value[order]
     uniq, series = np.unique(key, return_inverse=True)
-    first = np.searchsorted(key, uniq)
-    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in map(int, first)]
+    first = np.asarray(np.searchsorted(key, uniq), dtype=np.int64)
+    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in first.tolist()]
     last = np.array([st.sensors.get(k, (np.nan, 0, False))[0] for k in ids], dtype=np.float64)
     count = np.array([st.sensors.get(k, (np.nan, 0, False))[1] for k in ids], dtype=np.int64)
     opened = np.array([st.sensors.get(k, (np.nan, 0, False))[2] for k in ids], dtype=bool)
