@@ -16,7 +16,7 @@ from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once
 from tests.analytics.district import at, district, scenario, simulate
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.district]
 
 
 def _faults() -> list[dict[str, object]]:
