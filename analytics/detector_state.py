@@ -21,7 +21,7 @@ FROM detector_luminaire_state
 """
 _LOAD_CTL = "SELECT controller_key, last_seen, comm_open FROM detector_controller_state"
 _LOAD_CAB = (
-    "SELECT cabinet_id, loss_ratio, ratio_samples, bad, good, open FROM detector_cabinet_state"
+    "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open FROM detector_cabinet_state"
 )
 _LOAD_SENSOR = """
 SELECT controller_key, sensor, quantity, last_value, repeats, open FROM detector_sensor_state
@@ -50,10 +50,10 @@ _SAVE_CTL = (
 )
 _SAVE_CAB = (
     "CREATE TEMP TABLE IF NOT EXISTS s_cab (LIKE detector_cabinet_state)",
-    "COPY s_cab (cabinet_id, loss_ratio, ratio_samples, bad, good, open) FROM STDIN",
+    "COPY s_cab (cabinet_id, loss_coefficient, loss_samples, bad, good, open) FROM STDIN",
     """INSERT INTO detector_cabinet_state SELECT * FROM s_cab
        ON CONFLICT (cabinet_id) DO UPDATE SET
-       loss_ratio = EXCLUDED.loss_ratio, ratio_samples = EXCLUDED.ratio_samples,
+       loss_coefficient = EXCLUDED.loss_coefficient, loss_samples = EXCLUDED.loss_samples,
        bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open""",
     "DELETE FROM s_cab",
 )
@@ -92,8 +92,8 @@ class DetectorState:
     last_seen: np.ndarray
     comm_open: np.ndarray  # bool
     # cabinets
-    loss_ratio: np.ndarray
-    ratio_samples: np.ndarray  # int64
+    loss_coefficient: np.ndarray  # meter = load + coefficient x load^2
+    loss_samples: np.ndarray  # int64
     cab_bad: np.ndarray  # int16 (cabinets, cabinet kinds)
     cab_good: np.ndarray
     cab_open: np.ndarray
@@ -113,7 +113,7 @@ class DetectorState:
             open=np.zeros((n, k), bool),
             last_seen=np.full(reg.n_controllers, np.nan),
             comm_open=np.zeros(reg.n_controllers, bool),
-            loss_ratio=np.ones(c), ratio_samples=np.zeros(c, np.int64),
+            loss_coefficient=np.zeros(c), loss_samples=np.zeros(c, np.int64),
             cab_bad=np.zeros((c, kc), np.int16), cab_good=np.zeros((c, kc), np.int16),
             cab_open=np.zeros((c, kc), bool), sensors={},
         )
@@ -150,7 +150,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     for r in conn.execute(_LOAD_CAB).fetchall():
         i = cab_pos.get(r[0])
         if i is not None:
-            st.loss_ratio[i], st.ratio_samples[i] = r[1], r[2]
+            st.loss_coefficient[i], st.loss_samples[i] = r[1], r[2]
             st.cab_bad[i], st.cab_good[i] = _fit(r[3], kc, 0), _fit(r[4], kc, 0)
             st.cab_open[i] = _fit(r[5], kc, False)
     for r in conn.execute(_LOAD_SENSOR).fetchall():
@@ -203,7 +203,7 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
     ctls = ctls[~np.isnan(st.last_seen[ctls])]
     _copy(conn, _SAVE_CTL, list(zip(reg.ctl_key[ctls].tolist(), st.last_seen[ctls].tolist(),
                                     st.comm_open[ctls].tolist(), strict=False)))
-    _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_ratio.tolist(),
-                                    st.ratio_samples.tolist(), st.cab_bad.tolist(),
+    _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_coefficient.tolist(),
+                                    st.loss_samples.tolist(), st.cab_bad.tolist(),
                                     st.cab_good.tolist(), st.cab_open.tolist(), strict=False)))
     _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2]) for k, v in st.sensors.items()])

@@ -20,7 +20,7 @@ from wire.records import Quantity
 SUPPLY_ON_MARGIN_S = 600.0  # a switched supply is surely on from sunset + this
 CABINET_SILENT_SHARE = 0.2  # this share of a cabinet's controllers silent at once: its supply
 CABINET_SILENT_MIN = 2
-METER_MIN_LOAD_W = 200.0  # the loss ratio is learned above this load
+METER_MIN_LOAD_W = 200.0  # cable losses are learned above this load
 METER_EXCESS_W, METER_EXCESS_SHARE = 150.0, 0.04
 METER_OK_W, METER_OK_SHARE = 75.0, 0.02
 METER_LEARN = 6
@@ -202,8 +202,9 @@ def cabinet_load_w(reg: Registry, r: LuminaireReadings, power_before: np.ndarray
 
 def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
                  power_before: np.ndarray, s: SensorReadings) -> list[FaultEvent]:
-    """The cabinet meter against the sum of its luminaires (cable losses learned): a lasting
-    excess is leakage or theft."""
+    """The cabinet meter against the sum of its luminaires plus their cable losses (I² R: a
+    coefficient times the load squared, learned per cabinet): a lasting excess is leakage or
+    theft."""
     events: list[FaultEvent] = []
     meter = (s.sensor < 32) & (s.quantity == int(Quantity.POWER_W)) & (s.ctl >= 0)
     if not meter.any():
@@ -220,17 +221,18 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
     info = ft.CABINET_ENERGY_MISMATCH
     for i in range(t.shape[0]):
         c = int(cab[i])
-        ratio_b = float(st.loss_ratio[c])
-        excess = p_meter[i] - ratio_b * load[i]
+        k = float(st.loss_coefficient[c])
+        expected = load[i] + k * load[i] ** 2
+        excess = p_meter[i] - expected
         if load[i] > METER_MIN_LOAD_W:
-            z = p_meter[i] / load[i]
-            if st.ratio_samples[c] < METER_LEARN:
-                st.loss_ratio[c] = z if st.ratio_samples[c] == 0 else 0.5 * (ratio_b + z)
-                st.ratio_samples[c] += 1
+            z = max(0.0, (p_meter[i] - load[i]) / load[i] ** 2)
+            if st.loss_samples[c] < METER_LEARN:
+                st.loss_coefficient[c] = z if st.loss_samples[c] == 0 else 0.5 * (k + z)
+                st.loss_samples[c] += 1
                 continue
-            if abs(z / ratio_b - 1.0) < 0.02:
-                st.loss_ratio[c] = ratio_b + float(np.clip(0.05 * (z - ratio_b), -0.002, 0.002))
-        elif st.ratio_samples[c] < METER_LEARN:
+            if abs(excess) < METER_OK_SHARE * load[i]:
+                st.loss_coefficient[c] = k + float(np.clip(0.05 * (z - k), -1e-8, 1e-8))
+        elif st.loss_samples[c] < METER_LEARN:
             continue
         bad = excess > max(METER_EXCESS_W, METER_EXCESS_SHARE * load[i])
         good = excess < max(METER_OK_W, METER_OK_SHARE * load[i])
@@ -248,7 +250,7 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
                 info, True, float(t[i]), reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
                 cause=(f"cabinet {reg.cab_id[c]}'s meter reads {p_meter[i] / 1000:.2f} kW while "
                        f"its {int(n_lum[c])} luminaires draw {load[i] / 1000:.2f} kW (expected "
-                       f"{ratio_b * load[i] / 1000:.2f} ± {tol / 1000:.2f} kW with cable losses):"
+                       f"{expected / 1000:.2f} ± {tol / 1000:.2f} kW with cable losses):"
                        f" {excess:.0f} W unaccounted for at {clock(float(t[i]), tz)}, leakage or"
                        f" theft"),
                 detail={"meter_w": float(p_meter[i]), "luminaires_w": float(load[i]),

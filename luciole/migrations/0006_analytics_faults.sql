@@ -65,8 +65,9 @@ CREATE TABLE detector_controller_state (
 -- Per-cabinet state: meter against the sum of its luminaires, and its open conditions.
 CREATE TABLE detector_cabinet_state (
     cabinet_id     ident PRIMARY KEY REFERENCES cabinets ON DELETE CASCADE,
-    loss_ratio     double precision NOT NULL,   -- learned meter / luminaires ratio (cable losses)
-    ratio_samples  integer NOT NULL,
+    -- learned cable losses: meter power = luminaires' power + loss_coefficient x its square (1/W)
+    loss_coefficient  double precision NOT NULL,
+    loss_samples      integer NOT NULL,
     bad            smallint[] NOT NULL,
     good           smallint[] NOT NULL,
     open           boolean[] NOT NULL
