@@ -1,0 +1,30 @@
+"""`luciole jobs --once` catches the fault job up with what is stored, from LUCIOLE_JOBS_DSN."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from luciole.cli import main
+from tests.analytics.district import district, scenario, simulate
+
+pytestmark = pytest.mark.integration
+
+
+def test_jobs_once_runs_every_pass_then_exits(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE job_cursors SET position = position - interval '1 hour'")
+    monkeypatch.setenv("LUCIOLE_JOBS_DSN", db_dsn)
+    monkeypatch.setenv("LUCIOLE_JOBS_SETTLE_S", "0")
+    assert main(["jobs", "--once"]) == 0
+    with psycopg.connect(db_dsn) as conn:
+        lag = conn.execute("SELECT max(t.time) - c.position FROM luminaire_telemetry t,"
+                           " job_cursors c WHERE c.job = 'faults' GROUP BY c.position").fetchone()
+    assert lag is not None and lag[0].total_seconds() == 0
+
+
+def test_invalid_settings_are_refused_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUCIOLE_JOBS_DSN", "postgresql://nowhere")
+    monkeypatch.setenv("LUCIOLE_JOBS_FAULTS_EVERY_S", "-1")
+    assert main(["jobs", "--once"]) == 2
