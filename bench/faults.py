@@ -81,7 +81,7 @@ FROM faults
 
 
 def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progress,
-             task: int) -> tuple[list[Label], list[Detected], int]:
+             task: int, done: int) -> tuple[list[Label], list[Detected], int]:
     """One district week; returns its labels, the faults raised, and the records stored."""
     name = f"faults_seed_{seed}"
     with psycopg.connect(ep.dsn("postgres"), autocommit=True) as admin:
@@ -117,7 +117,9 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
             store.write(boxes)
             while run_once(conn, job, ignore_schedule=True) is not None:
                 pass
-            progress.advance(task)
+            elapsed = progress.tasks[task].elapsed or 1.0
+            stored = done + store.luminaire_rows + store.sensor_rows
+            progress.update(task, advance=1, rate=f"{stored / elapsed:,.0f} records/s")
         rows = conn.execute(_DETECTED).fetchall()
     end = to_epoch(start + timedelta(days=args.days))
     labels = [Label(f.fault.value, f.device, f.start.timestamp(), min(to_epoch(f.end), end))
@@ -200,14 +202,12 @@ def main() -> None:
                 task = progress.add_task("simulated hours", total=args.seeds * args.days * 24,
                                          rate="")
                 for seed in range(args.seeds):
-                    lab, det, n = run_seed(ep, seed, args, progress, task)
+                    lab, det, n = run_seed(ep, seed, args, progress, task, records)
                     labels += [Label(x.fault, f"{seed}/{x.device}", x.start, x.end) for x in lab]
                     detected += [Detected(d.kind, _tag(seed, d.cabinet_id),
                                           _tag(seed, d.controller_id), d.luminaire_idx, d.sensor,
                                           d.quantity, d.raised_at) for d in det]
                     records += n
-                    elapsed = progress.tasks[0].elapsed or 1.0
-                    progress.update(task, rate=f"{records / elapsed:,.0f} records/s")
         finally:
             stack.down()
     precision, recall = report(score(labels, detected))

@@ -28,3 +28,30 @@ def test_invalid_settings_are_refused_with_a_message(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LUCIOLE_JOBS_DSN", "postgresql://nowhere")
     monkeypatch.setenv("LUCIOLE_JOBS_FAULTS_EVERY_S", "-1")
     assert main(["jobs", "--once"]) == 2
+
+
+def test_the_runner_keeps_up_until_stopped(db_dsn: str) -> None:
+    import threading
+    import time
+
+    from analytics.metrics import JobMetrics
+    from analytics.runner import run_forever
+    from analytics.settings import JobsSettings
+
+    simulate(db_dsn, district(), scenario([]), 1)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE job_cursors SET position = position - interval '1 hour'")
+    settings = JobsSettings(dsn=db_dsn, settle_s=0, faults_every_s=0.2, metrics_port=0)
+    stop, metrics = threading.Event(), JobMetrics()
+    runner = threading.Thread(target=run_forever, args=(settings, stop, metrics))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while metrics.runs.labels("faults")._value.get() < 1:
+            assert time.monotonic() < deadline, "the runner did not run the job"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert metrics.lag.labels("faults")._value.get() == 0
