@@ -131,7 +131,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     rows = conn.execute(_LOAD_LUM).fetchall()
     if rows:
         j = reg.luminaires_of(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
-        for r, jj in zip(rows, j.tolist(), strict=False):
+        for r, jj in zip(rows, j.tolist(), strict=True):
             if jj < 0:
                 continue
             st.last_time[jj], st.base_full_w[jj], st.base_samples[jj] = r[2], r[3], r[4]
@@ -143,7 +143,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
     rows = conn.execute(_LOAD_CTL).fetchall()
     if rows:
         c = reg.controllers_of(np.array([r[0] for r in rows]))
-        for r, cc in zip(rows, c.tolist(), strict=False):
+        for r, cc in zip(rows, c.tolist(), strict=True):
             if cc >= 0:
                 st.last_seen[cc], st.comm_open[cc] = r[1], r[2]
     cab_pos = {cid: i for i, cid in enumerate(reg.cab_id)}
@@ -202,8 +202,8 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
     ctls = np.unique(controllers)
     ctls = ctls[~np.isnan(st.last_seen[ctls])]
     _copy(conn, _SAVE_CTL, list(zip(reg.ctl_key[ctls].tolist(), st.last_seen[ctls].tolist(),
-                                    st.comm_open[ctls].tolist(), strict=False)))
+                                    st.comm_open[ctls].tolist(), strict=True)))
     _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_coefficient.tolist(),
                                     st.loss_samples.tolist(), st.cab_bad.tolist(),
-                                    st.cab_good.tolist(), st.cab_open.tolist(), strict=False)))
+                                    st.cab_good.tolist(), st.cab_open.tolist(), strict=True)))
     _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2]) for k, v in st.sensors.items()])

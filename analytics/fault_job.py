@@ -82,7 +82,7 @@ def luminaire_events(reg: Registry, r: LuminaireReadings, ev: Evidence, rows: np
                      kinds: np.ndarray, signs: np.ndarray) -> list[FaultEvent]:
     """Fault events of debounced luminaire evidence, with their causes."""
     out = []
-    for i, k, sign in zip(rows.tolist(), kinds.tolist(), signs.tolist(), strict=False):
+    for i, k, sign in zip(rows.tolist(), kinds.tolist(), signs.tolist(), strict=True):
         kind = ft.LUMINAIRE_KINDS[k]
         lum = int(r.lum[i])
         c = int(reg.lum_ctl[lum])

@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "current_too_low": ("currentTooLow", "luminaire"),
 }
 _URBAN_NAMES = ("noise", "pm25", "no2", "temperature", "humidity")
-_URBAN_QUANTITY = dict(zip(_URBAN_NAMES, (int(q) for q in URBAN_QUANTITIES.values()), strict=False))
+_URBAN_QUANTITY = dict(zip(_URBAN_NAMES, (int(q) for q in URBAN_QUANTITIES.values()), strict=True))
 _URBAN_QUANTITY["lux"] = int(Quantity.AMBIENT_LUX)
 
 Device = tuple[object, ...]

@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
@@ -192,7 +192,7 @@ def parse_time(value: str | float | int | datetime, origin: datetime | None) -> 
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"time {value} has no timezone")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
@@ -247,7 +247,7 @@ class Scenario(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("scenario start must be timezone-aware")
-        return None if value is None else value.astimezone(timezone.utc)
+        return None if value is None else value.astimezone(UTC)
 
     @model_validator(mode="before")
     @classmethod
@@ -295,7 +295,7 @@ LABEL_COLUMNS = ("fault", "device", "start", "end")
 def _iso(when: datetime | None) -> str:
     if when is None:
         return ""
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def label_rows(scenario: Scenario) -> list[dict[str, str]]:
@@ -382,7 +382,9 @@ class FaultSchedule:
             self._positions_cache[key] = index.positions(self._tables[kind].devices)
         return self._positions_cache[key]
 
-    def _active_events(self, kind: FaultKind, t: datetime | float, index: DeviceIndex) -> tuple[np.ndarray, np.ndarray]:
+    def _active_events(
+        self, kind: FaultKind, t: datetime | float, index: DeviceIndex
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(event numbers, device positions) of this kind's events active at t on indexed devices."""
         table = self._tables[kind]
         ts = _seconds(t)
@@ -398,7 +400,9 @@ class FaultSchedule:
         out[positions] = True
         return out
 
-    def masks(self, t: datetime | float, indexes: dict[DeviceKind, DeviceIndex]) -> dict[FaultKind, np.ndarray]:
+    def masks(
+        self, t: datetime | float, indexes: dict[DeviceKind, DeviceIndex]
+    ) -> dict[FaultKind, np.ndarray]:
         """`mask` for every fault kind whose device kind has an index in ``indexes``."""
         return {
             kind: self.mask(kind, t, indexes[DEVICE_KIND[kind]])
@@ -413,7 +417,7 @@ class FaultSchedule:
         events, positions = self._active_events(kind, t, index)
         table = self._tables[kind]
         order = np.argsort(table.start_s[events], kind="stable")
-        for e, p in zip(events[order], positions[order]):
+        for e, p in zip(events[order], positions[order], strict=True):
             value = getattr(table.events[e].typed_params, name)
             out[p] = default if value is None else float(value)
         return out
@@ -519,7 +523,9 @@ def cycling(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, period_s
     return replace(state, level=new_level, power_w=power, status=_lamp_on_bit(state.status, new_level))
 
 
-def power_drift(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate_per_day: np.ndarray) -> FleetState:
+def power_drift(
+    state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate_per_day: np.ndarray
+) -> FleetState:
     """Ageing driver: lit power grows by ``rate_per_day`` x days since the fault started."""
     growth = 1.0 + np.nan_to_num(rate_per_day) * np.nan_to_num(elapsed_s) / 86400.0
     lit = mask & (state.level > 0)
@@ -528,12 +534,16 @@ def power_drift(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate
 
 def low_power_factor(state: FleetState, mask: np.ndarray, power_factor: np.ndarray) -> FleetState:
     """Failing driver capacitor: power factor drops to ``power_factor`` (never raised)."""
-    return replace(state, power_factor=np.where(mask, np.fmin(state.power_factor, power_factor), state.power_factor))
+    return replace(
+        state, power_factor=np.where(mask, np.fmin(state.power_factor, power_factor), state.power_factor)
+    )
 
 
 def supply_voltage(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> FleetState:
     """Over- or under-voltage: the luminaire's supply voltage is multiplied by ``factor``."""
-    return replace(state, voltage_v=np.where(mask, state.voltage_v * np.nan_to_num(factor, nan=1.0), state.voltage_v))
+    return replace(
+        state, voltage_v=np.where(mask, state.voltage_v * np.nan_to_num(factor, nan=1.0), state.voltage_v)
+    )
 
 
 def lamp_failure(state: FleetState, mask: np.ndarray, standby_w: np.ndarray) -> FleetState:
@@ -640,16 +650,25 @@ class FleetIndex:
     sensors: DeviceIndex
 
     @classmethod
-    def from_ids(cls, luminaires: Sequence[str] = (), controllers: Sequence[str] = (),
-                 cabinets: Sequence[str] = (), sensors: Sequence[str] = ()) -> FleetIndex:
-        return cls(DeviceIndex(luminaires), DeviceIndex(controllers), DeviceIndex(cabinets), DeviceIndex(sensors))
+    def from_ids(
+        cls,
+        luminaires: Sequence[str] = (),
+        controllers: Sequence[str] = (),
+        cabinets: Sequence[str] = (),
+        sensors: Sequence[str] = (),
+    ) -> FleetIndex:
+        return cls(
+            DeviceIndex(luminaires), DeviceIndex(controllers), DeviceIndex(cabinets), DeviceIndex(sensors)
+        )
 
     def of(self, kind: DeviceKind) -> DeviceIndex:
         return {"luminaire": self.luminaires, "controller": self.controllers,
                 "cabinet": self.cabinets, "sensor": self.sensors}[kind]
 
 
-def apply_faults(schedule: FaultSchedule, t: datetime | float, state: FleetState, index: FleetIndex) -> FleetState:
+def apply_faults(
+    schedule: FaultSchedule, t: datetime | float, state: FleetState, index: FleetIndex
+) -> FleetState:
     """Apply every fault active at t to ``state``, in a fixed order.
 
     Order: level faults (day_burning, cycling), then electrical ones (dimming_failure,

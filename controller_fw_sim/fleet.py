@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -82,7 +82,7 @@ from wire.records import (
 )
 from wire.topics import Kind
 
-UTC = timezone.utc
+UTC = UTC
 FIRMWARE = "luciole-fleet-sim/1"
 FULL_LEVEL = 254
 DIM_LEVEL = 229  # about 50 % light on the DALI logarithmic curve
@@ -219,7 +219,7 @@ class _FaultOverlay:
         self.frozen = np.full(len(sen_ids), np.nan)  # per faulted sensor; NaN: reads normally
         self.sensor_seen = np.zeros(len(sen_ids))
 
-    def update(self, t: datetime, dt_s: float, fleet: "Fleet", is_day: bool) -> np.ndarray:
+    def update(self, t: datetime, dt_s: float, fleet: Fleet, is_day: bool) -> np.ndarray:
         """Recompute the faulted devices' state at t; returns energy added (Wh) per faulted lum."""
         st = fleet.state
         lum = self.lum
@@ -421,7 +421,7 @@ class Fleet:
                 getattr(st, f.name)[lums] = getattr(new, f.name)
         self.last_step_s[controllers] = t_s
 
-    def _supply_on(self, faulted: "_FaultOverlay | None") -> np.ndarray:
+    def _supply_on(self, faulted: _FaultOverlay | None) -> np.ndarray:
         """Which controllers are powered now: switched cabinets are off by day unless their
         contactor is stuck; a lost feeder phase silences the controllers on it."""
         night = self._elev < NIGHT_ELEVATION_DEG

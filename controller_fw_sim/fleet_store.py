@@ -30,7 +30,7 @@ _KEYS = "SELECT id, key FROM controllers WHERE id = ANY(%s)"
 
 def mark_switched(conn: psycopg.Connection, inventory: Inventory) -> int:
     """Record the inventory's switched cabinets in the database; returns how many."""
-    ids = [c for c, s in zip(inventory.cabinet_ids, inventory.switched.tolist(), strict=False) if s]
+    ids = [c for c, s in zip(inventory.cabinet_ids, inventory.switched.tolist(), strict=True) if s]
     return conn.execute(_SWITCHED, (ids,)).rowcount
 
 

@@ -48,7 +48,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
             console.print(table)
             console.print(f"credentials and endpoints: {stack.state_file} (mode 0600)")
             if applied:
-                console.print(f"migrations applied: {', '.join(f'{m.version:04d}_{m.name}' for m in applied)}")
+                console.print(
+                    f"migrations applied: {', '.join(f'{m.version:04d}_{m.name}' for m in applied)}"
+                )
         elif args.action == "down":
             stack.down()
             console.print("stack stopped")
@@ -141,7 +143,6 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from analytics.metrics import JobMetrics
     from analytics.runner import run_forever, run_once, scheduled_jobs
     from analytics.settings import JobsSettings
-
     from luciole.db_roles import DbService
 
     overrides: dict[str, object] = {}

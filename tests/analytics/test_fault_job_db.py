@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.district]
 
 def _faults() -> list[dict[str, object]]:
     inv = district()
-    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=False) if s]
+    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
     assert switched, "the district needs a switched cabinet"
     return [
         {"fault": "lamp_failure", "device": "ctl-000001:0", "start": "+4h", "end": "+7h"},
@@ -56,7 +56,7 @@ def _by_kind(rows: list[tuple]) -> dict[str, list[tuple]]:
 def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night) -> None:  # type: ignore[no-untyped-def]
     got = _by_kind(night)
     inv = district()
-    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=False) if s]
+    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
     assert sorted(got) == ["communicationFailure", "currentTooHigh", "lampFailure",
                            "relayFailure"], night
     (lamp,) = got["lampFailure"]

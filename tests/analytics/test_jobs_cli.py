@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from psycopg.conninfo import conninfo_to_dict
 
 from luciole.cli import main

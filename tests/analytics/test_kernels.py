@@ -52,9 +52,9 @@ def test_debounce_agrees_with_reference(case: tuple) -> None:
     b_state = (bad.copy(), good.copy(), is_open.copy())
     a = debounce(lum, flags, *a_state, up, down)
     b = debounce_reference(lum, flags, *b_state, up, down)
-    for x, y in zip(a, b, strict=False):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
-    for x, y in zip(a_state, b_state, strict=False):
+    for x, y in zip(a_state, b_state, strict=True):
         assert np.array_equal(x, y)
 
 
