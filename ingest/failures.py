@@ -9,7 +9,8 @@ Classified by type and SQLSTATE, never by message text:
   privilege) — retried with backoff and an error log, since dead-lettering every message until an
   operator fixes the database would be worse;
 - data: the database refused a value or a constraint of the batch's content (class 22 data
-  exceptions, class 23 integrity violations) — the offending message is found and dead-lettered;
+  exceptions, class 23 integrity violations, class 54 limits such as an index row too large) —
+  the offending message is found and dead-lettered;
 - unexpected: anything else (a bug) — the offending message is found and dead-lettered as
   `internal_error`, with the traceback in the log.
 """
@@ -30,8 +31,8 @@ _SETUP_CLASSES = ("28", "3D", "3F")
 """invalid authorization, invalid catalog name, invalid schema name."""
 _SETUP_STATES = {"42501", "42P01", "42703", "42883", "42704"}
 """insufficient privilege, undefined table, column, function, object."""
-_DATA_CLASSES = ("22", "23")
-"""data exception, integrity constraint violation."""
+_DATA_CLASSES = ("22", "23", "54")
+"""data exception, integrity constraint violation, program limit exceeded."""
 
 
 class Failure(StrEnum):
