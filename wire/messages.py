@@ -36,8 +36,9 @@ U64_MAX = (1 << 64) - 1
 MAX_DETAIL_ITEMS = 32
 DALI_MAX_FADE_S = 90.5  # longest DALI fade time
 JSON_INT_MAX = (1 << 53) - 1
-"""Largest integer magnitude a JSON message may carry: every JSON reader (a browser's too) keeps
-integers up to here exactly."""
+"""Largest magnitude of a number in a detail: every JSON reader (a browser's too) keeps integers
+up to here exactly, and a float up to here is written without an exponent, so PostgreSQL's jsonb
+gives it back as the same float (1e300 would come back as a 301-digit integer)."""
 MAX_JSON_BYTES = 64 * 1024
 """Longest JSON message accepted (bytes, or characters of a str); longer ones are not parsed."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -141,7 +142,9 @@ def _detail_value(value: object) -> bool | int | float | str:
             raise ValueError(f"integer beyond ±{JSON_INT_MAX}")
         return value
     if isinstance(value, float):
-        return _finite(value)
+        if not -JSON_INT_MAX <= _finite(value) <= JSON_INT_MAX:
+            raise ValueError(f"number beyond ±{JSON_INT_MAX}")
+        return value
     if isinstance(value, str):
         if len(value) > MAX_DETAIL_TEXT:
             raise ValueError(f"text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")
@@ -150,7 +153,7 @@ def _detail_value(value: object) -> bool | int | float | str:
 
 
 DetailValue = Annotated[bool | int | float | str, PlainValidator(_detail_value)]
-"""A detail's value: boolean, integer (|n| <= JSON_INT_MAX), finite float, or text."""
+"""A detail's value: boolean, number (|x| <= JSON_INT_MAX; floats finite), or text."""
 
 
 class _Message(BaseModel):
@@ -433,7 +436,8 @@ def _readable(exc: ValidationError) -> str:
 
 
 def loads(cls: type[M] | Any, data: bytes | str, now_us: int | None = None) -> M:
-    """Parse JSON into `cls` (a model or the Command union), raising MessageError.
+    """Parse JSON into `cls` (a model or the Command union), raising MessageError. JSON types
+    must match the fields' (an integer field takes no boolean, string or float).
 
     With `now_us` (the receiver's clock, µs since the Unix epoch) the times a controller reports
     must lie in the telemetry window [2015-01-01, now_us + 1 day].
@@ -443,7 +447,9 @@ def loads(cls: type[M] | Any, data: bytes | str, now_us: int | None = None) -> M
     if len(data) > MAX_JSON_BYTES:
         raise MessageError(f"message: {len(data)} bytes long; at most {MAX_JSON_BYTES} bytes")
     try:
-        return _adapter(cls).validate_json(data, context={"now_us": now_us})
+        # strict: a JSON value of another type is refused, never converted (false is no boot
+        # id, "5" no count, 2.0 no sequence number)
+        return _adapter(cls).validate_json(data, strict=True, context={"now_us": now_us})
     except ValidationError as exc:
         raise MessageError(_readable(exc)) from None
 

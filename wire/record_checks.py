@@ -128,6 +128,15 @@ def sensor_rejects(
     records: np.ndarray, time_low: int, time_high: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (indices, reason codes) of invalid sensor records, in index order."""
+    # a signalling NaN from the wire raises numpy's "invalid value" warning when widened to
+    # float64 for the comparison; it stays NaN and is rejected as not finite
+    with np.errstate(invalid="ignore"):
+        return _sensor_rejects(records, time_low, time_high)
+
+
+def _sensor_rejects(
+    records: np.ndarray, time_low: int, time_high: int
+) -> tuple[np.ndarray, np.ndarray]:
     slot = np.minimum(records["quantity"], _QUANTITY_SLOTS - 1)
     values = records["value"]
     ok = _time_ok(records["time_us"], time_low, time_high)

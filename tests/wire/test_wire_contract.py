@@ -118,10 +118,16 @@ def test_detail_numbers_are_finite(token: str) -> None:
         loads(Event, text)
 
 
+@pytest.mark.parametrize("value", [2.0**53, -1e16, 1.5e308, -1e300])
+def test_detail_floats_are_bounded(value: float) -> None:
+    refusal(Event, EVENT | {"detail": {"x": value}})
+
+
 def test_detail_numbers_at_the_bounds_are_kept() -> None:
-    event = loads(Event, json.dumps(EVENT | {"detail": {"a": 2**53 - 1, "b": -(2**53) + 1,
-                                                        "c": 1.5e308}}))
-    assert event.detail == {"a": 2**53 - 1, "b": -(2**53) + 1, "c": 1.5e308}
+    detail = {"a": 2**53 - 1, "b": -(2**53) + 1, "c": 9007199254740991.0, "d": 5e-324, "e": -0.5}
+    event = loads(Event, json.dumps(EVENT | {"detail": detail}))
+    assert event.detail == detail
+    assert [type(v) for v in event.detail.values()] == [int, int, float, float, float]
 
 
 def test_huge_json_is_refused_before_parsing() -> None:
@@ -142,3 +148,17 @@ def test_sensor_index_beyond_its_smallint_column_is_rejected() -> None:
     assert batch.sensor["sensor"].tolist() == [32767]
     assert [(r.record, r.reason) for r in batch.rejects] == [
         (1, RejectReason("out_of_range:sensor")), (2, RejectReason("out_of_range:sensor"))]
+
+
+# --- JSON types are not converted -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [(Event, EVENT | {"boot_id": False}), (Event, EVENT | {"seq": "5"}),
+     (Event, EVENT | {"seq": 5.0}), (Event, EVENT | {"luminaire": True}),
+     (State, STATE | {"luminaires": True}), (State, STATE | {"online": 1}),
+     (Ack, ACK | {"boot_id": "1"})],
+)
+def test_a_json_value_of_another_type_is_refused_not_converted(cls: type, fields: dict) -> None:
+    refusal(cls, fields)
