@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def _check_fits(table: str, name: str, column: np.ndarray, target: np.dtype) -> 
         raise ValueError(f"{table}.{name}: values {low}..{high} do not fit {target.name}")
 
 
-def write(cursor, layout: CopyLayout, values: Mapping[str, np.ndarray]) -> int:
+def write(cursor: Any, layout: CopyLayout, values: Mapping[str, np.ndarray]) -> int:
     """COPY `values` into the layout's table through a psycopg cursor; return the row count."""
     buf = layout.encode(values)
     n = (buf.shape[0] - len(HEADER) - len(TRAILER)) // layout.row_dtype.itemsize

@@ -254,7 +254,7 @@ class Writer:
         conn.commit()
         return result
 
-    def _luminaires(self, cur, p: Prepared, keep: np.ndarray, now_us: int,
+    def _luminaires(self, cur: psycopg.Cursor, p: Prepared, keep: np.ndarray, now_us: int,
                     result: WriteResult) -> int:
         records = p.luminaire[keep]
         n = records.shape[0]

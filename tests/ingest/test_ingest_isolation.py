@@ -49,7 +49,8 @@ Message = tuple[str, bytes]
         (OverflowError("date value out of range"), Failure.UNEXPECTED),
     ],
 )
-def test_failures_are_classified_by_type_and_sqlstate(exc: BaseException, expected: Failure) -> None:
+def test_failures_are_classified_by_type_and_sqlstate(exc: BaseException,
+                                                      expected: Failure) -> None:
     assert classify(exc) is expected
     assert expected.retried == (expected in (Failure.TRANSIENT, Failure.SETUP))
 

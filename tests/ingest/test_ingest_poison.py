@@ -64,12 +64,13 @@ def _register_commands(dsn: str, tenant: str, controllers: list[str]) -> None:
     with psycopg.connect(dsn) as conn:
         for c in controllers:
             conn.execute(
-                "INSERT INTO commands (id, tenant_id, controller_id, type, body, issued_at, expires_at)"
-                " VALUES (%s, %s, %s, 'set_level', '{}', %s, %s)",
+                "INSERT INTO commands (id, tenant_id, controller_id, type, body, issued_at,"
+                " expires_at) VALUES (%s, %s, %s, 'set_level', '{}', %s, %s)",
                 (f"cmd-{c}", tenant, c, "2025-12-31T23:00:00Z", "2026-01-02T00:00:00Z"))
 
 
-def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints, tmp_path: Path) -> None:
+def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints,
+                                               tmp_path: Path) -> None:
     fleet = register_fleet(db_dsn, 10)
     names = list(fleet.keys)
     _register_commands(db_dsn, fleet.tenant, names)
@@ -84,14 +85,17 @@ def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints, tmp
     valid += [(fleet.topic(c, Kind.STATE), _state(c, 102)) for c in names]
     c0, c1 = names[0], names[1]
     poisons: list[tuple[str, bytes, str, int | None]] = [  # topic, payload, reason, record index
-        (fleet.topic(c0, Kind.EVENT), _event(c0, 200, detail={"note": "a\u0000b"}), "bad_event", None),
+        (fleet.topic(c0, Kind.EVENT), _event(c0, 200, detail={"note": "a\u0000b"}), "bad_event",
+         None),
         (fleet.topic(c0, Kind.EVENT), _event(c0, 201, time="9999-12-31T23:59:59-01:00"),
          "bad_event", None),
         (fleet.topic(c0, Kind.EVENT), _event(c0, 202, time="0001-01-01T00:00:00+01:00"),
          "bad_event", None),
         (fleet.topic(c0, Kind.TELEMETRY), _sensor_payload(203, 40000), "out_of_range:sensor", 1),
-        (fleet.topic(c0, Kind.EVENT), _event(c0, 204, time="0001-01-01T00:00:00Z"), "bad_event", None),
-        (fleet.topic(c0, Kind.EVENT), _event(c0, 205, time="9999-12-31T23:59:59Z"), "bad_event", None),
+        (fleet.topic(c0, Kind.EVENT), _event(c0, 204, time="0001-01-01T00:00:00Z"), "bad_event",
+         None),
+        (fleet.topic(c0, Kind.EVENT), _event(c0, 205, time="9999-12-31T23:59:59Z"), "bad_event",
+         None),
         (fleet.topic(c0, Kind.EVENT), _event(c0, 206).replace(b'"ok"', b'"\xed\xa0\x80"'),
          "bad_event", None),  # a lone surrogate as raw bytes: invalid UTF-8
         (fleet.topic(c1, Kind.ACK), _ack(c1, 207, f"cmd-{c1}", status="failed", reason="x\u0000"),
@@ -131,9 +135,10 @@ def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints, tmp
             w.stop()
     assert stored_within_s <= 10
     with psycopg.connect(db_dsn) as conn:
-        assert conn.execute("SELECT count(*), min(luminaire), max(luminaire) FROM luminaire_telemetry"
-                            ).fetchone() == (10_000, 0, 39)
-        assert conn.execute("SELECT count(*), min(sensor) FROM sensor_readings").fetchone() == (1, 1)
+        assert conn.execute("SELECT count(*), min(luminaire), max(luminaire)"
+                            " FROM luminaire_telemetry").fetchone() == (10_000, 0, 39)
+        assert conn.execute("SELECT count(*), min(sensor) FROM sensor_readings"
+                            ).fetchone() == (1, 1)
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == len(names)
         assert conn.execute("SELECT count(*) FROM command_acks").fetchone()[0] == len(names)
         statuses = conn.execute("SELECT status, count(*) FROM commands GROUP BY 1").fetchall()

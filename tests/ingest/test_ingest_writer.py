@@ -178,7 +178,8 @@ def _stored_and_rejects(dsn: str) -> tuple[int, list[tuple[str, str, bytes]]]:
     return stored, [(t, r, bytes(p)) for t, r, p in rejects]
 
 
-def test_nul_in_an_event_detail_is_dead_lettered_and_the_rest_of_the_batch_stored(db_dsn: str) -> None:
+def test_nul_in_an_event_detail_is_dead_lettered_and_the_rest_of_the_batch_stored(
+        db_dsn: str) -> None:
     fleet = register_fleet(db_dsn, 2)
     controller = next(iter(fleet.keys))
     poison = (b'{"v":1,"id":"e1","controller":"%s","boot_id":1,"seq":1,"kind":"boot",'
