@@ -5,7 +5,8 @@
 -- with reason connection_lost) a controller published, each once (the message ledger drops
 -- redeliveries). `time` is the controller's; a last will carries the time of the connection it
 -- ends. controllers.online, boot_id, firmware and last_seen follow from this history
--- (ingest/states.py says how a will and a birth of the same boot are ordered).
+-- (ingest/states.py says how a will and a birth of the same boot are ordered). A few messages per
+-- controller a day: a plain table (the hypertables are the telemetry and events).
 CREATE TABLE controller_states (
     time            timestamptz NOT NULL,
     controller_key  integer NOT NULL,
@@ -18,7 +19,6 @@ CREATE TABLE controller_states (
     message_id      text NOT NULL,
     received_at     timestamptz NOT NULL DEFAULT now()
 );
-SELECT create_hypertable('controller_states', by_range('time', INTERVAL '30 days'));
 CREATE INDEX controller_states_controller_time ON controller_states (controller_key, time DESC);
 CREATE INDEX controller_states_boot ON controller_states (controller_key, boot_id, seq);
 
