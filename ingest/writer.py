@@ -59,7 +59,8 @@ REJECTS_COPY = "COPY ingest_rejects (topic, reason, record_index, payload, detai
 
 
 def storable(text: str | None, limit: int = 1000) -> str | None:
-    """`text` as PostgreSQL can store it: NUL and unpaired surrogates become U+FFFD."""
+    """`text` as PostgreSQL can store it (at most `limit` characters): NUL becomes U+FFFD, an
+    unpaired surrogate '?'."""
     if text is None:
         return None
     text = text[:limit]

@@ -9,6 +9,7 @@ in the telemetry window [2015-01-01, now + 1 day].
 from __future__ import annotations
 
 import math
+import numbers
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
@@ -16,6 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar, Union
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -135,16 +137,16 @@ MAX_DETAIL_TEXT = 256
 
 def _detail_value(value: object) -> bool | int | float | str:
     """One check per JSON type: an integer out of bounds must not turn into a float."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):  # numpy integers too, when built in Python
         if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
             raise ValueError(f"integer beyond ±{JSON_INT_MAX}")
-        return value
-    if isinstance(value, float):
-        if not -JSON_INT_MAX <= _finite(value) <= JSON_INT_MAX:
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not -JSON_INT_MAX <= _finite(float(value)) <= JSON_INT_MAX:
             raise ValueError(f"number beyond ±{JSON_INT_MAX}")
-        return value
+        return float(value)
     if isinstance(value, str):
         if len(value) > MAX_DETAIL_TEXT:
             raise ValueError(f"text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")

@@ -15,6 +15,7 @@ from ingest.copy_binary import HEADER, PG_EPOCH_US, TRAILER, CopyLayout, PgType
 from ingest.ledger import first_occurrences
 from ingest.prepare import IngestReason, LedgerKind, prepare
 from ingest.rollup import reference_buckets
+from ingest.writer import storable
 from wire.codec import encode_luminaire
 from wire.rejects import RejectReason
 
@@ -151,3 +152,22 @@ def test_prepare_refuses_event_times_outside_the_telemetry_window() -> None:
     assert [m for m, _, _ in p.events] == [0, 1, 2]
     assert [(r.msg, r.reason) for r in p.rejects] == [
         (i, IngestReason.BAD_EVENT) for i in range(3, 7)]
+
+
+def test_copy_buffer_refuses_integers_its_column_cannot_hold() -> None:
+    layout = CopyLayout("t", (("s", PgType.SMALLINT), ("i", PgType.INTEGER)))
+    fits = {"s": np.array([0, 32767], np.uint16), "i": np.array([0, 65535], np.uint16)}
+    assert layout.encode(fits).shape[0] > 0
+    with pytest.raises(ValueError, match=r"t\.s: values 0\.\.40000 do not fit int16"):
+        layout.encode({"s": np.array([0, 40000], np.uint16), "i": np.zeros(2, np.uint16)})
+    with pytest.raises(ValueError, match="do not fit int32"):
+        layout.encode({"s": np.zeros(1, np.int16), "i": np.array([2**31], np.int64)})
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("luciole/v1/t/c/event", "luciole/v1/t/c/event"), ("a\x00b", "a\ufffdb"),
+     ("x\ud800y", "x?y"), ("é\U0001f4a1", "é\U0001f4a1"), (None, None)],
+)
+def test_dead_letter_text_is_made_storable(text: str | None, stored: str | None) -> None:
+    assert storable(text) == stored
