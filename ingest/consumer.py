@@ -25,6 +25,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest import metrics
 from ingest.batching import BatchPolicy, estimated_records
+from ingest.failures import Failure
 from ingest.isolation import BatchStore, Outcome, RetryPolicy
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
@@ -63,8 +64,9 @@ class Consumer:
         self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
                                   settings.batch_max_wait_s)
         self.writer = Writer(dsn, settings.registry_refresh_min_s)
-        self.store = BatchStore(self.writer, RetryPolicy(settings.retry_initial_s, settings.retry_max_s),
-                                self._stopping_wait)
+        self.store = BatchStore(self.writer,
+                                RetryPolicy(settings.retry_initial_s, settings.retry_max_s),
+                                self._stopping_wait, on_failure=self._count_failure)
         self.totals = Totals()
         self._broker = broker
         self._inbox: deque[tuple[int, int, str, bytes]] = deque()  # (generation, mid, topic, payload)
@@ -232,6 +234,9 @@ class Consumer:
     def _stopping_wait(self, delay_s: float) -> bool:
         return self._stopping.wait(delay_s)
 
+    def _count_failure(self, _failure: Failure) -> None:
+        self.totals.db_errors += 1
+
     def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
         """Store the batch (its bad messages dead-lettered, see ingest.isolation), then
         acknowledge every message of it received on the current connection."""
@@ -248,7 +253,6 @@ class Consumer:
     def _account(self, outcome: Outcome, n: int) -> None:
         result = outcome.result
         t = self.totals
-        t.db_errors += outcome.failures
         t.internal_errors += outcome.internal_errors
         t.batches += 1
         t.messages += n

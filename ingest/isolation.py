@@ -68,13 +68,16 @@ class Outcome:
 class BatchStore:
     """Writes batches through a Store, isolating the messages it fails on."""
 
-    def __init__(self, store: Store, retry: RetryPolicy,
-                 wait: Callable[[float], bool], rng: random.Random | None = None) -> None:
-        """`wait(seconds)` sleeps before a retry and returns True when the worker is stopping."""
+    def __init__(self, store: Store, retry: RetryPolicy, wait: Callable[[float], bool],
+                 rng: random.Random | None = None,
+                 on_failure: Callable[[Failure], None] | None = None) -> None:
+        """`wait(seconds)` sleeps before a retry and returns True when the worker is stopping;
+        `on_failure` hears of each failed write as it happens (progress counters)."""
         self.store = store
         self.retry = retry
         self.wait = wait
         self.rng = rng or random.Random()
+        self.on_failure = on_failure
 
     def write(self, batch: Sequence[Message]) -> Outcome | None:
         """Store `batch`: every message is committed, found a duplicate, or dead-lettered.
@@ -95,6 +98,8 @@ class BatchStore:
                 outcome.failures += 1
                 failure = classify(exc)
                 metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+                if self.on_failure is not None:
+                    self.on_failure(failure)
                 if failure.retried:
                     delay = self.retry.delay(attempt, self.rng)
                     attempt += 1
