@@ -26,6 +26,10 @@ class Kind(StrEnum):
     CONFIG = "config"
 
 
+UPWARD_KINDS = (Kind.TELEMETRY, Kind.EVENT, Kind.ACK, Kind.STATE)
+"""What controllers send up to the centre (ingest subscribes to each)."""
+
+
 class TopicError(ValueError):
     """A topic or identifier that is not part of the contract."""
 
