@@ -78,7 +78,7 @@ def connect_manual(client: mqtt.Client, target: MqttTarget, timeout_s: float = 1
 
 
 def _topics_of(kind: Kind, tenants: Sequence[str], controllers: Sequence[str]) -> list[str]:
-    return [topic(t, c, kind) for t, c in zip(tenants, controllers)]
+    return [topic(t, c, kind) for t, c in zip(tenants, controllers, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ class PublisherPool:
         self._ctx = ctx
         self.submitted = np.zeros(workers, dtype=np.int64)
 
-    def start(self, timeout_s: float = 60.0) -> "PublisherPool":
+    def start(self, timeout_s: float = 60.0) -> PublisherPool:
         for w in range(self.workers):
             parent, child = self._ctx.Pipe()
             proc = self._ctx.Process(
@@ -270,7 +270,7 @@ class PublisherPool:
                 raise PublishError(f"publisher {w}: {detail}")
         return self
 
-    def __enter__(self) -> "PublisherPool":
+    def __enter__(self) -> PublisherPool:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -336,7 +336,7 @@ class PublisherPool:
         for conn in self._conns:
             conn.send(None)
         errors = []
-        for w, (conn, proc) in enumerate(zip(self._conns, self._procs)):
+        for w, (conn, proc) in enumerate(zip(self._conns, self._procs, strict=True)):
             while proc.is_alive() or conn.poll():
                 left = deadline - time.monotonic()
                 if left <= 0 or not conn.poll(min(left, 1.0)):
@@ -372,7 +372,7 @@ class CommandLink:
 
     def __init__(self, target: MqttTarget, tenants: Sequence[str], controllers: Sequence[str],
                  client_id: str | None = None) -> None:
-        self._index = {(t, c): i for i, (t, c) in enumerate(zip(tenants, controllers))}
+        self._index = {(t, c): i for i, (t, c) in enumerate(zip(tenants, controllers, strict=True))}
         self.queue: queue.SimpleQueue[tuple[int, bytes]] = queue.SimpleQueue()
         self.ignored = 0
         self._subscribed = threading.Event()
@@ -400,7 +400,7 @@ class CommandLink:
             return
         self.queue.put((index, bytes(message.payload)))
 
-    def start(self, timeout_s: float = 10.0) -> "CommandLink":
+    def start(self, timeout_s: float = 10.0) -> CommandLink:
         self.client.connect(self.target.host, self.target.port, keepalive=self.target.keepalive_s)
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):

@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-
 from edge_agent import metrics
 from edge_agent.cancellation import cancel_and_wait, raise_if_cancelled
 from edge_agent.clock import Clock, RealClock, ScaledClock, to_us, utc_now
@@ -162,7 +161,7 @@ class Agent:
         return self.settings.schedule or FALLBACK
 
     # ----------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> "Agent":
+    async def __aenter__(self) -> Agent:
         self._task = asyncio.create_task(self.run(), name=f"agent-{self.controller}")
         await self._started.wait()
         return self

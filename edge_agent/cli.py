@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_serve(args.config))
     except SettingsError as exc:
-        print(f"agent: {exc}", file=sys.stderr)
+        sys.stderr.write(f"agent: {exc}\n")
         return 2
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -65,7 +65,7 @@ class ScaledClock:
 
 def utc_now(clock: Clock) -> datetime:
     """The clock's time as an aware UTC datetime."""
-    return datetime.fromtimestamp(clock.time(), tz=timezone.utc)
+    return datetime.fromtimestamp(clock.time(), tz=UTC)
 
 
 def to_us(clock: Clock) -> int:

@@ -35,7 +35,7 @@ import argparse
 import asyncio
 import logging
 import time as _time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -214,7 +214,7 @@ async def provision(request: ProvisionRequest, api_url: str, bus: DaliBus,
 
 def inventory_events(result: ProvisionResult, controller: str, pole_id: str | None = None) -> list[Event]:
     """One INVENTORY event per luminaire found, numbered 0.. in the commissioning boot."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [Event(controller=controller, boot_id=result.boot_id or 0, seq=seq, kind=EventKind.INVENTORY,
                   severity=Severity.INFO, time=now, luminaire=gear.luminaire,
                   detail={k: v for k, v in dict(gtin=gear.gtin, serial=gear.serial, model=gear.model,

@@ -8,7 +8,7 @@ one UTC instant of that night; outside the night's window the lights are off.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from astral import LocationInfo
@@ -16,7 +16,7 @@ from astral.sun import sunrise, sunset
 
 from wire.messages import Anchor, PresenceBoost, Schedule, ScheduleStep
 
-UTC = timezone.utc
+UTC = UTC
 FULL = 254
 
 # With no valid schedule the controller burns at full level from dusk to dawn: a lit street is

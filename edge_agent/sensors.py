@@ -2,7 +2,8 @@
 
 A `SensorSource` is anything that answers `read()` with named values; the one shipped reads a
 Modbus device through `hardware.modbus` and a register map given as a profile file (by default
-the shipped profile `luciole_pole_sensor` (hardware/modbus/profiles/), any profile with the two named registers works).
+the shipped profile `luciole_pole_sensor` (hardware/modbus/profiles/); any profile with the two
+named registers works).
 
 Presence is read as a cumulative detection counter (a PIR's pulse counter): the poller turns
 the increase since the last read into new detections, so none is missed between polls, and a

@@ -170,7 +170,9 @@ def prepare(
     # rejects of the wire decoder, mapped back to batch message indices
     if len(decoded.rejects):
         r = decoded.rejects
-        for p, rec, code in zip(msg_index[r.payload].tolist(), r.record.tolist(), r.code.tolist()):
+        for p, rec, code in zip(
+            msg_index[r.payload].tolist(), r.record.tolist(), r.code.tolist(), strict=True
+        ):
             rejects.append(RejectRow(p, None if rec < 0 else rec, reason_of(code).value))
 
     ok = np.flatnonzero(decoded.msg_ok)

@@ -172,8 +172,8 @@ class RefreshResult:
 
 
 def refresh(conn: psycopg.Connection) -> RefreshResult | None:
-    """Fold ingest_recent into the live state and the rollups in one transaction; None when another runner holds
-    the lock (its pass or the next one picks the marks up). Leaves no transaction open."""
+    """Fold ingest_recent into the live state and the rollups in one transaction; None when another
+    runner holds the lock (its pass or the next one picks the marks up). Leaves no transaction open."""
     try:
         with conn.cursor() as cur:
             cur.execute(TEMP_TABLES)

@@ -40,11 +40,15 @@ class IngestSettings(BaseSettings):
         2000, ge=1, description="close a batch at this many messages (keep < receive_maximum)"
     )
     batch_max_records: int = Field(50_000, ge=1, description="close a batch at this many records")
-    batch_max_wait_s: float = Field(0.2, gt=0, le=10, description="close a batch this long after its first message")
+    batch_max_wait_s: float = Field(
+        0.2, gt=0, le=10, description="close a batch this long after its first message"
+    )
 
     retry_initial_s: float = Field(0.1, gt=0, description="first backoff after a database error")
     retry_max_s: float = Field(5.0, gt=0, description="backoff cap")
-    registry_refresh_min_s: float = Field(2.0, ge=0, description="least time between registry reloads on a miss")
+    registry_refresh_min_s: float = Field(
+        2.0, ge=0, description="least time between registry reloads on a miss"
+    )
     rollup_interval_s: float = Field(1.0, ge=0, description="least time between fold passes (state, rollups)")
     rollup_max_delay_s: float = Field(
         15.0, gt=0,

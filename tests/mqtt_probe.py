@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from paho.mqtt.packettypes import PacketTypes
 
 
 @dataclass
@@ -22,11 +22,11 @@ class Probe:
     username: str
     password: str
     client_id: str = field(default_factory=lambda: f"probe-{uuid.uuid4().hex[:8]}")
-    received: "queue.Queue[mqtt.MQTTMessage]" = field(default_factory=queue.Queue)
+    received: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self._connected = threading.Event()
-        self._subacks: "queue.Queue[list]" = queue.Queue()
+        self._subacks: queue.Queue[list] = queue.Queue()
         self.connect_reason: object = None
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                                   protocol=mqtt.MQTTv5)
@@ -39,7 +39,7 @@ class Probe:
         self.connect_reason = reason_code
         self._connected.set()
 
-    def __enter__(self) -> "Probe":
+    def __enter__(self) -> Probe:
         self.client.connect(self.host, self.port, keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(10):

@@ -146,7 +146,7 @@ def _join(payloads: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     out = memoryview(buf)
     at = 0
     try:
-        for payload, length in zip(payloads, lengths.tolist()):
+        for payload, length in zip(payloads, lengths.tolist(), strict=True):
             out[at : at + length] = payload
             at += length
     except (TypeError, ValueError):  # not bytes, or a memoryview of wider items

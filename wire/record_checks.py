@@ -79,9 +79,9 @@ def _column_plan(dtype: np.dtype, limits) -> tuple:
 _LUMINAIRE_PLAN = _column_plan(LUMINAIRE_DTYPE, LUMINAIRE_LIMITS)
 for _ftype, _cols, _low, _high in _LUMINAIRE_PLAN:  # limits must survive the field's type
     assert all(float(a) == float(b) for a, b in zip(_low, [r[1] for r in LUMINAIRE_LIMITS
-                                                           if LUMINAIRE_DTYPE[r[0]] == _ftype]))
+                                                           if LUMINAIRE_DTYPE[r[0]] == _ftype], strict=True))
     assert all(float(a) == float(b) for a, b in zip(_high, [r[2] for r in LUMINAIRE_LIMITS
-                                                            if LUMINAIRE_DTYPE[r[0]] == _ftype]))
+                                                            if LUMINAIRE_DTYPE[r[0]] == _ftype], strict=True))
 _TIME_COL = np.array([LUMINAIRE_DTYPE.fields["time_us"][1] // 8], dtype=np.int64)
 
 
@@ -99,7 +99,7 @@ def _luminaire_ok(records: np.ndarray, time_low: int, time_high: int) -> np.ndar
     views = [raw.view(ftype) for ftype, *_ in plan]
     for start in range(0, n, CHUNK_RECORDS):  # chunks stay in cache across the passes
         stop = start + CHUNK_RECORDS
-        for view, (_ftype, cols, low, high) in zip(views, plan):
+        for view, (_ftype, cols, low, high) in zip(views, plan, strict=True):
             within_limits(view[start:stop], cols, low, high, ok[start:stop])
     return ok
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum, IntEnum, IntFlag
 
 import numpy as np
@@ -16,7 +16,7 @@ MAX_PAYLOAD_BYTES = HEADER_SIZE + MAX_RECORDS_PER_MESSAGE * 48
 LEVEL_UNKNOWN = 255
 """Arc level meaning "not known"; 0..254 is a DALI arc power level, so every u1 is valid."""
 
-TIME_MIN_US = int(datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()) * 1_000_000
+TIME_MIN_US = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 """Earliest record time accepted (2015-01-01T00:00:00Z), in µs since the Unix epoch."""
 TIME_MAX_AHEAD_US = 86_400 * 1_000_000
 """How far past the decoder's `now` a record time may be (one day), in µs."""
@@ -105,7 +105,7 @@ ABSENT_BITS = LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTIC
 class Quantity(IntEnum):
     """Sensor quantity codes, each with its unit and valid range (one table)."""
 
-    def __new__(cls, code: int, unit: str, low: float, high: float) -> "Quantity":
+    def __new__(cls, code: int, unit: str, low: float, high: float) -> Quantity:
         member = int.__new__(cls, code)
         member._value_ = code
         member.unit = unit

@@ -85,7 +85,7 @@ class Rejects:
         return int(self.payload.shape[0])
 
     def __iter__(self) -> Iterator[Reject]:
-        for p, r, c in zip(self.payload.tolist(), self.record.tolist(), self.code.tolist()):
+        for p, r, c in zip(self.payload.tolist(), self.record.tolist(), self.code.tolist(), strict=True):
             yield Reject(p, r, REASONS[c - 1])
 
     def counts(self) -> dict[RejectReason, int]:

@@ -4,7 +4,7 @@ settings, backoff, durable state."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ from wire.codec import decode
 from wire.messages import AckStatus, GroupTarget, Identify, LuminaireTarget, SetLevel
 from wire.records import LuminaireFailure, Quantity
 
-T0 = datetime(2025, 1, 10, 20, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 10, 20, 0, tzinfo=UTC)
 
 
 def _set(level=100, target="all", duration_s=None, issued=T0, ttl_s=300):

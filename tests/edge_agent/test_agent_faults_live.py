@@ -15,9 +15,9 @@ from edge_agent.clock import ScaledClock
 from edge_agent.host import Host
 from hardware.dali import InProcessBus
 from hardware.modbus import ModbusDevice, load_profile, tcp_client
-from wire.retry import NO_RETRY
 from wire.messages import Event, EventKind, State, loads
 from wire.records import LuminaireFailure
+from wire.retry import NO_RETRY
 from wire.topics import Kind
 
 pytestmark = pytest.mark.integration

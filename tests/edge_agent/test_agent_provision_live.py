@@ -17,9 +17,9 @@ from edge_agent.clock import ScaledClock
 from edge_agent.provision import PROVISION_PATH, ProvisionRequest, checklist, provision
 from edge_agent.settings import load_settings
 from edge_agent.store_forward import Outbox
-from luciole.stack import free_port
 from hardware.dali import InProcessBus
 from hardware.modbus import ModbusDevice, load_profile, tcp_client
+from luciole.stack import free_port
 from wire.messages import ControllerConfig, Event, EventKind, loads
 from wire.records import LEVEL_UNKNOWN, LuminaireFailure
 from wire.topics import Kind
@@ -39,8 +39,16 @@ def _api(mqtt: dict, seen: list) -> httpx.AsyncClient:
         if body["claim_code"] != REQUEST.claim_code:
             return httpx.Response(403, json={"title": "forbidden", "detail": "unknown claim code",
                                              "status": 403})
-        return httpx.Response(201, json={"controller_id": "ctl-prov-1", "tenant": TENANT, "mqtt": mqtt,
-                                         "config": ControllerConfig(telemetry_interval_s=30).model_dump(mode="json")})
+        return httpx.Response(
+            201,
+            json={
+                "controller_id": "ctl-prov-1",
+                "tenant": TENANT,
+                "mqtt": mqtt,
+                "config": ControllerConfig(telemetry_interval_s=30).model_dump(mode="json"),
+            },
+        )
+
     return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://api.test")
 
 

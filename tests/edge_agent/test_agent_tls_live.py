@@ -9,8 +9,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import throwaway_stack
 from agent_harness import WINTER_NIGHT, ClockedSink, Watcher, device_account, settings_for, wait_until
 
 from controller_fw_sim.dali import SimulatedDaliBus
@@ -18,6 +16,7 @@ from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from hardware.dali import InProcessBus
 from luciole.tls import ensure_server_certificate
+from tests.conftest import throwaway_stack
 from wire.messages import State, loads
 from wire.topics import Kind
 

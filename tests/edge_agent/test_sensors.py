@@ -4,7 +4,8 @@ with sensor values, the sensor poller against a scripted source, and the [[senso
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -24,7 +25,7 @@ from edge_agent.telemetry import LuminaireReading
 from hardware.modbus import ModbusTimeout, load_profile
 from wire.messages import EventKind, LuminaireTarget, PresenceBoost, SetLevel
 
-T0 = datetime(2024, 12, 16, 21, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 12, 16, 21, 0, tzinfo=UTC)
 BOOST = PresenceBoost(level=254, hold_s=60, fade_s=30)
 LUMINAIRES = {0: frozenset({1}), 1: frozenset({1}), 2: frozenset()}
 
@@ -57,7 +58,7 @@ def test_fade_is_monotonic_from_boost_to_schedule():
     levels = [target_levels(LUMINAIRES, 80, None, (), T0 + timedelta(seconds=s), boosts=boosts)[2]
               for s in range(0, 100, 2)]
     assert levels[0] == 254 and levels[-1] == 80
-    assert all(a >= b for a, b in zip(levels, levels[1:]))
+    assert all(a >= b for a, b in pairwise(levels))
 
 
 def test_controller_wide_and_own_boost_take_the_higher_level():
@@ -148,10 +149,16 @@ def test_sensors_settings_from_toml(tmp_path):
     assert load_profile(s.sensors[0].profile).id == load_profile(DEFAULT_PROFILE).id
 
 
-@pytest.mark.parametrize("body, where", [
-    ('[[sensors]]\nport = 502\n', "sensors.0"),
-    ('[[sensors]]\nhost = "h"\npresence_register = "x"\nlux_register = "y"\nkind = "dali"\n', "sensors.0.kind"),
-])
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        ("[[sensors]]\nport = 502\n", "sensors.0"),
+        (
+            '[[sensors]]\nhost = "h"\npresence_register = "x"\nlux_register = "y"\nkind = "dali"\n',
+            "sensors.0.kind",
+        ),
+    ],
+)
 def test_bad_sensor_settings_say_what_is_wrong(tmp_path, body, where):
     path = tmp_path / "agent.toml"
     path.write_text(f'controller_id = "ctl-1"\ntenant = "ixelles"\n{body}')

@@ -51,7 +51,9 @@ def register_fleet(dsn: str, controllers: int, tenant: str | None = None, ean: s
         with conn.cursor().copy("COPY controllers (id, tenant_id, cabinet_id, status) FROM STDIN") as cp:
             for name in names:
                 cp.write_row((name, tenant, cabinet, "active"))
-        keys = dict(conn.execute("SELECT id, key FROM controllers WHERE tenant_id = %s", (tenant,)).fetchall())
+        keys = dict(
+            conn.execute("SELECT id, key FROM controllers WHERE tenant_id = %s", (tenant,)).fetchall()
+        )
     return Fleet(tenant, keys)
 
 

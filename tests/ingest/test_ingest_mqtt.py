@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-
-from tests.conftest import throwaway_stack
 from ingest_helpers import (
     T0_US,
     ProcessWorker,
@@ -31,6 +29,7 @@ from ingest_helpers import (
 from ingest.prepare import IngestReason
 from luciole.migrate import migrate
 from luciole.stack import Endpoints, pid_alive, wait_for
+from tests.conftest import throwaway_stack
 from wire import messages
 from wire.codec import MAX_PAYLOAD_BYTES, encode_luminaire
 from wire.rejects import RejectReason
@@ -39,7 +38,9 @@ from wire.topics import Kind
 pytestmark = pytest.mark.integration
 
 COUNT_STORED = "SELECT count(*) FROM luminaire_telemetry"
-COUNT_DISTINCT = "SELECT count(*) FROM (SELECT DISTINCT controller_key, boot_id, seq FROM luminaire_telemetry) d"
+COUNT_DISTINCT = (
+    "SELECT count(*) FROM (SELECT DISTINCT controller_key, boot_id, seq FROM luminaire_telemetry) d"
+)
 
 
 def _malformed(fleet, rng: np.random.Generator, i: int) -> tuple[str, bytes, str, int | None]:

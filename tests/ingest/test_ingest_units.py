@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ingest_helpers import T0_US, luminaire_records
 
 from ingest.batching import BatchPolicy, backoff
 from ingest.copy_binary import HEADER, PG_EPOCH_US, TRAILER, CopyLayout, PgType
@@ -18,8 +19,6 @@ from ingest.rollup import reference_buckets
 from ingest.writer import storable
 from wire.codec import encode_luminaire
 from wire.rejects import RejectReason
-
-from ingest_helpers import T0_US, luminaire_records
 
 LAYOUT = CopyLayout("t", (("time", PgType.TIMESTAMPTZ), ("k", PgType.INTEGER),
                           ("s", PgType.SMALLINT), ("x", PgType.REAL), ("e", PgType.DOUBLE),

@@ -69,11 +69,11 @@ def test_a_batch_written_twice_is_stored_once(db_dsn: str) -> None:
 
 
 def _direct(conn: psycopg.Connection) -> dict:
-    return {(k, l, b): (e, n) for k, l, b, e, n in conn.execute(rollup.DIRECT_SQL)}
+    return {(k, lum, b): (e, n) for k, lum, b, e, n in conn.execute(rollup.DIRECT_SQL)}
 
 
 def _rolled(conn: psycopg.Connection) -> dict:
-    return {(k, l, b): (e, n) for k, l, b, e, n in conn.execute(
+    return {(k, lum, b): (e, n) for k, lum, b, e, n in conn.execute(
         "SELECT controller_key, luminaire, bucket, energy_wh, samples FROM energy_15min")}
 
 

@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from test_wire_codec import LATEST, NOW, check_accounting, reasons, valid_luminaires, valid_sensors
+
 from wire.codec import (
     MAX_PAYLOAD_BYTES,
     CodecError,
     Quantity,
-    RejectReason as R,
     decode,
     decode_batch,
     encode_luminaire,
     encode_sensor,
+)
+from wire.codec import (
+    RejectReason as R,
 )
 from wire.records import LUMINAIRE_RANGES, TIME_MIN_US
 

@@ -31,7 +31,7 @@ def test_gather_segments_agrees_with_reference(case):
     assert gather_segments(src, starts, lengths, out) is out
     assert out.tobytes() == expected.tobytes()
     assert expected.tobytes() == b"".join(
-        src[s : s + n].tobytes() for s, n in zip(starts, lengths)
+        src[s : s + n].tobytes() for s, n in zip(starts, lengths, strict=True)
     )
 
 

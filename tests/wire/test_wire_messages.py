@@ -1,7 +1,7 @@
 """JSON messages: round trips of every model, and readable refusals."""
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -35,12 +35,12 @@ from wire.messages import (
     parse_command,
 )
 
-T0 = datetime(2025, 6, 1, 20, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, 20, 0, tzinfo=UTC)
 U64 = st.integers(0, 2**64 - 1)
 CONTROLLERS = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 TIMES = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-    timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2)),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)),
                                timezone(timedelta(hours=-5, minutes=-30))]),
 )
 TARGETS = st.one_of(
@@ -244,7 +244,7 @@ def test_is_expired():
 def test_timestamps_are_converted_to_utc():
     cmd = Identify(issued_at="2025-06-01T22:00:00+02:00", expires_at="2025-06-01T20:05:00Z",
                    target={"luminaire": 3})
-    assert cmd.issued_at == T0 and cmd.issued_at.tzinfo == timezone.utc
+    assert cmd.issued_at == T0 and cmd.issued_at.tzinfo == UTC
     assert dumps(cmd).count(b"Z\"") == 2
 
 
