@@ -29,7 +29,7 @@ STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck 
 _SUPPLY, _CONTACTOR, _METER = 0, 1, 2
 #: quantity code -> valid range, and its name in causes
 _RANGE: dict[int, tuple[float, float]] = {
-    int(q): (float(q.low), float(q.high)) for q in Quantity  # type: ignore[attr-defined]
+    int(q): (float(q.low), float(q.high)) for q in Quantity
 }
 _NAME: dict[int, str] = {int(q): q.name.lower() for q in Quantity}
 assert ft.CABINET_KINDS[_SUPPLY] is ft.SUPPLY_LOSS

@@ -23,6 +23,8 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -241,8 +243,8 @@ class PublisherPool:
         self._prefix = f"{client_prefix}-{uuid.uuid4().hex[:6]}"
         ctx = mp.get_context("spawn")  # clean children: no inherited threads, honest RSS
         self._counters = ctx.Array("q", workers * _FIELDS, lock=False)
-        self._conns = []
-        self._procs = []
+        self._conns: list[Connection] = []
+        self._procs: list[BaseProcess] = []
         self._ctx = ctx
         self.submitted = np.zeros(workers, dtype=np.int64)
 
@@ -291,6 +293,7 @@ class PublisherPool:
             sel = np.flatnonzero(owner == w)
             if sel.shape[0] == 0:
                 continue
+            part: np.ndarray | list[bytes]
             if isinstance(payloads, np.ndarray):
                 part = payloads[sel]
             else:
@@ -409,7 +412,7 @@ class CommandLink:
         return self
 
     def drain(self, limit: int = 10_000) -> list[tuple[int, bytes]]:
-        out = []
+        out: list[tuple[int, bytes]] = []
         while len(out) < limit:
             try:
                 out.append(self.queue.get_nowait())

@@ -230,7 +230,7 @@ class Agent:
                            seq=self.seq["message"].take(), online=online,
                            firmware=self.settings.firmware, time=utc_now(self.clock),
                            luminaires=self._announced,
-                           reason=None if online else OfflineReason(reason)))
+                           reason=None if online or reason is None else OfflineReason(reason)))
 
     async def _discovery_tried(self) -> None:
         """Until every DALI bus has tried its first discovery (found its gear or failed)."""
@@ -403,7 +403,7 @@ class Agent:
         if not payload:
             return  # a cleared retained config
         try:
-            config = loads(ControllerConfig, payload)
+            config: ControllerConfig = loads(ControllerConfig, payload)
         except MessageError as exc:
             self.emit(EventKind.CONFIG_APPLIED, Severity.WARNING, None, ok=False, reason=str(exc)[:200])
             return

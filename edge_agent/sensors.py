@@ -67,8 +67,8 @@ class ModbusSensorSource:
             spec = device.profile.register(presence_register)
             if not spec.type.is_float:
                 self.counter_modulus = 1 << (16 * spec.word_count)
-        self._names = {presence_register: PRESENCE_REGISTER, lux_register: LUX_REGISTER}
-        self._names.pop(None, None)
+        named = {presence_register: PRESENCE_REGISTER, lux_register: LUX_REGISTER}
+        self._names = {register: name for register, name in named.items() if register is not None}
 
     async def read(self) -> dict[str, float]:
         values = await self.device.read(list(self._names))

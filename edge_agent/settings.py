@@ -104,7 +104,7 @@ class DaliBusSpec(BaseModel):
     timeout_s: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
-    def _complete(self) -> "DaliBusSpec":
+    def _complete(self) -> DaliBusSpec:
         if self.kind == "hid" and not self.path:
             raise ValueError("a hid DALI bus needs `path`")
         if self.kind == "serial" and not self.uri:
@@ -125,7 +125,7 @@ class ModbusSpec(BaseModel):
     timeout_s: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
-    def _one_transport(self) -> "ModbusSpec":
+    def _one_transport(self) -> ModbusSpec:
         if (self.host is None) == (self.serial_port is None):
             raise ValueError("a Modbus device needs exactly one of `host` (TCP) or `serial_port` (RTU)")
         return self
@@ -156,7 +156,7 @@ class SensorSpec(BaseModel):
                                           description="None: config.sensor_poll_interval_s")
 
     @model_validator(mode="after")
-    def _complete(self) -> "SensorSpec":
+    def _complete(self) -> SensorSpec:
         if (self.host is None) == (self.serial_port is None):
             raise ValueError("a Modbus sensor needs exactly one of `host` (TCP) or `serial_port` (RTU)")
         if self.presence_register is None and self.lux_register is None:

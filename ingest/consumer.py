@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -111,7 +112,8 @@ class Consumer:
         props.ReceiveMaximum = self.settings.receive_maximum
         return props
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
         if reason_code.is_failure:
             log.warning("mqtt connect refused reason=%s", reason_code)
             return
@@ -122,7 +124,8 @@ class Consumer:
         log.info("mqtt connected client_id=%s session_present=%s generation=%d",
                  self.settings.client_id, flags.session_present, self._generation)
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
         if failed:
             log.error("mqtt subscription refused reasons=%s", failed)
@@ -131,14 +134,15 @@ class Consumer:
         metrics.CONNECTED.set(1)
         log.info("mqtt subscribed group=%s", self.settings.share_group)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
         self._generation += 1  # unacked messages come again on the next connection
         self._subscribed.clear()
         metrics.CONNECTED.set(0)
         if not self._stopping.is_set():
             log.warning("mqtt disconnected reason=%s; the broker redelivers unacked messages", reason_code)
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         # Receive Maximum should stop the broker at `limit` unacknowledged messages, but
         # Mosquitto 2.0.11 overruns it once acknowledgements flow; so the bound is enforced here
         # too: this (network) thread stops reading, TCP backpressure holds the rest in the broker.

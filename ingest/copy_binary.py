@@ -109,5 +109,5 @@ def write(cursor: Any, layout: CopyLayout, values: Mapping[str, np.ndarray]) -> 
     if n == 0:
         return 0
     with cursor.copy(layout.sql) as copy:
-        copy.write(memoryview(buf))
+        copy.write(memoryview(buf))  # type: ignore[arg-type]  # numpy arrays are buffers
     return n

@@ -8,7 +8,10 @@ in sorted order so two workers never wait on each other in a cycle.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import psycopg
 
 from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
@@ -59,8 +62,8 @@ def first_occurrences(controller: np.ndarray, boot: np.ndarray, first_seq: np.nd
     return np.sort(first)
 
 
-def claim(cursor, n_messages: int, msg: np.ndarray, controller: np.ndarray, boot: np.ndarray,
-          first_seq: np.ndarray, count: np.ndarray, kind: np.ndarray) -> np.ndarray:
+def claim(cursor: psycopg.Cursor[Any], n_messages: int, msg: np.ndarray, controller: np.ndarray,
+          boot: np.ndarray, first_seq: np.ndarray, count: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Insert the keys into the ledger; return a bool mask over the batch's messages: new ones.
 
     Must run inside the transaction that then writes the new messages' records.

@@ -177,7 +177,8 @@ def refresh(conn: psycopg.Connection) -> RefreshResult | None:
     try:
         with conn.cursor() as cur:
             cur.execute(TEMP_TABLES)
-            if not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
+            if not (locked and locked[0]):
                 conn.rollback()
                 return None
             cur.execute(TAKE)
@@ -191,8 +192,8 @@ def refresh(conn: psycopg.Connection) -> RefreshResult | None:
             readings = cur.rowcount
             cur.execute(READINGS_RECOMPUTE)
             readings += cur.rowcount
-            recomputed = cur.execute(
-                "SELECT count(*) FROM rollup_plan WHERE NOT incremental").fetchone()[0]
+            row = cur.execute("SELECT count(*) FROM rollup_plan WHERE NOT incremental").fetchone()
+            recomputed = row[0] if row else 0
             cur.execute(SUMS)
             cur.execute(APPLY)
         conn.commit()
@@ -205,7 +206,8 @@ def refresh(conn: psycopg.Connection) -> RefreshResult | None:
 
 def pending(conn: psycopg.Connection) -> int:
     """Readings not folded yet."""
-    n = conn.execute("SELECT count(*) FROM ingest_recent").fetchone()[0]
+    row = conn.execute("SELECT count(*) FROM ingest_recent").fetchone()
+    n = row[0] if row else 0
     conn.commit()
     return int(n)
 

@@ -132,7 +132,7 @@ def _as_bytes(payload: object) -> memoryview:
         raise TypeError(f"payloads must be bytes-like objects: {exc}") from None
 
 
-def _join(payloads: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+def _join(payloads: Sequence[bytes | bytearray | memoryview]) -> tuple[np.ndarray, np.ndarray]:
     """Return (buffer, lengths): the payloads end to end, then HEADER_SIZE zero bytes.
 
     Same single copy as b"".join, but into a numpy buffer: numpy advises huge pages for
@@ -143,7 +143,7 @@ def _join(payloads: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     except TypeError:
         return _join([_as_bytes(p) for p in payloads])
     buf = np.empty(int(lengths.sum()) + HEADER_SIZE, dtype=np.uint8)
-    out = memoryview(buf)
+    out = memoryview(buf)  # type: ignore[arg-type]  # numpy arrays are buffers
     at = 0
     try:
         for payload, length in zip(payloads, lengths.tolist(), strict=True):
@@ -180,7 +180,15 @@ def _header_codes(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> t
     return headers, codes
 
 
-def _records_of_type(buf, starts, headers, ok, record_type, time_low, time_high):
+_Records = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""(records, payload index, sequence number, boot id) of the valid records of one type."""
+_RecordRejects = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(payload index, record index, reason code) of the rejected records of one type."""
+
+
+def _records_of_type(buf: np.ndarray, starts: np.ndarray, headers: np.ndarray, ok: np.ndarray,
+                     record_type: RecordType, time_low: int,
+                     time_high: int) -> tuple[_Records, _RecordRejects]:
     """Copy, view and check the records of valid payloads of one type."""
     from wire.kernels import gather_segments  # numba: loaded where decoding is done
     from wire.record_checks import luminaire_rejects, sensor_rejects

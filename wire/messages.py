@@ -14,7 +14,7 @@ import uuid
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import numpy as np
@@ -245,7 +245,7 @@ class _Command(_Message):
     expires_at: UtcTime
 
     @model_validator(mode="after")
-    def _expiry_after_issue(self) -> "_Command":
+    def _expiry_after_issue(self) -> _Command:
         if self.expires_at <= self.issued_at:
             raise ValueError("expires_at must be after issued_at")
         return self
@@ -292,7 +292,7 @@ class ScheduleStep(BaseModel):
     level: ArcLevel
 
     @model_validator(mode="after")
-    def _clock_has_time(self) -> "ScheduleStep":
+    def _clock_has_time(self) -> ScheduleStep:
         if self.anchor is Anchor.CLOCK and self.at is None:
             raise ValueError("a clock step needs `at`, its local time")
         if self.anchor is not Anchor.CLOCK and self.at is not None:
@@ -360,7 +360,7 @@ class Reboot(_Command):
 
 
 Command = Annotated[
-    Union[SetLevel, Identify, ScheduleCommand, ConfigCommand, ReadDiagnostics, Reboot],
+    SetLevel | Identify | ScheduleCommand | ConfigCommand | ReadDiagnostics | Reboot,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = (SetLevel, Identify, ScheduleCommand, ConfigCommand, ReadDiagnostics, Reboot)
@@ -385,7 +385,7 @@ class Ack(_FromController):
     time: ReportedTime
 
     @model_validator(mode="after")
-    def _reason_when_not_ok(self) -> "Ack":
+    def _reason_when_not_ok(self) -> Ack:
         if self.status in (AckStatus.FAILED, AckStatus.REFUSED) and self.reason is None:
             raise ValueError(f"a {self.status} ack needs a reason")
         return self
@@ -408,7 +408,7 @@ class State(_FromController):
     reason: OfflineReason | None = None
 
     @model_validator(mode="after")
-    def _reason_only_offline(self) -> "State":
+    def _reason_only_offline(self) -> State:
         if self.online and self.reason is not None:
             raise ValueError("an online state has no offline reason")
         return self
@@ -424,7 +424,7 @@ def dumps(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(cls: Any) -> TypeAdapter:
     return TypeAdapter(cls)
 

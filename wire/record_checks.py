@@ -6,6 +6,8 @@ sent is always checked. A derived check without its reject reason fails at impor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from wire.kernels import within_limits
@@ -56,15 +58,17 @@ def _first(codes: np.ndarray, failed: np.ndarray, code: int) -> None:
     codes[failed & (codes == _OK)] = code
 
 
-def _column_plan(dtype: np.dtype, limits) -> tuple:
+def _column_plan(dtype: np.dtype, limits: Sequence[tuple[str, float, float]]) -> tuple:
     """Group (field, low, high) by field type, as column indices into 2-D views of a record.
 
     A record of `dtype` viewed as an (n, itemsize // size) array of one field type holds
     each field of that type at column offset // size (all fields are naturally aligned).
     """
-    plan = {}
+    plan: dict[np.dtype, tuple[list[int], list[float], list[float]]] = {}
+    fields = dtype.fields
+    assert fields is not None
     for field, low, high in limits:
-        ftype, offset = dtype.fields[field][:2]
+        ftype, offset = fields[field][:2]
         assert offset % ftype.itemsize == 0, field
         cols, lows, highs = plan.setdefault(ftype, ([], [], []))
         cols.append(offset // ftype.itemsize)
@@ -82,7 +86,8 @@ for _ftype, _cols, _low, _high in _LUMINAIRE_PLAN:  # limits must survive the fi
                                                            if LUMINAIRE_DTYPE[r[0]] == _ftype], strict=True))
     assert all(float(a) == float(b) for a, b in zip(_high, [r[2] for r in LUMINAIRE_LIMITS
                                                             if LUMINAIRE_DTYPE[r[0]] == _ftype], strict=True))
-_TIME_COL = np.array([LUMINAIRE_DTYPE.fields["time_us"][1] // 8], dtype=np.int64)
+_TIME_COL = np.array([LUMINAIRE_DTYPE.fields["time_us"][1] // 8],  # type: ignore[index]
+                     dtype=np.int64)
 
 
 def _luminaire_ok(records: np.ndarray, time_low: int, time_high: int) -> np.ndarray:

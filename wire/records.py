@@ -105,6 +105,10 @@ ABSENT_BITS = LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTIC
 class Quantity(IntEnum):
     """Sensor quantity codes, each with its unit and valid range (one table)."""
 
+    unit: str
+    low: float
+    high: float
+
     def __new__(cls, code: int, unit: str, low: float, high: float) -> Quantity:
         member = int.__new__(cls, code)
         member._value_ = code
@@ -240,6 +244,6 @@ The value is checked against its quantity's range, the quantity against the know
 assert all(names.keys() == set(rt.dtype.names or ()) for rt, names in RECORD_COLUMNS.items())
 
 FLOAT_FIELDS = {
-    RecordType.LUMINAIRE: tuple(n for n in LUMINAIRE_DTYPE.names if LUMINAIRE_DTYPE[n].kind == "f"),
+    RecordType.LUMINAIRE: tuple(n for n in LUMINAIRE_DTYPE.names or () if LUMINAIRE_DTYPE[n].kind == "f"),
     RecordType.SENSOR: ("value",),
 }
