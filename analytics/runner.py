@@ -20,6 +20,7 @@ import psycopg
 from analytics.fault_job import FaultDetectionJob, PassResult
 from analytics.metrics import JobMetrics
 from analytics.settings import JobsSettings
+from wire.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def run_forever(settings: JobsSettings, stop: threading.Event,
             for item in jobs:
                 metrics.failures.labels(item.job.name).inc()
             attempt += 1
-            delay = min(settings.retry_max_s, settings.retry_initial_s * 2 ** attempt)
-            delay *= rng.uniform(0.5, 1.0)
+            delay = Backoff(initial_s=settings.retry_initial_s,
+                            max_s=settings.retry_max_s).delay(attempt, rng)
             log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
             stop.wait(delay)

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from wire.retry import Backoff
 from wire.topics import Kind, TopicError, parse_topic, subscription, topic
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,12 @@ def _topics_of(kind: Kind, tenants: Sequence[str], controllers: Sequence[str]) -
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with jitter: the delay before reconnection attempt n (0-based)."""
+class Reconnect:
+    """How a publisher reconnects: the project's one backoff between attempts, and how long it
+    stays disconnected before it reports an error."""
 
-    first_s: float = 0.1
-    cap_s: float = 5.0
-    give_up_s: float = 600.0  # disconnected this long: the worker reports an error
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return min(self.cap_s, self.first_s * 2.0 ** min(attempt, 30)) * rng.uniform(0.5, 1.0)
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.1, max_s=5.0))
+    give_up_s: float = 600.0
 
 
 def _connect_properties(session_expiry_s: int) -> Properties:
@@ -102,7 +100,7 @@ def _connect_properties(session_expiry_s: int) -> Properties:
 
 
 def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], controllers: list[str],
-            counters, window: int, client_id: str, backoff: Backoff) -> None:
+            counters, window: int, client_id: str, backoff: Reconnect) -> None:
     """One publisher process: publish what arrives on `conn` at QoS 1 until it sends None.
 
     A lost connection is retried with `backoff`; paho keeps every unacknowledged message
@@ -147,8 +145,8 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
                         w, why, sent - acked[0])
             lost_at = time.monotonic()
         connected, sock = False, None
-        retry_at = time.monotonic() + backoff.delay(attempt, rng)
         attempt += 1
+        retry_at = time.monotonic() + backoff.backoff.delay(attempt, rng)
 
     try:
         while True:
@@ -229,7 +227,7 @@ class PublisherPool:
 
     def __init__(self, target: MqttTarget | Sequence[MqttTarget], tenants: Sequence[str],
                  controllers: Sequence[str], *, workers: int = 2, window: int = 200,
-                 client_prefix: str = "fleet", backoff: Backoff | None = None) -> None:
+                 client_prefix: str = "fleet", backoff: Reconnect | None = None) -> None:
         if len(tenants) != len(controllers):
             raise ValueError("one tenant per controller")
         # one account per publisher process where the broker binds client ids to accounts
@@ -237,7 +235,7 @@ class PublisherPool:
         self.target = self.targets[0]
         self.workers = workers
         self.window = window
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Reconnect()
         self._tenants = list(tenants)
         self._controllers = list(controllers)
         self._prefix = f"{client_prefix}-{uuid.uuid4().hex[:6]}"

@@ -73,7 +73,7 @@ class FaultTracker:
         return self.active.pop(key, None) is not None
 
 
-def backoff_s(interval_s: float, streak: int, rng: random.Random, cap_factor: float = 8.0) -> float:
+def poll_wait_s(interval_s: float, streak: int, rng: random.Random, cap_factor: float = 8.0) -> float:
     """Wait before the next poll after `streak` failures in a row (0: the plain interval): the
     project's one backoff, from twice the interval up to `cap_factor` times it."""
     if streak <= 0:
@@ -129,7 +129,7 @@ class DaliPoller:
             if self.discovered.is_set():
                 await self.poll_once()
             raise_if_cancelled()
-            await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
+            await self.clock.sleep(poll_wait_s(self.interval_s, self._streak, self._rng))
 
     async def discover(self) -> None:
         """Find the gear on the bus and probe what the new ones implement. Gear found before
@@ -365,7 +365,7 @@ class PeriodicPoller:
         while True:
             await self.poll_once()
             raise_if_cancelled()  # a pymodbus request may swallow our cancellation
-            await self.clock.sleep(backoff_s(self.interval_s, self._streak, self._rng))
+            await self.clock.sleep(poll_wait_s(self.interval_s, self._streak, self._rng))
 
     async def poll_once(self) -> None:
         self.polls += 1

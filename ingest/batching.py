@@ -34,9 +34,3 @@ class BatchPolicy:
 def estimated_records(payload_len: int, header: int = 24, record: int = 48) -> int:
     """Records a telemetry payload of this length carries at most (for the size limit)."""
     return max(1, (payload_len - header) // record) if payload_len > header else 1
-
-
-def backoff(attempt: int, initial_s: float, max_s: float, jitter: float) -> float:
-    """Capped exponential backoff; `jitter` in [0, 1) spreads retries of several workers."""
-    base = min(max_s, initial_s * (2 ** min(attempt, 30)))
-    return base * (1.0 - 0.5 * jitter)

@@ -27,9 +27,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ingest import metrics
 from ingest.batching import BatchPolicy, estimated_records
 from ingest.failures import Failure
-from ingest.isolation import BatchStore, Outcome, RetryPolicy
+from ingest.isolation import BatchStore, Outcome
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
+from wire.retry import Backoff
 from wire.topics import UPWARD_KINDS, shared_subscription
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Consumer:
                                   settings.batch_max_wait_s)
         self.writer = Writer(dsn, settings.registry_refresh_min_s)
         self.store = BatchStore(self.writer,
-                                RetryPolicy(settings.retry_initial_s, settings.retry_max_s),
+                                Backoff(initial_s=settings.retry_initial_s, max_s=settings.retry_max_s),
                                 self._stopping_wait, on_failure=self._count_failure)
         self.totals = Totals()
         self._broker = broker

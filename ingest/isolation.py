@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ingest import metrics
-from ingest.batching import backoff
 from ingest.failures import Failure, classify, data_reason, describe
 from ingest.prepare import IngestReason
 from ingest.writer import WriteResult
+from wire.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +33,6 @@ class Store(Protocol):
 
     def dead_letter(self, message: Message, reason: str,
                     detail: str | None = None) -> WriteResult: ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Capped exponential backoff with jitter for transient failures."""
-
-    initial_s: float = 0.1
-    max_s: float = 5.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return backoff(attempt, self.initial_s, self.max_s, rng.random())
 
 
 @dataclass
@@ -68,7 +57,7 @@ class Outcome:
 class BatchStore:
     """Writes batches through a Store, isolating the messages it fails on."""
 
-    def __init__(self, store: Store, retry: RetryPolicy, wait: Callable[[float], bool],
+    def __init__(self, store: Store, retry: Backoff, wait: Callable[[float], bool],
                  rng: random.Random | None = None,
                  on_failure: Callable[[Failure], None] | None = None) -> None:
         """`wait(seconds)` sleeps before a retry and returns True when the worker is stopping;
@@ -101,8 +90,8 @@ class BatchStore:
                 if self.on_failure is not None:
                     self.on_failure(failure)
                 if failure.retried:
-                    delay = self.retry.delay(attempt, self.rng)
                     attempt += 1
+                    delay = self.retry.delay(attempt, self.rng)
                     log_level = logging.ERROR if failure is Failure.SETUP else logging.WARNING
                     log.log(log_level, "batch of %d messages not committed (%s, %s); held "
                             "unacknowledged, retry %d in %.2fs", len(messages), failure.value,

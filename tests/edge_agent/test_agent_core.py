@@ -21,7 +21,7 @@ from edge_agent.levels import (
     target_levels,
 )
 from edge_agent.link import classify, reconnect_delay
-from edge_agent.poller import FaultTracker, backoff_s
+from edge_agent.poller import FaultTracker, poll_wait_s
 from edge_agent.schedule import Boost
 from edge_agent.settings import SettingsError, load_settings
 from edge_agent.state import AgentState
@@ -198,8 +198,8 @@ def test_link_failures_are_classified_with_a_hint_for_those_a_retry_will_not_cur
 
 def test_poll_backoff_grows_then_caps():
     rng = random.Random(0)
-    assert backoff_s(10, 0, rng) == 10
-    assert all(backoff_s(10, k, rng) <= 80 for k in range(1, 20))
+    assert poll_wait_s(10, 0, rng) == 10
+    assert all(poll_wait_s(10, k, rng) <= 80 for k in range(1, 20))
 
 
 def test_fault_tracker_reports_transitions_once():

@@ -15,10 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ingest_helpers import T0_US, Fleet, poll_payloads, register_fleet
 
-from ingest.isolation import BatchStore, RetryPolicy
+from ingest.isolation import BatchStore
 from ingest.states import StateRow, online_now
 from ingest.writer import Writer
 from wire.records import RECORD_COLUMNS, RECORD_TABLES
+from wire.retry import Backoff
 from wire.topics import Kind
 
 T0 = "2026-01-01T00:00:00Z"
@@ -244,7 +245,7 @@ def test_messages_the_database_refuses_are_dead_lettered_and_the_rest_committed(
     batch = telemetry[:13] + [*refused][:1] + fine[:2] + telemetry[13:30] + [*refused][1:] \
         + fine[2:] + telemetry[30:]
     writer = Writer(db_dsn)
-    store = BatchStore(writer, RetryPolicy(0.01, 0.05), lambda _s: False)
+    store = BatchStore(writer, Backoff(initial_s=0.01, max_s=0.05), lambda _s: False)
     try:
         outcome = store.write(batch)
         again = store.write(batch)  # redelivered: nothing twice, no second dead letter
@@ -275,7 +276,7 @@ def test_transient_failures_are_retried_until_the_batch_commits(db_dsn: str) -> 
 
     writer = Writer(db_dsn)
     try:
-        outcome = BatchStore(writer, RetryPolicy(0.01, 0.05), wait).write(batch)
+        outcome = BatchStore(writer, Backoff(initial_s=0.01, max_s=0.05), wait).write(batch)
     finally:
         writer.close()
     assert outcome is not None and outcome.failures == 3 and len(waits) == 3

@@ -21,12 +21,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ingest_helpers import luminaire_records, register_fleet
 
-from ingest.isolation import BatchStore, RetryPolicy
+from ingest.isolation import BatchStore
 from ingest.prepare import IngestReason, LedgerKind
 from ingest.writer import Writer
 from wire.codec import encode_luminaire
 from wire.records import RecordType
 from wire.rejects import RejectReason
+from wire.retry import Backoff
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +202,7 @@ def run_hostile(dsn: str, kind: str, messages: int) -> Counter[str]:
     strategy = hostile.telemetry() if kind == "telemetry" else hostile.json_message(kind)
     sentinel_controller = next(iter(keys))
     writer = Writer(dsn, registry_refresh_min_s=3600)
-    store = BatchStore(writer, RetryPolicy(0.01, 0.1), lambda _s: True)  # no retry expected
+    store = BatchStore(writer, Backoff(initial_s=0.01, max_s=0.1), lambda _s: True)  # no retry expected
     totals: Counter[str] = Counter()
     per_example = 40
     conn = psycopg.connect(dsn, autocommit=True)

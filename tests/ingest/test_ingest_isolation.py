@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.failures import Failure, classify, data_reason, describe
-from ingest.isolation import BatchStore, RetryPolicy
+from ingest.isolation import BatchStore
 from ingest.writer import WriteResult
+from wire.retry import Backoff
 
 Message = tuple[str, bytes]
 
@@ -100,7 +101,7 @@ def _store(db: FakeDatabase, waits: list[float], stop_after: int = 10**9) -> Bat
         waits.append(delay)
         return len(waits) >= stop_after
 
-    return BatchStore(db, RetryPolicy(0.1, 5.0), wait, random.Random(1))
+    return BatchStore(db, Backoff(initial_s=0.1, max_s=5.0), wait, random.Random(1))
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_helpers import T0_US, luminaire_records
 
-from ingest.batching import BatchPolicy, backoff
+from ingest.batching import BatchPolicy
 from ingest.copy_binary import HEADER, PG_EPOCH_US, TRAILER, CopyLayout, PgType
 from ingest.ledger import first_occurrences
 from ingest.prepare import IngestReason, LedgerKind, prepare
@@ -58,12 +58,6 @@ def test_copy_buffer_refuses_missing_or_ragged_columns() -> None:
 )
 def test_batch_closes_on_size_or_time(messages: int, records: int, age: float, due: bool) -> None:
     assert BatchPolicy(400, 50_000, 0.2).due(messages, records, age) is due
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    delays = [backoff(a, 0.1, 5.0, 0.0) for a in range(10)]
-    assert delays[:3] == [0.1, 0.2, 0.4] and max(delays) == 5.0
-    assert 2.5 <= backoff(20, 0.1, 5.0, 0.99) <= 5.0
 
 
 def test_duplicate_keys_inside_a_batch_keep_their_first_copy() -> None:

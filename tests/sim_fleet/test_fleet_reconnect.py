@@ -16,11 +16,12 @@ from paho.mqtt.properties import Properties
 
 from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
-from controller_fw_sim.fleet_publish import Backoff, MqttTarget, PublisherPool
+from controller_fw_sim.fleet_publish import MqttTarget, PublisherPool, Reconnect
 from controller_fw_sim.fleet_runner import run_fleet
 from luciole.stack import Stack, pid_alive
 from wire.codec import decode_batch
 from wire.records import RecordType
+from wire.retry import Backoff
 from wire.topics import Kind, parse_topic, subscription
 
 pytestmark = pytest.mark.integration
@@ -92,7 +93,7 @@ def test_publishers_reconnect_and_resend_after_a_broker_restart(own_stack: Stack
     sub = PersistentSubscriber(target, "t-fleet-persistent-sub")
     fleet = Fleet(inv, start=EVENING, seed=9)
     pool = PublisherPool(target, tenants, ids, workers=2, window=50, client_prefix="t-reconnect",
-                         backoff=Backoff(first_s=0.05, cap_s=1.0, give_up_s=60)).start()
+                         backoff=Reconnect(Backoff(initial_s=0.05, max_s=1.0), give_up_s=60)).start()
     errors: list[BaseException] = []
 
     def runner() -> None:
