@@ -119,7 +119,9 @@ class Consumer:
             log.warning("mqtt connect refused reason=%s", reason_code)
             return
         self._generation += 1
-        options = SubscribeOptions(qos=1)
+        # retained births and last wills come with a new subscription only, not on every
+        # reconnection of the persistent session (the ledger would drop them, but a fleet's worth)
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(shared_subscription(kind, self.settings.share_group), options)
                           for kind in UPWARD_KINDS])
         log.info("mqtt connected client_id=%s session_present=%s generation=%d",

@@ -193,6 +193,13 @@ class ProcessWorker:
         self._log.close()
 
 
+def own_rejects(tenant: str) -> str:
+    """A condition on ingest_rejects that leaves out the retained state messages (births, last
+    wills) other tests left on the shared broker: Mosquitto delivers them to every new
+    subscription, and ingest dead-letters them as unknown_controller."""
+    return f"(topic NOT LIKE '%%/state' OR topic LIKE 'luciole/v1/{tenant}/%%')"
+
+
 def scalar(dsn: str, sql: str, params: tuple = ()) -> object:
     with psycopg.connect(dsn) as conn:
         return conn.execute(sql, params).fetchone()[0]

@@ -16,6 +16,7 @@ from ingest_helpers import (
     ProcessWorker,
     Publisher,
     luminaire_records,
+    own_rejects,
     register_fleet,
     scalar,
     unique_group,
@@ -125,7 +126,8 @@ def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints,
                  and scalar(db_dsn, "SELECT count(*) FROM events") >= len(names)
                  and scalar(db_dsn, "SELECT count(*) FROM command_acks") >= len(names)
                  and scalar(db_dsn, "SELECT count(*) FROM controller_states") >= len(names)
-                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects") >= len(poisons),
+                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects WHERE "
+                            + own_rejects(fleet.tenant)) >= len(poisons),
                  10, "every valid message stored and every poison dead-lettered")
         stored_within_s = time.monotonic() - published_at
         assert all(w.proc.poll() is None for w in workers), "a worker exited"
@@ -146,6 +148,6 @@ def test_one_poison_of_each_kind_stops_nothing(db_dsn: str, mqtt: Endpoints,
         online = conn.execute("SELECT count(*) FROM controllers WHERE online").fetchone()[0]
         assert online == len(names)
         rejects = conn.execute("SELECT topic, payload, reason, record_index FROM ingest_rejects"
-                               ).fetchall()
+                               " WHERE " + own_rejects(fleet.tenant)).fetchall()
     got = sorted((t, bytes(p), r, i) for t, p, r, i in rejects)
     assert got == sorted(poisons)  # each poison once, with its reason
