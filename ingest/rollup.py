@@ -174,33 +174,24 @@ class RefreshResult:
 def refresh(conn: psycopg.Connection) -> RefreshResult | None:
     """Fold ingest_recent into the live state and the rollups in one transaction; None when another
     runner holds the lock (its pass or the next one picks the marks up). Leaves no transaction open."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute(TEMP_TABLES)
-            locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
-            if not (locked and locked[0]):
-                conn.rollback()
-                return None
-            cur.execute(TAKE)
-            taken = cur.rowcount
-            if taken == 0:
-                conn.commit()
-                return RefreshResult(0, 0, 0)
-            cur.execute(STATE)
-            luminaires = cur.execute(PLAN).rowcount
-            cur.execute(READINGS_INCREMENTAL)
-            readings = cur.rowcount
-            cur.execute(READINGS_RECOMPUTE)
-            readings += cur.rowcount
-            row = cur.execute("SELECT count(*) FROM rollup_plan WHERE NOT incremental").fetchone()
-            recomputed = row[0] if row else 0
-            cur.execute(SUMS)
-            cur.execute(APPLY)
-        conn.commit()
-    except BaseException:
-        if not conn.closed:
-            conn.rollback()
-        raise
+    with conn.transaction(), conn.cursor() as cur:  # committed on return, rolled back on error
+        cur.execute(TEMP_TABLES)
+        locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
+        if not (locked and locked[0]):
+            return None
+        cur.execute(TAKE)
+        if cur.rowcount == 0:
+            return RefreshResult(0, 0, 0)
+        cur.execute(STATE)
+        luminaires = cur.execute(PLAN).rowcount
+        cur.execute(READINGS_INCREMENTAL)
+        readings = cur.rowcount
+        cur.execute(READINGS_RECOMPUTE)
+        readings += cur.rowcount
+        row = cur.execute("SELECT count(*) FROM rollup_plan WHERE NOT incremental").fetchone()
+        recomputed = row[0] if row else 0
+        cur.execute(SUMS)
+        cur.execute(APPLY)
     return RefreshResult(luminaires, readings, recomputed)
 
 

@@ -15,7 +15,13 @@ from luciole.compose import ingest_settings
 from luciole.db_roles import OWNER, DbService
 from luciole.stack import wait_for
 from tests.conftest import RunningStack
-from tests.ingest.ingest_helpers import Publisher, poll_payloads, register_fleet, scalar
+from tests.ingest.ingest_helpers import (
+    Publisher,
+    own_rejects,
+    poll_payloads,
+    register_fleet,
+    scalar,
+)
 from wire.topics import INGEST_SHARE_GROUP
 
 pytestmark = pytest.mark.integration
@@ -92,7 +98,8 @@ def test_ingest_stores_telemetry_rejects_and_rollups_with_its_own_role_and_accou
         publisher.publish(poll_payloads(fleet, polls=5, luminaires=2))
         publisher.publish([(fleet.topic(next(iter(fleet.keys))), b"not telemetry")])
         wait_for(lambda: scalar(db_dsn, "SELECT count(*) FROM luminaire_telemetry") == 3 * 5 * 2
-                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects") == 1
+                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects WHERE "
+                            + own_rejects(fleet.tenant)) == 1
                  and scalar(db_dsn, "SELECT count(*) FROM luminaire_state") == 3 * 2
                  and scalar(db_dsn, "SELECT count(*) FROM ingest_recent") == 0,
                  30, "telemetry, the reject and the fold stored by the ingest role")
