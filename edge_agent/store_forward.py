@@ -1,7 +1,8 @@
 """Store-and-forward outbox: every outgoing message is written to SQLite (WAL) before it is sent.
 
-A message leaves the outbox only when the broker has acknowledged it (PUBACK), so a network
-outage, a broker restart, a SIGKILL or a power cut loses nothing that was accepted here. The
+A message leaves the outbox only when the centre confirms it stored (or dead-lettered) it, not on
+the broker's PUBACK (`edge_agent.confirm`), so a network outage, a broker crash or restart, a
+SIGKILL or a power cut loses nothing that was accepted here. The
 outbox is bounded by size and age: when full, the oldest messages are dropped first and counted.
 Draining is in insertion order, so readings reach the centre in the order they were taken.
 """
@@ -141,8 +142,20 @@ class Outbox:
             ).fetchall()
         return [Pending(i, t, bytes(p), q, bool(r), c) for i, t, p, q, r, c in rows]
 
+    def get(self, ids: list[int]) -> list[Pending]:
+        """The messages with these ids that are still here, in id order."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, qos, retain, created_at FROM outbox"
+                f" WHERE id IN ({marks}) ORDER BY id", ids,
+            ).fetchall()
+        return [Pending(i, t, bytes(p), q, bool(r), c) for i, t, p, q, r, c in rows]
+
     def remove(self, ids: list[int]) -> None:
-        """Forget messages the broker has acknowledged."""
+        """Forget messages the centre has confirmed (stored or dead-lettered)."""
         if not ids:
             return
         with self._lock:
