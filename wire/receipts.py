@@ -106,3 +106,22 @@ def covered(receipt: Receipt, key: MessageKey) -> str | None:
                 rr.first_seq <= key.first_seq and key.last_seq <= rr.last_seq:
             return rr.reason
     return None
+
+
+def _range_json(stream: str, boot: int, first: int, last: int, reason: str | None) -> str:
+    tail = "" if reason is None else f',"reason":"{reason}"'
+    return f'{{"stream":"{stream}","boot_id":{boot},"first_seq":{first},"last_seq":{last}{tail}}}'
+
+
+def receipt_json(receipt_id: str, controller: str, time_iso: str,
+                 stored: Sequence[tuple[str, int, int, int]],
+                 rejected: Sequence[tuple[str, int, int, int, str]] = ()) -> bytes:
+    """The JSON of a Receipt, written directly for ingest's hot path (a receipt per controller
+    per batch): the same bytes as `dumps(Receipt(...))` for valid arguments (a test holds it to
+    that); ranges as (stream, boot_id, first_seq, last_seq[, reason]), at most
+    MAX_RECEIPT_RANGES of each, identifiers and reasons already valid, time as
+    `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`."""
+    s = ",".join(_range_json(a, b, c, d, None) for a, b, c, d in stored)
+    r = ",".join(_range_json(a, b, c, d, e) for a, b, c, d, e in rejected)
+    return (f'{{"v":1,"id":"{receipt_id}","controller":"{controller}","time":"{time_iso}",'
+            f'"stored":[{s}],"rejected":[{r}]}}').encode()

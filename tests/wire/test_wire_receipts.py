@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wire import messages
 from wire.codec import encode_luminaire, encode_sensor
 from wire.messages import MAX_RECEIPT_RANGES, Ack, AckStatus, Receipt, SeqRange, Stream
-from wire.receipts import MessageKey, covered, key_of, merge, receipts_for
+from wire.receipts import MessageKey, covered, key_of, merge, receipt_json, receipts_for
 from wire.records import LUMINAIRE_DTYPE, SENSOR_DTYPE
 from wire.topics import Kind, topic
 
@@ -81,3 +81,16 @@ def test_rejected_keys_carry_their_reason_and_big_receipts_are_split() -> None:
 def test_a_range_must_be_ordered() -> None:
     with pytest.raises(ValueError):
         SeqRange(stream=Stream.LUMINAIRE, boot_id=1, first_seq=5, last_seq=4)
+
+
+@given(keys_st, keys_st, st.sampled_from(["unknown_controller", "bad_event", "length_mismatch"]))
+def test_the_fast_receipt_json_is_the_models_own(stored: list[MessageKey], bad: list[MessageKey],
+                                                 reason: str) -> None:
+    model = receipts_for("ctl-1", stored, [(k, reason) for k in bad], NOW)
+    for r in model:
+        fast = receipt_json(r.id, r.controller, "2026-01-01T00:00:00Z",
+                            [(x.stream.value, x.boot_id, x.first_seq, x.last_seq) for x in r.stored],
+                            [(x.stream.value, x.boot_id, x.first_seq, x.last_seq, x.reason)
+                             for x in r.rejected])
+        assert fast == messages.dumps(r)
+        assert messages.loads(Receipt, fast) == r
