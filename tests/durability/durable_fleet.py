@@ -25,6 +25,7 @@ from edge_agent.telemetry import SeqCounter
 from hardware.dali import InProcessBus
 from ingest.settings import IngestSettings
 from luciole.compose import ingest_settings
+from luciole.migrate import migrate
 from luciole.stack import Stack
 from tests.edge_agent.agent_harness import WINTER_NIGHT, ClockedSink, device_account, settings_for
 from tests.ingest.ingest_helpers import EAN, T0_US, luminaire_records
@@ -40,6 +41,8 @@ FAST = dict(confirm_timeout_s=2.0, confirm_timeout_max_s=8.0, reconnect_min_s=0.
 
 
 def register(dsn: str, names: list[str]) -> None:
+    """Migrate the stack's database and register the controllers (as the owner)."""
+    migrate(dsn)
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                      (TENANT, TENANT))
