@@ -28,7 +28,7 @@ from edge_agent import metrics
 from edge_agent.clock import Clock
 from edge_agent.confirm import Confirmations, Released
 from edge_agent.settings import AgentSettings
-from edge_agent.store_forward import Outbox, Pending, TokenBucket
+from edge_agent.store_forward import Outbox, OutboxFull, Pending, TokenBucket
 from wire.messages import MessageError, Receipt, loads
 from wire.receipts import key_of
 from wire.retry import Backoff
@@ -105,6 +105,8 @@ class Link:
             Backoff(initial_s=settings.confirm_timeout_s, max_s=settings.confirm_timeout_max_s),
             settings.confirm_window, self._rng)
         self.receipts_refused = 0  # receipts ignored: malformed, or naming another controller
+        self._unremoved: list[int] = []  # released by receipts, not yet removed (disk full)
+        self._full_logged = False
 
     def wake(self) -> None:
         """Something new is in the outbox."""
@@ -257,6 +259,20 @@ class Link:
         self._release(released)
         return released
 
+    def _remove_released(self) -> None:
+        """Remove what receipts released; with the disk full they wait for the next try."""
+        if not self._unremoved:
+            return
+        try:
+            self.outbox.remove(self._unremoved)
+        except OutboxFull as exc:
+            if not self._full_logged:
+                self._full_logged = True
+                log.warning("outbox disk full controller=%s: %d confirmed messages not removed yet "
+                            "(%s)", self._label, len(self._unremoved), exc)
+            return
+        self._unremoved, self._full_logged = [], False
+
     def _refuse_receipt(self, why: str) -> None:
         self.receipts_refused += 1
         metrics.RECEIPTS_REFUSED.labels(self._label).inc()
@@ -265,7 +281,8 @@ class Link:
     def _release(self, released: Released) -> None:
         if not released.ids:
             return
-        self.outbox.remove(released.ids)
+        self._unremoved += released.ids
+        self._remove_released()
         if released.stored:
             metrics.CONFIRMED.labels(self._label, "stored").inc(released.stored)
         for reason, n in released.rejected.items():
@@ -281,6 +298,7 @@ class Link:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            self._remove_released()
             self.confirm.expire(loop.time())
             again, fresh = self.confirm.to_send(self.settings.inflight)
             batch = self.outbox.get(again)
