@@ -150,7 +150,9 @@ def main() -> None:
             final = run_fleet(fleet, pool, None, speed=math.inf, duration_s=sim_s, on_progress=show)
             pool.close()
             speed = final.speed
-            peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + pool.workers_peak_rss_kib()) / 1024
+            peak_mib = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + pool.workers_peak_rss_kib()
+            ) / 1024
             telemetry_rate = (final.messages + final.sensor_messages) / final.wall_s
             print(f"fleet run: {final.sim_s:.0f} sim s in {final.wall_s:.1f} wall s, "
                   f"{final.messages:,} luminaire + {final.sensor_messages:,} sensor telemetry messages "

@@ -85,7 +85,9 @@ def register(dsn: str, tenant: str, controllers: int) -> list[str]:
     ean = f"{abs(hash(tenant)) % 10**18:018d}"
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant, tenant))
-        conn.execute("INSERT INTO supply_points (ean, tenant_id, name) VALUES (%s, %s, 'bench')", (ean, tenant))
+        conn.execute(
+            "INSERT INTO supply_points (ean, tenant_id, name) VALUES (%s, %s, 'bench')", (ean, tenant)
+        )
         conn.execute("INSERT INTO cabinets (id, tenant_id, supply_point_ean) VALUES (%s, %s, %s)",
                      (f"{tenant}-cab", tenant, ean))
         with conn.cursor().copy("COPY controllers (id, tenant_id, cabinet_id, status) FROM STDIN") as cp:
@@ -355,7 +357,7 @@ def main() -> None:
     say("")
     say(f"{'shape':36} {'(a) COPY rows/s':>16} {'(b) broker rec/s':>17} {'(c) e2e rec/s':>14} "
         f"{'e2e msg/s':>10} {'ratio':>6}")
-    for (label, a, b, c, ratio), shape in zip(summary, shapes.values()):
+    for (label, a, b, c, ratio), shape in zip(summary, shapes.values(), strict=True):
         say(f"{label:36} {a:16,.0f} {b:17,.0f} {c:14,.0f} {c / shape.per_message:10,.0f} {ratio:6.2f}")
     label, a, b, c, ratio = summary[0]
     say(f"ingest: {c:.0f} records/s end-to-end; ratio {ratio:.2f}")

@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,13 @@ class FaultKind(str, Enum):
     CABINET_LEAKAGE = "cabinet_leakage"
     TILT = "tilt"
     STUCK_SENSOR = "stuck_sensor"
+    DIMMING_FAILURE = "dimming_failure"
+    DRIVER_OVER_TEMPERATURE = "driver_over_temperature"
+    SUPPLY_LOSS = "supply_loss"
+    RELAY_STUCK_ON = "relay_stuck_on"
+    RELAY_STUCK_OFF = "relay_stuck_off"
+    CURRENT_TOO_HIGH = "current_too_high"
+    CURRENT_TOO_LOW = "current_too_low"
 
 
 DeviceKind = Literal["luminaire", "controller", "cabinet", "sensor"]
@@ -65,6 +72,13 @@ DEVICE_KIND: dict[FaultKind, DeviceKind] = {
     FaultKind.CABINET_LEAKAGE: "cabinet",
     FaultKind.TILT: "controller",
     FaultKind.STUCK_SENSOR: "sensor",
+    FaultKind.DIMMING_FAILURE: "luminaire",
+    FaultKind.DRIVER_OVER_TEMPERATURE: "luminaire",
+    FaultKind.SUPPLY_LOSS: "cabinet",
+    FaultKind.RELAY_STUCK_ON: "cabinet",
+    FaultKind.RELAY_STUCK_OFF: "luminaire",
+    FaultKind.CURRENT_TOO_HIGH: "luminaire",
+    FaultKind.CURRENT_TOO_LOW: "luminaire",
 }
 
 
@@ -123,6 +137,27 @@ class StuckSensorParams(_Params):
     value: float | None = None  # None: frozen at the value seen when the fault starts
 
 
+class OverTemperatureParams(_Params):
+    extra_c: float = Field(50.0, gt=0)  # failed thermal path: extra rise over ambient when lit
+    tau_s: float = Field(1200.0, gt=0)  # thermal time constant of that extra rise
+
+
+class SupplyLossParams(_Params):
+    phase: int = Field(0, ge=0, le=3)  # 0: the whole cabinet; 1..3: the controllers on L1..L3
+
+
+class CurrentParams(_Params):
+    factor: float = Field(gt=0)  # input current and power multiplied by this while lit
+
+
+class CurrentTooHighParams(CurrentParams):
+    factor: float = Field(1.5, gt=1)  # a failing input stage draws more at every level
+
+
+class CurrentTooLowParams(CurrentParams):
+    factor: float = Field(0.6, gt=0, lt=1)  # one of the LED strings open: less at every level
+
+
 PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.LAMP_FAILURE: LampFailureParams,
     FaultKind.DRIVER_FAILURE: NoParams,
@@ -136,6 +171,13 @@ PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.CABINET_LEAKAGE: CabinetLeakageParams,
     FaultKind.TILT: TiltParams,
     FaultKind.STUCK_SENSOR: StuckSensorParams,
+    FaultKind.DIMMING_FAILURE: NoParams,
+    FaultKind.DRIVER_OVER_TEMPERATURE: OverTemperatureParams,
+    FaultKind.SUPPLY_LOSS: SupplyLossParams,
+    FaultKind.RELAY_STUCK_ON: NoParams,
+    FaultKind.RELAY_STUCK_OFF: NoParams,
+    FaultKind.CURRENT_TOO_HIGH: CurrentTooHighParams,
+    FaultKind.CURRENT_TOO_LOW: CurrentTooLowParams,
 }
 
 
@@ -150,7 +192,7 @@ def parse_time(value: str | float | int | datetime, origin: datetime | None) -> 
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"time {value} has no timezone")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
@@ -205,7 +247,7 @@ class Scenario(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("scenario start must be timezone-aware")
-        return None if value is None else value.astimezone(timezone.utc)
+        return None if value is None else value.astimezone(UTC)
 
     @model_validator(mode="before")
     @classmethod
@@ -253,7 +295,7 @@ LABEL_COLUMNS = ("fault", "device", "start", "end")
 def _iso(when: datetime | None) -> str:
     if when is None:
         return ""
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def label_rows(scenario: Scenario) -> list[dict[str, str]]:
@@ -340,7 +382,9 @@ class FaultSchedule:
             self._positions_cache[key] = index.positions(self._tables[kind].devices)
         return self._positions_cache[key]
 
-    def _active_events(self, kind: FaultKind, t: datetime | float, index: DeviceIndex) -> tuple[np.ndarray, np.ndarray]:
+    def _active_events(
+        self, kind: FaultKind, t: datetime | float, index: DeviceIndex
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(event numbers, device positions) of this kind's events active at t on indexed devices."""
         table = self._tables[kind]
         ts = _seconds(t)
@@ -356,7 +400,9 @@ class FaultSchedule:
         out[positions] = True
         return out
 
-    def masks(self, t: datetime | float, indexes: dict[DeviceKind, DeviceIndex]) -> dict[FaultKind, np.ndarray]:
+    def masks(
+        self, t: datetime | float, indexes: dict[DeviceKind, DeviceIndex]
+    ) -> dict[FaultKind, np.ndarray]:
         """`mask` for every fault kind whose device kind has an index in ``indexes``."""
         return {
             kind: self.mask(kind, t, indexes[DEVICE_KIND[kind]])
@@ -371,7 +417,7 @@ class FaultSchedule:
         events, positions = self._active_events(kind, t, index)
         table = self._tables[kind]
         order = np.argsort(table.start_s[events], kind="stable")
-        for e, p in zip(events[order], positions[order]):
+        for e, p in zip(events[order], positions[order], strict=True):
             value = getattr(table.events[e].typed_params, name)
             out[p] = default if value is None else float(value)
         return out
@@ -401,9 +447,11 @@ class FleetState:
 
     Luminaires: ``level`` (0..1 of full light output), ``power_w``, ``rated_power_w``,
     ``power_factor``, ``voltage_v``, ``status`` (DALI status bits, uint8) and
-    ``is_day`` (daylight at the pole). Controllers: ``online``, ``tilt_deg``.
-    Cabinets: ``leakage_a`` (added to the meter only). Sensors: ``sensor_value`` and
-    ``sensor_frozen`` (NaN unless a stuck sensor holds a value).
+    ``is_day`` (daylight at the pole), ``full_power_w`` (input power the luminaire would draw
+    at full level now) and ``driver_temp_c``. Controllers: ``online``, ``tilt_deg``.
+    Cabinets: ``leakage_a`` (added to the meter only), ``supply_lost_phases`` (bit 0..2: the
+    feeder's L1..L3 are dead) and ``contactor_stuck`` (the switched supply cannot open).
+    Sensors: ``sensor_value`` and ``sensor_frozen`` (NaN unless a stuck sensor holds a value).
     """
 
     level: np.ndarray
@@ -418,6 +466,10 @@ class FleetState:
     leakage_a: np.ndarray
     sensor_value: np.ndarray
     sensor_frozen: np.ndarray
+    full_power_w: np.ndarray
+    driver_temp_c: np.ndarray
+    supply_lost_phases: np.ndarray
+    contactor_stuck: np.ndarray
 
     @classmethod
     def initial(cls, n_luminaires: int, n_controllers: int, n_cabinets: int, n_sensors: int, *,
@@ -433,11 +485,17 @@ class FleetState:
             online=np.ones(n_controllers, dtype=bool), tilt_deg=np.zeros(n_controllers),
             leakage_a=np.zeros(n_cabinets),
             sensor_value=np.zeros(n_sensors), sensor_frozen=np.full(n_sensors, np.nan),
+            full_power_w=np.broadcast_to(np.asarray(rated_power_w, float), (nl,)).copy(),
+            driver_temp_c=np.full(nl, 15.0),
+            supply_lost_phases=np.zeros(n_cabinets, dtype=np.uint8),
+            contactor_stuck=np.zeros(n_cabinets, dtype=bool),
         )
 
 
 #: Standby power of a healthy driver that is switched off (W); used where a fault sets the level.
 STANDBY_W = 0.5
+#: power factor of a driver near full load (where a fault lights a lamp that was off)
+LIT_POWER_FACTOR = 0.96
 
 
 def power_at_level(rated_power_w: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -450,7 +508,9 @@ def day_burning(state: FleetState, mask: np.ndarray, level: np.ndarray) -> Fleet
     hit = mask & state.is_day
     new_level = np.where(hit, level, state.level)
     power = np.where(hit, power_at_level(state.rated_power_w, new_level), state.power_w)
-    return replace(state, level=new_level, power_w=power, status=_lamp_on_bit(state.status, new_level))
+    pf = np.where(hit, np.fmax(state.power_factor, LIT_POWER_FACTOR), state.power_factor)
+    return replace(state, level=new_level, power_w=power, power_factor=pf,
+                   status=_lamp_on_bit(state.status, new_level))
 
 
 def cycling(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, period_s: np.ndarray,
@@ -463,7 +523,9 @@ def cycling(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, period_s
     return replace(state, level=new_level, power_w=power, status=_lamp_on_bit(state.status, new_level))
 
 
-def power_drift(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate_per_day: np.ndarray) -> FleetState:
+def power_drift(
+    state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate_per_day: np.ndarray
+) -> FleetState:
     """Ageing driver: lit power grows by ``rate_per_day`` x days since the fault started."""
     growth = 1.0 + np.nan_to_num(rate_per_day) * np.nan_to_num(elapsed_s) / 86400.0
     lit = mask & (state.level > 0)
@@ -472,12 +534,16 @@ def power_drift(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray, rate
 
 def low_power_factor(state: FleetState, mask: np.ndarray, power_factor: np.ndarray) -> FleetState:
     """Failing driver capacitor: power factor drops to ``power_factor`` (never raised)."""
-    return replace(state, power_factor=np.where(mask, np.fmin(state.power_factor, power_factor), state.power_factor))
+    return replace(
+        state, power_factor=np.where(mask, np.fmin(state.power_factor, power_factor), state.power_factor)
+    )
 
 
 def supply_voltage(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> FleetState:
     """Over- or under-voltage: the luminaire's supply voltage is multiplied by ``factor``."""
-    return replace(state, voltage_v=np.where(mask, state.voltage_v * np.nan_to_num(factor, nan=1.0), state.voltage_v))
+    return replace(
+        state, voltage_v=np.where(mask, state.voltage_v * np.nan_to_num(factor, nan=1.0), state.voltage_v)
+    )
 
 
 def lamp_failure(state: FleetState, mask: np.ndarray, standby_w: np.ndarray) -> FleetState:
@@ -520,6 +586,55 @@ def stuck_sensor(state: FleetState, mask: np.ndarray, value: np.ndarray) -> Flee
     return replace(state, sensor_value=np.where(mask, frozen, state.sensor_value), sensor_frozen=frozen)
 
 
+ALL_PHASES = 0b111
+
+
+def dimming_failure(state: FleetState, mask: np.ndarray) -> FleetState:
+    """Driver ignores dimming (DALI link to the driver broken): while lit it draws its full-level
+    power whatever level the controller commands and reports."""
+    hit = mask & (state.level > 0)
+    return replace(state, power_w=np.where(hit, state.full_power_w, state.power_w))
+
+
+def current_scale(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> FleetState:
+    """Input current (and with it power, at unchanged power factor) multiplied by ``factor``
+    while lit: a failing input stage (> 1) or an open LED string (< 1)."""
+    hit = mask & (state.level > 0)
+    scale = np.nan_to_num(factor, nan=1.0)
+    return replace(state, power_w=np.where(hit, state.power_w * scale, state.power_w))
+
+
+def driver_over_temperature(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray,
+                            extra_c: np.ndarray, tau_s: np.ndarray) -> FleetState:
+    """Failed thermal path: while lit the driver heats ``extra_c`` above its normal temperature,
+    approached with time constant ``tau_s`` from the fault's start."""
+    hit = mask & (state.level > 0)
+    rise = np.nan_to_num(extra_c) * (1.0 - np.exp(-np.nan_to_num(elapsed_s)
+                                                  / np.nan_to_num(tau_s, nan=1.0)))
+    return replace(state, driver_temp_c=np.where(hit, state.driver_temp_c + rise,
+                                                 state.driver_temp_c))
+
+
+def supply_loss(state: FleetState, mask: np.ndarray, phase: np.ndarray) -> FleetState:
+    """A cabinet's feeder loses its supply: every phase (``phase`` 0) or one of L1..L3."""
+    p = np.nan_to_num(phase).astype(np.int64)
+    bits = np.where(p == 0, ALL_PHASES, np.left_shift(1, np.clip(p - 1, 0, 2)))
+    lost = np.where(mask, state.supply_lost_phases | bits, state.supply_lost_phases)
+    return replace(state, supply_lost_phases=lost.astype(np.uint8))
+
+
+def contactor_stuck(state: FleetState, mask: np.ndarray) -> FleetState:
+    """The cabinet's contactor stays closed: a switched supply stays on by day."""
+    return replace(state, contactor_stuck=state.contactor_stuck | mask)
+
+
+def relay_stuck_off(state: FleetState, mask: np.ndarray) -> FleetState:
+    """The controller's relay to the driver stays open: no power, no light, no failure bit (the
+    controller still reports the level it commands)."""
+    status = np.where(mask, state.status & ~np.uint8(STATUS_LAMP_ON), state.status)
+    return replace(state, power_w=np.where(mask, 0.0, state.power_w), status=status.astype(np.uint8))
+
+
 def _lamp_on_bit(status: np.ndarray, level: np.ndarray) -> np.ndarray:
     on = np.where(level > 0, status | STATUS_LAMP_ON, status & ~np.uint8(STATUS_LAMP_ON))
     return on.astype(np.uint8)
@@ -535,21 +650,32 @@ class FleetIndex:
     sensors: DeviceIndex
 
     @classmethod
-    def from_ids(cls, luminaires: Sequence[str] = (), controllers: Sequence[str] = (),
-                 cabinets: Sequence[str] = (), sensors: Sequence[str] = ()) -> FleetIndex:
-        return cls(DeviceIndex(luminaires), DeviceIndex(controllers), DeviceIndex(cabinets), DeviceIndex(sensors))
+    def from_ids(
+        cls,
+        luminaires: Sequence[str] = (),
+        controllers: Sequence[str] = (),
+        cabinets: Sequence[str] = (),
+        sensors: Sequence[str] = (),
+    ) -> FleetIndex:
+        return cls(
+            DeviceIndex(luminaires), DeviceIndex(controllers), DeviceIndex(cabinets), DeviceIndex(sensors)
+        )
 
     def of(self, kind: DeviceKind) -> DeviceIndex:
         return {"luminaire": self.luminaires, "controller": self.controllers,
                 "cabinet": self.cabinets, "sensor": self.sensors}[kind]
 
 
-def apply_faults(schedule: FaultSchedule, t: datetime | float, state: FleetState, index: FleetIndex) -> FleetState:
+def apply_faults(
+    schedule: FaultSchedule, t: datetime | float, state: FleetState, index: FleetIndex
+) -> FleetState:
     """Apply every fault active at t to ``state``, in a fixed order.
 
-    Order: level faults (day_burning, cycling), then electrical ones (power_drift,
-    low_power_factor, over/under voltage), then failures that override them
-    (lamp_failure, driver_failure), then cabinet, controller and sensor faults.
+    Order: level faults (day_burning, cycling), then electrical ones (dimming_failure,
+    current_too_high/low, driver_over_temperature, power_drift, low_power_factor, over/under
+    voltage), then failures that override them (lamp_failure, driver_failure,
+    relay_stuck_off), then cabinet (supply_loss, relay_stuck_on: the contactor, cabinet_leakage),
+    controller and sensor faults.
     ``state.sensor_frozen`` carries stuck values from one tick to the next.
     """
     lum = index.luminaires
@@ -564,6 +690,12 @@ def apply_faults(schedule: FaultSchedule, t: datetime | float, state: FleetState
     state = day_burning(state, m(K.DAY_BURNING), p(K.DAY_BURNING, "level"))
     state = cycling(state, m(K.CYCLING), schedule.elapsed_s(K.CYCLING, t, lum),
                     p(K.CYCLING, "period_s"), p(K.CYCLING, "on_fraction"))
+    state = dimming_failure(state, m(K.DIMMING_FAILURE))
+    state = current_scale(state, m(K.CURRENT_TOO_HIGH), p(K.CURRENT_TOO_HIGH, "factor"))
+    state = current_scale(state, m(K.CURRENT_TOO_LOW), p(K.CURRENT_TOO_LOW, "factor"))
+    state = driver_over_temperature(
+        state, m(K.DRIVER_OVER_TEMPERATURE), schedule.elapsed_s(K.DRIVER_OVER_TEMPERATURE, t, lum),
+        p(K.DRIVER_OVER_TEMPERATURE, "extra_c"), p(K.DRIVER_OVER_TEMPERATURE, "tau_s"))
     state = power_drift(state, m(K.POWER_DRIFT), schedule.elapsed_s(K.POWER_DRIFT, t, lum),
                         p(K.POWER_DRIFT, "rate_per_day"))
     state = low_power_factor(state, m(K.LOW_POWER_FACTOR), p(K.LOW_POWER_FACTOR, "power_factor"))
@@ -571,6 +703,9 @@ def apply_faults(schedule: FaultSchedule, t: datetime | float, state: FleetState
     state = supply_voltage(state, m(K.UNDER_VOLTAGE), p(K.UNDER_VOLTAGE, "factor"))
     state = lamp_failure(state, m(K.LAMP_FAILURE), p(K.LAMP_FAILURE, "standby_w"))
     state = driver_failure(state, m(K.DRIVER_FAILURE))
+    state = relay_stuck_off(state, m(K.RELAY_STUCK_OFF))
+    state = supply_loss(state, m(K.SUPPLY_LOSS), p(K.SUPPLY_LOSS, "phase"))
+    state = contactor_stuck(state, m(K.RELAY_STUCK_ON))
     state = cabinet_leakage(state, m(K.CABINET_LEAKAGE), p(K.CABINET_LEAKAGE, "current_a"))
     state = tilt(state, m(K.TILT), p(K.TILT, "angle_deg"))
     state = comm_loss(state, m(K.COMM_LOSS))

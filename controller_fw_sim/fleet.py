@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -82,7 +82,7 @@ from wire.records import (
 )
 from wire.topics import Kind
 
-UTC = timezone.utc
+UTC = UTC
 FIRMWARE = "luciole-fleet-sim/1"
 FULL_LEVEL = 254
 DIM_LEVEL = 229  # about 50 % light on the DALI logarithmic curve
@@ -219,12 +219,17 @@ class _FaultOverlay:
         self.frozen = np.full(len(sen_ids), np.nan)  # per faulted sensor; NaN: reads normally
         self.sensor_seen = np.zeros(len(sen_ids))
 
-    def update(self, t: datetime, dt_s: float, fleet: "Fleet", is_day: bool) -> np.ndarray:
+    def update(self, t: datetime, dt_s: float, fleet: Fleet, is_day: bool) -> np.ndarray:
         """Recompute the faulted devices' state at t; returns energy added (Wh) per faulted lum."""
         st = fleet.state
         lum = self.lum
         level_frac = physics.light_fraction(st.level[lum], st.curve[lum])
         status = np.where(st.drive[lum] > 0, STATUS_LAMP_ON, 0).astype(_U8)
+        params = _take_params(fleet.params, lum)
+        full_w = physics.input_power_w(
+            params, physics.clo_gain(st.lamp_on_s[lum] / 3600.0, params.l80_hours, params.clo),
+            np.ones(lum.shape[0], dtype=bool))
+        powered = fleet.lum_supply_v[lum] >= physics.MIN_SUPPLY_V
         base = FleetState(
             level=level_frac, power_w=st.power_w[lum].copy(),
             rated_power_w=fleet.params.full_input_w[lum], power_factor=st.power_factor[lum].copy(),
@@ -232,8 +237,13 @@ class _FaultOverlay:
             is_day=np.full(lum.shape[0], is_day), online=np.ones(self.ctl.shape[0], bool),
             tilt_deg=np.zeros(self.ctl.shape[0]), leakage_a=np.zeros(self.cabinet.shape[0]),
             sensor_value=self.sensor_seen.copy(), sensor_frozen=self.state.sensor_frozen,
+            full_power_w=full_w, driver_temp_c=st.driver_temp_c[lum].copy(),
+            supply_lost_phases=np.zeros(self.cabinet.shape[0], dtype=np.uint8),
+            contactor_stuck=np.zeros(self.cabinet.shape[0], dtype=bool),
         )
         new = apply_faults(self.schedule, t, base, self.index)
+        # an unpowered luminaire draws nothing, whatever its fault
+        new = replace(new, power_w=np.where(powered, new.power_w, base.power_w))
         added = (new.power_w - base.power_w) * dt_s / 3600.0
         self.state = new
         lum_index = self.index.luminaires
@@ -278,6 +288,7 @@ class _FaultOverlay:
         rec["power_w"][hit] = new.power_w[s]
         rec["power_factor"][hit] = new.power_factor[s]
         rec["voltage_v"][hit] = new.voltage_v[s]
+        rec["driver_temp_c"][hit] = new.driver_temp_c[s]
         with np.errstate(divide="ignore", invalid="ignore"):
             current = np.where(new.voltage_v[s] * new.power_factor[s] > 0,
                                new.power_w[s] / (new.voltage_v[s] * new.power_factor[s]), 0.0)
@@ -322,6 +333,13 @@ class Fleet:
         )
         cabinet_v = NOMINAL_MAINS_V + self.rng.normal(0.0, 2.0, len(inventory.cabinet_ids))
         self.mains_v = cabinet_v[inventory.controller_cabinet[inventory.luminaire_controller]]
+        # switched supply: a cabinet's controllers are unpowered (and silent) while it is off
+        self.ctl_cabinet = inventory.controller_cabinet.astype(np.int64)
+        self.ctl_phase = inventory.controller_phase
+        self.switched = inventory.switched
+        self.cabinet_on = np.ones(len(inventory.cabinet_ids), dtype=bool)
+        self.powered = np.ones(n, dtype=bool)
+        self.lum_supply_v = self.mains_v.copy()
         ambient = temperature_c(self.start)
         self.state = physics.LuminaireState.initial(n * m, ambient_c=ambient)
         # lamps have burnt for a few years already
@@ -353,7 +371,10 @@ class Fleet:
         self._elev, self._hour = self._sun(self.start)
         self.schedule_level = int(scheduled_level(self._elev, self._hour))
         self.state.level[:] = self.schedule_level
-        self.state = physics.instantaneous(self.params, self.state).with_inputs(
+        self.powered = self._supply_on(None)
+        self.lum_supply_v = np.where(np.repeat(self.powered, m), self.mains_v, 0.0)
+        self.state = physics.instantaneous(
+            self.params, self.state.with_inputs(supply_v=self.lum_supply_v)).with_inputs(
             driver_temp_c=np.full(n * m, ambient))
         self.meters = CabinetMeters(inventory, seed=seed) if meters else None
         if self.meters is not None:
@@ -395,14 +416,67 @@ class Fleet:
             lums = self.luminaires_of(controllers[group == g])
             sub = st.take(lums)
             new = physics.step(_take_params(self.params, lums), sub, dt_g, ambient_c,
-                               self.mains_v[lums])
+                               self.lum_supply_v[lums])
             for f in fields(new):
                 getattr(st, f.name)[lums] = getattr(new, f.name)
         self.last_step_s[controllers] = t_s
 
+    def _supply_on(self, faulted: _FaultOverlay | None) -> np.ndarray:
+        """Which controllers are powered now: switched cabinets are off by day unless their
+        contactor is stuck; a lost feeder phase silences the controllers on it."""
+        night = self._elev < NIGHT_ELEVATION_DEG
+        cab_on = ~self.switched | night
+        lost = np.zeros(cab_on.shape[0], dtype=np.int64)
+        if faulted is not None and faulted.cabinet.shape[0]:
+            cab_on[faulted.cabinet] |= faulted.state.contactor_stuck
+            lost[faulted.cabinet] = faulted.state.supply_lost_phases
+        cab_on &= lost != 0b111
+        self.cabinet_on = cab_on
+        phase_dead = (lost[self.ctl_cabinet] >> self.ctl_phase) & 1
+        return cab_on[self.ctl_cabinet] & (phase_dead == 0)
+
+    def _update_supply(self, t_s: float, ambient_c: float) -> None:
+        """Switch controllers on or off with their cabinet's supply; a controller powered up
+        boots afresh (new boot id, sequences from 0, birth message)."""
+        powered = self._supply_on(self.faults)
+        changed = np.flatnonzero(powered != self.powered)
+        if changed.shape[0] == 0:
+            return
+        self._step_to(changed, t_s, ambient_c)
+        self.powered[changed] = powered[changed]
+        lums = self.luminaires_of(changed)
+        self.lum_supply_v[lums] = np.where(np.repeat(powered[changed], self.m), self.mains_v[lums], 0.0)
+        up = changed[powered[changed]]
+        if up.shape[0]:
+            self.boot_id[up] = self.rng.integers(1, 1 << 63, up.shape[0], dtype=np.uint64)
+            self.next_seq[up] = 0
+            self.next_sensor_seq[up] = 0
+            self.json_seq[up] = 0
+            up_lums = self.luminaires_of(up)
+            self.override_level[up_lums] = -1
+            self.override_until_s[up_lums] = np.inf
+            self._set_levels(up_lums)
+            for c, payload in self.state_payloads(True, None, up):
+                self._json.append(JsonOut(Kind.STATE, c, payload, True))
+        self._refresh(lums)
+
     def _set_levels(self, lums: np.ndarray) -> None:
+        """Levels in force (override, else schedule); power and the other outputs follow at
+        once (the integrals do not: the caller has stepped these luminaires up to now)."""
         ov = self.override_level[lums]
         self.state.level[lums] = np.where(ov >= 0, ov, self.schedule_level)
+        self._refresh(lums)
+
+    def _refresh(self, lums: np.ndarray) -> None:
+        """Recompute the instantaneous outputs of `lums` for their current inputs."""
+        if lums.shape[0] == 0:
+            return
+        st = self.state
+        new = physics.step(_take_params(self.params, lums), st.take(lums), 0.0,
+                           st.driver_temp_c[lums], self.lum_supply_v[lums])
+        for f in ("power_w", "apparent_power_va", "load_power_w", "power_factor", "current_a",
+                  "supply_v", "drive", "light_lm", "led_current_a"):
+            getattr(st, f)[lums] = getattr(new, f)
 
     # ------------------------------------------------------------------ tick
     def advance(self, t_s: float) -> Outbox:
@@ -437,12 +511,17 @@ class Fleet:
             added = self.faults.update(when, dt_tick, self, self._elev >= NIGHT_ELEVATION_DEG)
             self.energy_extra_wh[self.faults.lum] += added
             if self.meters is not None and self.faults.cabinet.shape[0]:
-                self.meters.add_leakage(self.faults.cabinet, self.faults.state.leakage_a, dt_tick)
+                on = self.cabinet_on[self.faults.cabinet]
+                self.meters.add_leakage(self.faults.cabinet, self.faults.state.leakage_a * on,
+                                        dt_tick)
+        if self.switched.any() or self.faults is not None:
+            self._update_supply(t_s, ambient_c)
 
         due = np.flatnonzero(self.next_due_s <= t_s)
         if due.shape[0] == 0:
             return Outbox(when, due, np.empty((0, HEADER_SIZE + 48 * self.m), dtype=_U8))
         self.next_due_s[due] += self.interval_s[due]
+        due = due[self.powered[due]]  # an unpowered controller sends nothing
         if self.faults is not None:
             due = due[self.faults.online[due]]  # a silent controller sends nothing
         self._step_to(due, t_s, ambient_c)

@@ -65,10 +65,14 @@ def _gear_mix(text: str) -> tuple[GearProfile, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controllers", type=int, default=1000, help="number of controllers (1..100000+)")
     parser.add_argument("--luminaires", type=int, default=4, help="luminaires per controller")
-    parser.add_argument("--speed", type=parse_speed, default=1.0, help="sim seconds per wall second, or 'max'")
+    parser.add_argument(
+        "--speed", type=parse_speed, default=1.0, help="sim seconds per wall second, or 'max'"
+    )
     parser.add_argument("--interval-s", type=float, default=60.0, help="telemetry interval (sim seconds)")
     parser.add_argument("--tick-s", type=float, default=1.0, help="sim seconds per tick")
-    parser.add_argument("--duration-s", type=float, default=None, help="sim seconds to run (default: forever)")
+    parser.add_argument(
+        "--duration-s", type=float, default=None, help="sim seconds to run (default: forever)"
+    )
     parser.add_argument("--scenario", type=Path, default=None, help="fault scenario (.json/.toml)")
     parser.add_argument("--labels", type=Path, default=None, help="write the scenario's labels CSV here")
     parser.add_argument("--multifunction-fraction", type=float, default=DEFAULT_MULTIFUNCTION_FRACTION,

@@ -146,6 +146,26 @@ class Inventory:
     luminaire_rated_w: np.ndarray  # float64
     luminaire_lat: np.ndarray
     luminaire_lon: np.ndarray
+    # switched supply (off by day, as on Sibelga's network) per cabinet; None: all powered all day
+    cabinet_switched: np.ndarray | None = None
+
+    @property
+    def switched(self) -> np.ndarray:
+        """bool per cabinet: its supply is switched off by day."""
+        if self.cabinet_switched is None:
+            return np.zeros(len(self.cabinet_ids), dtype=bool)
+        return self.cabinet_switched
+
+    @property
+    def controller_phase(self) -> np.ndarray:
+        """Phase (0..2 for L1..L3) feeding each controller: round-robin within its cabinet."""
+        cab = self.controller_cabinet.astype(np.int64)
+        order = np.argsort(cab, kind="stable")
+        counts = np.bincount(cab, minlength=len(self.cabinet_ids))
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty_like(cab)
+        rank[order] = np.arange(cab.shape[0]) - first[cab[order]]
+        return rank % 3
 
     @property
     def n_controllers(self) -> int:
@@ -169,8 +189,12 @@ class Inventory:
 
 
 def build_inventory(controllers: int, luminaires_per_controller: int = 4, *, seed: int = 0,
-                    tenants: tuple[Tenant, ...] = TENANTS) -> Inventory:
-    """A deterministic region of ``controllers`` controllers with M luminaires each."""
+                    tenants: tuple[Tenant, ...] = TENANTS,
+                    switched_fraction: float = 0.0) -> Inventory:
+    """A deterministic region of ``controllers`` controllers with M luminaires each; a
+    ``switched_fraction`` of its cabinets have a supply switched off by day."""
+    if not 0.0 <= switched_fraction <= 1.0:
+        raise ValueError(f"switched_fraction must be in [0, 1], not {switched_fraction}")
     if not 1 <= controllers <= 999_999:
         raise ValueError(f"controllers must be in 1..999999, not {controllers}")
     m = luminaires_per_controller
@@ -231,6 +255,7 @@ def build_inventory(controllers: int, luminaires_per_controller: int = 4, *, see
     lum_lat = ctl_lat[lum_ctl] + lum_idx * 2.5e-4
     lum_lon = ctl_lon[lum_ctl] + rng.normal(0.0, 1e-4, controllers * m)
 
+    switched = np.random.default_rng([seed, 0x5E]).random(n_cab) < switched_fraction
     ids = tuple(controller_id(i + 1) for i in range(controllers))
     for t in tenants:
         validate_identifier(t.id, "tenant")
@@ -242,4 +267,5 @@ def build_inventory(controllers: int, luminaires_per_controller: int = 4, *, see
         controller_lat=ctl_lat, controller_lon=ctl_lon, controller_road_class=road,
         luminaire_controller=lum_ctl, luminaire_index=lum_idx, luminaire_model=lum_model,
         luminaire_rated_w=rated, luminaire_lat=lum_lat, luminaire_lon=lum_lon,
+        cabinet_switched=switched,
     )

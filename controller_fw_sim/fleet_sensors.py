@@ -20,7 +20,6 @@ from controller_fw_sim.fleet_inventory import URBAN_SENSOR_KINDS, Inventory
 from controller_fw_sim.modbus_meter import MeterConfig, MeterModel
 from controller_fw_sim.sensors import SensorField
 from wire import sensor_channels as wire_sensor_channels
-from wire.sensor_channels import METER_QUANTITIES, URBAN_SENSOR_BASE, meter_records, meter_sensor
 from wire.records import (
     HEADER_DTYPE,
     HEADER_SIZE,
@@ -30,6 +29,7 @@ from wire.records import (
     Quantity,
     RecordType,
 )
+from wire.sensor_channels import METER_QUANTITIES, URBAN_SENSOR_BASE, meter_records, meter_sensor
 
 METER_SENSOR_INDEX = meter_sensor(0)  # the cabinet's one meter
 URBAN_SENSOR_INDEX = URBAN_SENSOR_BASE  # the multifunction pole's sensor box
@@ -79,8 +79,10 @@ class CabinetMeters:
         counts = np.bincount(lum_cab, minlength=n_cab)
         self.lum_start = np.concatenate([[0], np.cumsum(counts)])
         self.models = [
-            MeterModel(replace(config, seed=int(np.random.SeedSequence([seed, 0x4D, c]).generate_state(1)[0])),
-                       int(counts[c]))  # luminaires round-robin over L1, L2, L3
+            MeterModel(
+                replace(config, seed=int(np.random.SeedSequence([seed, 0x4D, c]).generate_state(1)[0])),
+                int(counts[c]),
+            )  # luminaires round-robin over L1, L2, L3
             for c in range(n_cab)
         ]
         self.last_lum_energy_wh = np.zeros(inventory.n_luminaires)
@@ -107,7 +109,9 @@ class CabinetMeters:
         held over its step.
         """
         starts, ends = self.lum_start[cabinets], self.lum_start[cabinets + 1]
-        all_lums = self.lum_order[np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])]
+        all_lums = self.lum_order[
+            np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        ]
         all_energy, all_pf = energy_wh(all_lums), power_factor(all_lums)
         offsets = np.concatenate([[0], np.cumsum(ends - starts)]).tolist()
         out = []

@@ -362,7 +362,12 @@ class MeterServer:
         no_bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
         return SimDevice(
             id=self.device_id,
-            simdata=(no_bits, list(no_bits), blocks[RegisterFunction.HOLDING], blocks[RegisterFunction.INPUT]),
+            simdata=(
+                no_bits,
+                list(no_bits),
+                blocks[RegisterFunction.HOLDING],
+                blocks[RegisterFunction.INPUT],
+            ),
             action=partial(MeterServer._on_access, self),
         )
 

@@ -121,7 +121,7 @@ class LuminaireParams:
                 pf_max: float = 0.98, temp_rise_c: float = 25.0,
                 thermal_tau_s: float = 1200.0, l80_hours: float = 100_000.0,
                 clo: bool = False, nominal_lm: float = 8400.0,
-                led_voltage_v: float = 120.0) -> "LuminaireParams":
+                led_voltage_v: float = 120.0) -> LuminaireParams:
         """n identical luminaires (a typical 60 W street lantern by default)."""
         def full(v, dtype=np.float64):
             return np.full(n, v, dtype=dtype)
@@ -160,7 +160,7 @@ class LuminaireState:
 
     @classmethod
     def initial(cls, n: int, *, ambient_c: float = 15.0, level: int = 0,
-                mains_v: float = 230.0) -> "LuminaireState":
+                mains_v: float = 230.0) -> LuminaireState:
         z = np.zeros(n)
         return cls(level=np.full(n, level, dtype=np.int64), curve=np.zeros(n, np.int64),
                    lamp_ok=np.ones(n, bool), lamp_on_s=z.copy(), powered_s=z.copy(),
@@ -171,11 +171,11 @@ class LuminaireState:
                    supply_v=np.full(n, float(mains_v)), drive=z.copy(), light_lm=z.copy(),
                    led_current_a=z.copy())
 
-    def with_inputs(self, **inputs: np.ndarray) -> "LuminaireState":
+    def with_inputs(self, **inputs: np.ndarray) -> LuminaireState:
         """Same state with some input arrays (level, curve, lamp_ok...) replaced."""
         return replace(self, **inputs)
 
-    def take(self, index) -> "LuminaireState":
+    def take(self, index) -> LuminaireState:
         """The sub-state of the luminaires selected by ``index``."""
         return LuminaireState(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,7 @@ PEAK_DETECTIONS_PER_MIN = np.array([40.0, 15.0, 4.0, 6.0])
 def _utc(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError("times must be timezone-aware (UTC)")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 def local_hour(when_utc: datetime, tz: ZoneInfo = BRUSSELS) -> float:
@@ -87,7 +87,9 @@ def traffic_shape(hour: np.ndarray | float) -> np.ndarray:
         d = (h - centre + 12.0) % 24.0 - 12.0
         return np.exp(-0.5 * (d / width) ** 2)
 
-    shape = 0.03 + 0.9 * bump(8.0, 1.0) + 1.0 * bump(17.5, 1.3) + 0.5 * bump(12.5, 3.0) + 0.15 * bump(21.0, 2.0)
+    shape = (
+        0.03 + 0.9 * bump(8.0, 1.0) + 1.0 * bump(17.5, 1.3) + 0.5 * bump(12.5, 3.0) + 0.15 * bump(21.0, 2.0)
+    )
     return shape / 1.0878  # normalised so the evening peak is ~1
 
 
@@ -165,7 +167,9 @@ class SensorField:
         share; humidity moves against temperature.
         """
         n, rng = self.n, self.rng
-        traffic = self.traffic_index(when_utc) * (PEAK_DETECTIONS_PER_MIN[self.road_class] / PEAK_DETECTIONS_PER_MIN[0])
+        traffic = self.traffic_index(when_utc) * (
+            PEAK_DETECTIONS_PER_MIN[self.road_class] / PEAK_DETECTIONS_PER_MIN[0]
+        )
         hour = local_hour(when_utc, self.tz)
         night = 1.0 if (hour >= 22 or hour < 6) else 0.0
         noise = 38.0 + 10.0 * np.log10(1.0 + 300.0 * traffic) - 3.0 * night + rng.normal(0, 1.5, n)

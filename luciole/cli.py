@@ -1,4 +1,4 @@
-"""The `luciole` command line: the local stack, the database schema, and the demo."""
+"""The `luciole` command line: the local stack, the database schema, the demo, the services."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
             console.print(table)
             console.print(f"credentials and endpoints: {stack.state_file} (mode 0600)")
             if applied:
-                console.print(f"migrations applied: {', '.join(f'{m.version:04d}_{m.name}' for m in applied)}")
+                console.print(
+                    f"migrations applied: {', '.join(f'{m.version:04d}_{m.name}' for m in applied)}"
+                )
         elif args.action == "down":
             stack.down()
             console.print("stack stopped")
@@ -129,6 +131,52 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
     return fleet_cli.run(args, fleet_targets(_stack(args), args.publishers))
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """The job runner: fault detection (and, later, energy and exports) on their schedules."""
+    import os
+    import signal
+    import threading
+
+    from prometheus_client import start_http_server
+    from pydantic import ValidationError
+
+    from analytics.metrics import JobMetrics
+    from analytics.runner import run_forever, run_once, scheduled_jobs
+    from analytics.settings import JobsSettings
+    from luciole.db_roles import DbService
+
+    overrides: dict[str, object] = {}
+    if not os.environ.get("LUCIOLE_JOBS_DSN"):  # the jobs role of the local stack
+        overrides["dsn"] = _stack(args).endpoints().service_dsn(DbService.JOBS)
+    try:
+        settings = JobsSettings(**overrides)
+    except ValidationError as exc:
+        console.print(f"[red]invalid jobs settings: {exc}[/red]")
+        return 2
+    logging.getLogger("analytics").setLevel(logging.INFO)
+    metrics = JobMetrics()
+    if args.once:
+        import psycopg
+
+        with psycopg.connect(settings.dsn.get_secret_value(), autocommit=True) as conn:
+            for item in scheduled_jobs(settings):
+                while (outcome := run_once(conn, item, metrics, ignore_schedule=True)) is not None:
+                    console.print(f"{outcome.job}: {outcome.start:%Y-%m-%d %H:%M} .. "
+                                  f"{outcome.end:%Y-%m-%d %H:%M}, {outcome.result.records} "
+                                  f"records, {outcome.result.raised} raised, "
+                                  f"{outcome.result.cleared} cleared")
+        return 0
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, settings.metrics_host, registry=metrics.registry)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_forever(settings, stop, metrics)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luciole", description=__doc__)
     parser.add_argument("--var-dir", help="data directory of the local stack (default ./var)")
@@ -175,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--worker", type=int, default=1,
                         help="worker number N: broker account and client id ingest-N")
     ingest.set_defaults(func=cmd_ingest)
+
+    jobs = sub.add_parser("jobs", help="run the analytics jobs (settings: LUCIOLE_JOBS_*)")
+    jobs.add_argument("--once", action="store_true",
+                      help="catch every job up with the stored records, then exit")
+    jobs.set_defaults(func=cmd_jobs)
     return parser
 
 

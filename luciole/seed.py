@@ -56,7 +56,9 @@ def _rows(inv: Inventory) -> dict[str, list[tuple]]:
     ]
     return {
         "tenants": [(t.id, t.name) for t in inv.tenants],
-        "supply_points": [(ean, cab[1], f"supply of {cab[0]}") for ean, cab in zip(inv.cabinet_ean, cabinets)],
+        "supply_points": [
+            (ean, cab[1], f"supply of {cab[0]}") for ean, cab in zip(inv.cabinet_ean, cabinets, strict=True)
+        ],
         "cabinets": cabinets,
         "controllers": controllers,
         "luminaires": luminaires,

@@ -14,15 +14,15 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
+import dali.gear.colour  # noqa: F401  (registers device type 8 commands for from_frame)
+import dali.gear.led  # noqa: F401  (registers device type 6 commands for from_frame)
 import numpy as np
 from dali.command import Command, from_frame
 from dali.frame import BackwardFrame, BackwardFrameError, ForwardFrame
 from dali.gear import general as g
-import dali.gear.colour  # noqa: F401  (registers device type 8 commands for from_frame)
-import dali.gear.led  # noqa: F401  (registers device type 6 commands for from_frame)
 
 from controller_fw_sim import physics
 from controller_fw_sim.dali.gear import FAULTS, GearIdentity, LedGear, PhysicalReadings
@@ -67,7 +67,7 @@ class SimulatedDaliBus:
     def with_gear(cls, n: int, *, seed: int = 0, addressed: bool = True,
                   params: physics.LuminaireParams | None = None,
                   profiles: Sequence[str | GearProfile] = (D4I_FULL,),
-                  **kw) -> "SimulatedDaliBus":
+                  **kw) -> SimulatedDaliBus:
         """n LED gear with distinct serials, deterministic randomness from ``seed``.
 
         ``addressed``: gear i has short address i (n <= 64); else all are unaddressed.
@@ -159,7 +159,7 @@ class SimulatedDaliBus:
 
     def _set_mains(self, mains_v) -> None:
         self.mains_v = np.broadcast_to(np.asarray(mains_v, float), self.mains_v.shape).copy()
-        for gear, v in zip(self.gear, self.mains_v):
+        for gear, v in zip(self.gear, self.mains_v, strict=True):
             powered = v >= physics.MIN_SUPPLY_V
             if powered and not gear.powered:
                 gear.power_on(self.now)

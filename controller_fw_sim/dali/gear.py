@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import dali.gear.colour as colour
 import dali.gear.led as led

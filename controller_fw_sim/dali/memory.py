@@ -7,9 +7,10 @@ pure: values in, a list of byte values (None = location not implemented) out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from dali.memory import diagnostics, energy, info, maintenance, oem
 from dali.memory.location import (
@@ -112,7 +113,7 @@ def bank_image(bank_number: int, values: Mapping[type[MemoryValue], Any],
         if cls.bank is not bank:
             raise ValueError(f"{cls.__name__} is not in bank {bank_number}")
         raw = encode_value(cls, value)
-        for location, byte in zip(cls.locations, raw):
+        for location, byte in zip(cls.locations, raw, strict=True):
             if location.address <= last:
                 image[location.address] = byte
     for cls in bank.values:  # ROM version bytes with a declared default (bank versions)

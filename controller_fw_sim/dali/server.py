@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from dali.frame import ForwardFrame
 
@@ -78,7 +78,7 @@ class DaliServerSim:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> "DaliServerSim":
+    async def __aenter__(self) -> DaliServerSim:
         await self.start()
         return self
 
@@ -146,7 +146,7 @@ class DaliServerThread:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def __enter__(self) -> "DaliServerThread":
+    def __enter__(self) -> DaliServerThread:
         self.start()
         return self
 

@@ -1,7 +1,5 @@
 """DALI access through python-dali: transports, commissioning, D4i banks, typed errors."""
 
-from wire.retry import NO_RETRY, Backoff, RetryPolicy
-
 from hardware.dali.capabilities import (
     D4I_PARTS,
     PROBED_BANKS,
@@ -48,6 +46,7 @@ from hardware.dali.transport import (
     open_hid,
     open_serial,
 )
+from wire.retry import NO_RETRY, Backoff, RetryPolicy
 
 __all__ = [
     "D4I_PARTS", "NO_RETRY", "Backoff", "PROBED_BANKS", "DaliBus", "DaliCollision", "DaliError",

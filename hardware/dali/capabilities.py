@@ -18,9 +18,10 @@ from dali.gear import general as g
 from dali.memory import diagnostics, energy, info, maintenance, oem
 from dali.memory.location import MemoryBank
 
-from hardware.dali.commands import RetryPolicy, query, read_with_retry
+from hardware.dali.commands import query, read_with_retry
 from hardware.dali.errors import DaliNoAnswer, DaliNotImplemented
 from hardware.dali.transport import DaliBus
+from wire.retry import RetryPolicy
 
 DEFAULT_RETRY = RetryPolicy()
 

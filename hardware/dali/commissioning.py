@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from dali.address import GearShort
 from dali.exceptions import DALISequenceError, ProgramShortAddressFailure

@@ -8,8 +8,9 @@ from dali.address import GearShort
 from dali.gear import general as g
 from dali.gear import led
 
-from hardware.dali.commands import RetryPolicy, query
+from hardware.dali.commands import query
 from hardware.dali.transport import DaliBus
+from wire.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class GearStatus:
     power_cycle_seen: bool
 
     @classmethod
-    def from_byte(cls, b: int) -> "GearStatus":
+    def from_byte(cls, b: int) -> GearStatus:
         return cls(*(bool(b >> i & 1) for i in range(8)))
 
 

@@ -17,9 +17,10 @@ from dali.memory import energy, info, oem
 from dali.memory.location import FlagValue, MemoryBank
 from pydantic import BaseModel
 
-from hardware.dali.commands import RetryPolicy, read_with_retry
+from hardware.dali.commands import read_with_retry
 from hardware.dali.errors import DaliNotImplemented
 from hardware.dali.transport import DaliBus
+from wire.retry import RetryPolicy
 
 
 def _plain(value: Any) -> Any:

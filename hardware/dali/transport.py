@@ -154,7 +154,7 @@ class DaliServerBus:
     async def close(self) -> None:
         await self._drop()
 
-    async def __aenter__(self) -> "DaliServerBus":
+    async def __aenter__(self) -> DaliServerBus:
         await self.connect()
         return self
 

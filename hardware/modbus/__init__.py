@@ -1,5 +1,7 @@
 """Modbus device access through pymodbus: profiles as data, a pure codec, an async device."""
 
+from wire.retry import Backoff, RetryPolicy
+
 from .codec import (
     ReadBlock,
     Value,
@@ -12,8 +14,6 @@ from .codec import (
     plan_profile_reads,
     plan_reads,
 )
-from wire.retry import Backoff, RetryPolicy
-
 from .device import MODBUS_RETRY, ModbusDevice, rtu_client, tcp_client
 from .errors import (
     CodecError,

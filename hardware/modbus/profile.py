@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -125,7 +126,7 @@ class DeviceProfile(BaseModel):
             raise ValueError(f"duplicate register names: {duplicates}")
         for function in RegisterFunction:
             regs = sorted((r for r in self.registers if r.function is function), key=lambda r: r.address)
-            for before, after in zip(regs, regs[1:]):
+            for before, after in pairwise(regs):
                 if after.address < before.end:
                     raise ValueError(
                         f"{function.value} registers {before.name}@{before.address} and "

@@ -33,8 +33,8 @@ def test_time_bucket_sums_inserted_rows(db_dsn: str) -> None:
     with psycopg.connect(db_dsn) as conn:
         with conn.cursor().copy(
             "COPY luminaire_telemetry (time, controller_key, luminaire, level, status, power_w, energy_wh,"
-            " voltage_v, current_a, power_factor, driver_temp_c, ambient_lux, presence, failure, boot_id, seq)"
-            " FROM STDIN"
+            " voltage_v, current_a, power_factor, driver_temp_c, ambient_lux, presence, failure,"
+            " boot_id, seq) FROM STDIN"
         ) as copy:
             for row in rows:
                 copy.write_row(row)

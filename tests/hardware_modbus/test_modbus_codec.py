@@ -96,7 +96,9 @@ def test_decode_rejects_wrong_register_count_or_range(type_, registers):
         decode_raw(registers, type_)
 
 
-@pytest.mark.parametrize(("type_", "raw"), [(T.UINT16, -1), (T.INT16, 40000), (T.UINT32, 2**32), (T.INT32, 1.5)])
+@pytest.mark.parametrize(
+    ("type_", "raw"), [(T.UINT16, -1), (T.INT16, 40000), (T.UINT32, 2**32), (T.INT32, 1.5)]
+)
 def test_encode_rejects_out_of_range(type_, raw):
     with pytest.raises(CodecError):
         encode_raw(raw, type_)
@@ -119,8 +121,13 @@ ALL_SPECS = [spec for name in available_profiles() for spec in load_profile(name
 def _values_for(spec: RegisterSpec) -> st.SearchStrategy:
     if spec.type.is_float:
         width = 32 if spec.type is T.FLOAT32 else 64
-        return st.floats(allow_nan=False, allow_infinity=False, width=width, min_value=-1e30 if width == 64 else -1.0000000150474662e30,
-                         max_value=1e30 if width == 64 else 1.0000000150474662e30)
+        return st.floats(
+            allow_nan=False,
+            allow_infinity=False,
+            width=width,
+            min_value=-1e30 if width == 64 else -1.0000000150474662e30,
+            max_value=1e30 if width == 64 else 1.0000000150474662e30,
+        )
     lo, hi = {T.UINT16: (0, 0xFFFF), T.INT16: (-0x8000, 0x7FFF),
               T.UINT32: (0, 0xFFFF_FFFF), T.INT32: (-(2**31), 2**31 - 1)}[spec.type]
     return st.integers(lo, hi).map(lambda raw: raw * spec.scale)
@@ -160,7 +167,12 @@ def test_sdm630_profile_has_the_real_addresses():
                 "frequency": 0x46, "energy_import_kwh": 0x48}
     for name, address in expected.items():
         reg = p.register(name)
-        assert (reg.address, reg.type, reg.function, reg.word_order) == (address, T.FLOAT32, RegisterFunction.INPUT, "big")
+        assert (reg.address, reg.type, reg.function, reg.word_order) == (
+            address,
+            T.FLOAT32,
+            RegisterFunction.INPUT,
+            "big",
+        )
 
 
 def test_sdm630_reads_in_one_request():
@@ -181,7 +193,9 @@ def test_profile_rejects_overlap_and_duplicates():
     with pytest.raises(ProfileError, match="duplicate"):
         parse_profile({**base, "registers": duplicate})
     with pytest.raises(ProfileError):
-        parse_profile({**base, "registers": [{"name": "a", "function": "coil", "address": 0, "type": "uint16"}]})
+        parse_profile(
+            {**base, "registers": [{"name": "a", "function": "coil", "address": 0, "type": "uint16"}]}
+        )
 
 
 def _spec(name, address, type_=T.UINT16, function="input"):

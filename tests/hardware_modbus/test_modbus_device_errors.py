@@ -11,12 +11,12 @@ import pytest
 
 from controller_fw_sim.modbus_meter import MeterServer
 from hardware.modbus import (
+    Backoff,
     ExceptionCode,
     ModbusConnectionError,
     ModbusDevice,
     ModbusExceptionResponse,
     ModbusTimeout,
-    Backoff,
     RetryPolicy,
     load_profile,
     tcp_client,

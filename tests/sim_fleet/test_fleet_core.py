@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -19,11 +19,11 @@ from controller_fw_sim.fleet import (
 from controller_fw_sim.fleet_inventory import build_inventory
 from controller_fw_sim.physics import log_curve_percent
 from wire.codec import decode_batch, encode_luminaire
-from wire.messages import AckStatus, Identify, Reboot, SetLevel, State, ScheduleCommand, dumps, loads
+from wire.messages import AckStatus, Identify, Reboot, ScheduleCommand, SetLevel, State, dumps, loads
 from wire.records import HEADER_DTYPE, HEADER_SIZE, LUMINAIRE_DTYPE, LuminaireFailure
 from wire.topics import Kind
 
-UTC = timezone.utc
+UTC = UTC
 EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)  # 20:00 in Brussels: full level
 NOON = datetime(2025, 6, 21, 10, 0, tzinfo=UTC)
 FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1e6)

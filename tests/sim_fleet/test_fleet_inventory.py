@@ -26,7 +26,11 @@ def _arrays(inv):
 
 
 def test_same_seed_same_region_other_seed_other_region() -> None:
-    a, b, c = build_inventory(500, 4, seed=7), build_inventory(500, 4, seed=7), build_inventory(500, 4, seed=8)
+    a, b, c = (
+        build_inventory(500, 4, seed=7),
+        build_inventory(500, 4, seed=7),
+        build_inventory(500, 4, seed=8),
+    )
     for name, value in _arrays(a).items():
         other = getattr(b, name)
         assert (np.array_equal(value, other) if isinstance(value, np.ndarray) else value == other), name

@@ -7,7 +7,7 @@ import math
 import queue
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,8 @@ from wire.topics import Kind, parse_topic, subscription, topic
 
 pytestmark = pytest.mark.integration
 
-EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=timezone.utc)
-FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp() * 1e6)
+EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
+FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1e6)
 
 
 def target_of(mqtt) -> MqttTarget:
@@ -56,8 +56,14 @@ def test_small_fleet_publishes_every_controller_in_order(mqtt) -> None:
     assert len(batch.rejects) == 0 and batch.luminaire.shape[0] == 3 * n * m
     by_controller: dict[str, list[int]] = {}
     sensor_seqs: dict[str, list[tuple[int, int]]] = {}
-    for message, rtype, first_seq, count, boot in zip(got, batch.msg_type.tolist(), batch.msg_first_seq.tolist(),
-                                                      batch.msg_count.tolist(), batch.msg_boot.tolist()):
+    for message, rtype, first_seq, count, boot in zip(
+        got,
+        batch.msg_type.tolist(),
+        batch.msg_first_seq.tolist(),
+        batch.msg_count.tolist(),
+        batch.msg_boot.tolist(),
+        strict=True,
+    ):
         parts = parse_topic(message.topic)
         c = ids.index(parts.controller)
         assert parts.tenant == tenants[c] and boot == int(fleet.boot_id[c])
@@ -129,7 +135,9 @@ def test_set_level_command_changes_telemetry_and_is_acknowledged(mqtt) -> None:
             def dimmed(timeout: float):
                 msg = sub.expect(timeout)
                 if parse_topic(msg.topic).kind is Kind.TELEMETRY and msg.payload[3] == RecordType.LUMINAIRE:
-                    recs = np.frombuffer(msg.payload, dtype=np.uint8)[HEADER_SIZE:].copy().view(LUMINAIRE_DTYPE)
+                    recs = (
+                        np.frombuffer(msg.payload, dtype=np.uint8)[HEADER_SIZE:].copy().view(LUMINAIRE_DTYPE)
+                    )
                     if np.all(recs["level"] == 77):
                         return recs
                 return None

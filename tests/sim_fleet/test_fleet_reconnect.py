@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -25,8 +25,8 @@ from wire.topics import Kind, parse_topic, subscription
 
 pytestmark = pytest.mark.integration
 
-EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=timezone.utc)
-FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp() * 1e6)
+EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
+FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1e6)
 
 
 class PersistentSubscriber:
@@ -74,7 +74,9 @@ def luminaire_seqs(messages: list[tuple[str, bytes]]) -> dict[str, set[int]]:
     batch = decode_batch([p for _, p in messages], FAR_FUTURE_US)
     assert len(batch.rejects) == 0
     out: dict[str, set[int]] = {}
-    for (t, _), rtype, first in zip(messages, batch.msg_type.tolist(), batch.msg_first_seq.tolist()):
+    for (t, _), rtype, first in zip(
+        messages, batch.msg_type.tolist(), batch.msg_first_seq.tolist(), strict=True
+    ):
         if rtype == RecordType.LUMINAIRE:
             out.setdefault(parse_topic(t).controller, set()).add(first)
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -11,11 +11,11 @@ from controller_fw_sim.faults import parse_scenario
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
 from controller_fw_sim.fleet_inventory import build_inventory, sensor_device_id
 from controller_fw_sim.fleet_sensors import METER_SENSOR_INDEX, URBAN_QUANTITIES, URBAN_SENSOR_INDEX
-from wire.sensor_channels import METER_QUANTITIES, meter_records
 from wire.codec import decode_batch, encode_sensor
 from wire.records import Quantity
+from wire.sensor_channels import METER_QUANTITIES, meter_records
 
-UTC = timezone.utc
+UTC = UTC
 FAR_FUTURE_US = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1e6)
 NIGHT_S = 16 * 3600  # 15:55 UTC to 07:55 UTC: sunset to after sunrise
 METER_Q = [int(q) for q in METER_QUANTITIES.values()]
@@ -75,14 +75,21 @@ def test_meter_energy_over_a_night_is_the_luminaires_plus_losses_plus_leakage() 
     # luminaire energy per cabinet: last counter each luminaire reported, less its start
     rec_ctl = lum_c[lum.lum_msg]
     last = {}
-    for c, j, e in zip(rec_ctl.tolist(), lum.luminaire["luminaire"].tolist(), lum.luminaire["energy_wh"].tolist()):
+    for c, j, e in zip(
+        rec_ctl.tolist(),
+        lum.luminaire["luminaire"].tolist(),
+        lum.luminaire["energy_wh"].tolist(),
+        strict=True,
+    ):
         last[c * 2 + j] = e  # records come in time order
     lum_wh = np.array([last[g] for g in range(inv.n_luminaires)]) - energy0
     cab_lum_kwh = np.bincount(inv.controller_cabinet[inv.luminaire_controller], weights=lum_wh,
                               minlength=n_cab) / 1000.0
     energy_rec = sen.sensor["quantity"] == Quantity.ENERGY_KWH
     meter_kwh = np.zeros(n_cab)
-    for c, v in zip(sen_c[sen.sensor_msg[energy_rec]].tolist(), sen.sensor["value"][energy_rec].tolist()):
+    for c, v in zip(
+        sen_c[sen.sensor_msg[energy_rec]].tolist(), sen.sensor["value"][energy_rec].tolist(), strict=True
+    ):
         meter_kwh[meters.cabinet_of[c]] = v
     loss = np.array([m.energy_cable_loss_kwh for m in meters.models])
     leak = np.array([m.energy_leakage_kwh for m in meters.models])
@@ -152,13 +159,13 @@ def test_meter_and_urban_records_share_one_sensor_stream_and_restart_at_reboot()
     f = Fleet(inv, start=datetime(2025, 1, 14, 19, 0, tzinfo=UTC), seed=2, multifunction_fraction=1.0)
     c = int(f.meters.segment[0])
     _, _, sen_c, sen_p = run(f, 180, tick_s=10.0)
-    mine = [p for k, p in zip(sen_c.tolist(), sen_p) if k == c]
+    mine = [p for k, p in zip(sen_c.tolist(), sen_p, strict=True) if k == c]
     batch = decode_batch(mine, FAR_FUTURE_US)
     assert batch.msg_count.tolist() == [6, 5] * 3 and batch.msg_first_seq.tolist() == [0, 6, 11, 17, 22, 28]
     assert f.next_seq[c] == 3, "luminaire records keep their own stream"
     cmd = Reboot(issued_at=f.now, expires_at=f.time_at(f.t_s + 3600), delay_s=0)
     f.handle_command(c, dumps(cmd))
     _, _, sen_c, sen_p = run(f, 60, tick_s=10.0)
-    mine = [p for k, p in zip(sen_c.tolist(), sen_p) if k == c]
+    mine = [p for k, p in zip(sen_c.tolist(), sen_p, strict=True) if k == c]
     batch = decode_batch(mine, FAR_FUTURE_US)
     assert batch.msg_first_seq.tolist() == [0, 6] and np.all(batch.msg_boot == f.boot_id[c])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from controller_fw_sim.faults import (
 )
 
 EXAMPLE = Path(controller_fw_sim.__file__).parent / "scenarios" / "example.json"
-T0 = datetime(2024, 11, 5, 16, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 11, 5, 16, 0, tzinfo=UTC)
 LUMINAIRES = [f"lum-{i:04d}" for i in range(12)]
 CONTROLLERS = [f"ctl-{i:04d}" for i in range(6)]
 INDEX = FleetIndex.from_ids(LUMINAIRES, CONTROLLERS, ["cab-01", "cab-02"], ["lux-0000", "lux-0001"])
@@ -78,9 +78,18 @@ def test_toml_scenarios_load_too():
         {"faults": [{"fault": "meltdown", "device": "x", "start": "2024-01-01T00:00:00Z"}]},
         {"faults": [{"fault": "tilt", "device": "x", "start": "+1h"}]},  # offset without origin
         {"faults": [{"fault": "tilt", "device": "x", "start": "2024-01-01T00:00:00"}]},  # naive
-        {"start": "2024-01-01T00:00:00Z", "faults": [{"fault": "tilt", "device": "x", "start": "+2h", "end": "+1h"}]},
-        {"start": "2024-01-01T00:00:00Z", "faults": [{"fault": "tilt", "device": "x", "start": "+0s", "params": {"angle": 3}}]},
-        {"start": "2024-01-01T00:00:00Z", "faults": [{"fault": "cycling", "device": "x", "start": "+0s", "params": {"period_s": -1}}]},
+        {
+            "start": "2024-01-01T00:00:00Z",
+            "faults": [{"fault": "tilt", "device": "x", "start": "+2h", "end": "+1h"}],
+        },
+        {
+            "start": "2024-01-01T00:00:00Z",
+            "faults": [{"fault": "tilt", "device": "x", "start": "+0s", "params": {"angle": 3}}],
+        },
+        {
+            "start": "2024-01-01T00:00:00Z",
+            "faults": [{"fault": "cycling", "device": "x", "start": "+0s", "params": {"period_s": -1}}],
+        },
     ],
 )
 def test_invalid_scenarios_are_refused(bad):
@@ -194,7 +203,9 @@ def test_day_burning_forces_level_on_only_in_daylight():
 def test_cycling_toggles_with_its_period():
     schedule = _one("cycling", "lum-0004", period_s=600, on_fraction=0.5)
     start = T0 + timedelta(hours=1)
-    levels = [_apply(schedule, t=start + timedelta(seconds=sec)).level[4] for sec in (0, 299, 300, 599, 600, 900)]
+    levels = [
+        _apply(schedule, t=start + timedelta(seconds=sec)).level[4] for sec in (0, 299, 300, 599, 600, 900)
+    ]
     assert levels == [0.8, 0.8, 0.0, 0.0, 0.8, 0.0]
 
 

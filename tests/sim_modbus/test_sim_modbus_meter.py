@@ -26,11 +26,20 @@ def test_plain_pymodbus_client_reads_the_meter_through_the_sdm630_profile():
             client = AsyncModbusTcpClient("127.0.0.1", port=server.port, timeout=1)
             assert await client.connect()
             got = {}
-            for name in ("voltage_l1", "voltage_l2", "voltage_l3", "power_total", "energy_import_kwh", "frequency"):
+            for name in (
+                "voltage_l1",
+                "voltage_l2",
+                "voltage_l3",
+                "power_total",
+                "energy_import_kwh",
+                "frequency",
+            ):
                 reg = SDM630.register(name)
                 rr = await client.read_input_registers(reg.address, count=2, device_id=1)
                 assert not rr.isError()
-                got[name] = client.convert_from_registers(rr.registers, client.DATATYPE.FLOAT32, word_order="big")
+                got[name] = client.convert_from_registers(
+                    rr.registers, client.DATATYPE.FLOAT32, word_order="big"
+                )
             client.close()
             return got
 
@@ -45,7 +54,9 @@ def test_plain_pymodbus_client_reads_the_meter_through_the_sdm630_profile():
 
 def test_modbus_device_reads_every_profile_register_in_one_request():
     model = MeterModel(MeterConfig(seed=5), 9)
-    reading = model.update(3600.0, np.array([30, 40, 50, 60, 70, 80, 90, 100, 110.0]), leakage_a=[0.1, 0.0, 0.2])
+    reading = model.update(
+        3600.0, np.array([30, 40, 50, 60, 70, 80, 90, 100, 110.0]), leakage_a=[0.1, 0.0, 0.2]
+    )
     expected = reading.register_values()
 
     async def scenario():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -17,8 +17,8 @@ from controller_fw_sim.sensors import (
 )
 
 BRUSSELS = (50.85, 4.35)
-SUMMER_NOON_UTC = datetime(2024, 6, 21, 11, 45, tzinfo=timezone.utc)  # ~13:45 CEST, solar noon
-SUMMER_NIGHT_UTC = datetime(2024, 6, 21, 0, 30, tzinfo=timezone.utc)
+SUMMER_NOON_UTC = datetime(2024, 6, 21, 11, 45, tzinfo=UTC)  # ~13:45 CEST, solar noon
+SUMMER_NIGHT_UTC = datetime(2024, 6, 21, 0, 30, tzinfo=UTC)
 
 
 def _field(seed: int = 42, n: int = 500, road: RoadClass = RoadClass.ARTERIAL) -> SensorField:
@@ -53,8 +53,8 @@ def test_clouds_dim_daylight_and_illuminance_rises_with_elevation():
 
 def test_presence_is_higher_at_evening_rush_than_at_3am():
     field = _field()
-    rush = datetime(2024, 3, 12, 16, 30, tzinfo=timezone.utc)  # 17:30 CET
-    small_hours = datetime(2024, 3, 12, 2, 0, tzinfo=timezone.utc)  # 03:00 CET
+    rush = datetime(2024, 3, 12, 16, 30, tzinfo=UTC)  # 17:30 CET
+    small_hours = datetime(2024, 3, 12, 2, 0, tzinfo=UTC)  # 03:00 CET
     assert local_hour(rush) == pytest.approx(17.5)
     rush_counts = field.presence_counts(rush, 60)
     night_counts = field.presence_counts(small_hours, 60)
@@ -63,14 +63,14 @@ def test_presence_is_higher_at_evening_rush_than_at_3am():
 
 
 def test_road_classes_have_their_own_traffic():
-    rush = datetime(2024, 3, 12, 16, 30, tzinfo=timezone.utc)
+    rush = datetime(2024, 3, 12, 16, 30, tzinfo=UTC)
     arterial = _field(road=RoadClass.ARTERIAL).presence_rate_per_min(rush)
     residential = _field(road=RoadClass.RESIDENTIAL).presence_rate_per_min(rush)
     assert arterial.mean() > 5 * residential.mean()
 
 
 def test_same_seed_same_readings_other_seed_other_readings():
-    t = datetime(2024, 6, 21, 16, 0, tzinfo=timezone.utc)
+    t = datetime(2024, 6, 21, 16, 0, tzinfo=UTC)
 
     def run(seed: int):
         f = _field(seed=seed, n=50)
@@ -84,9 +84,9 @@ def test_same_seed_same_readings_other_seed_other_readings():
 
 def test_urban_sensors_follow_traffic_and_weather():
     f = _field(n=400)
-    rush = f.urban(datetime(2024, 7, 16, 15, 30, tzinfo=timezone.utc))  # 17:30 CEST
-    night = f.urban(datetime(2024, 7, 16, 1, 0, tzinfo=timezone.utc))  # 03:00 CEST
-    winter = f.urban(datetime(2024, 1, 16, 13, 0, tzinfo=timezone.utc))
+    rush = f.urban(datetime(2024, 7, 16, 15, 30, tzinfo=UTC))  # 17:30 CEST
+    night = f.urban(datetime(2024, 7, 16, 1, 0, tzinfo=UTC))  # 03:00 CEST
+    winter = f.urban(datetime(2024, 1, 16, 13, 0, tzinfo=UTC))
     assert rush["noise_dba"].mean() > night["noise_dba"].mean() + 10
     assert rush["no2_ugm3"].mean() > 2 * night["no2_ugm3"].mean()
     assert rush["pm25_ugm3"].mean() > night["pm25_ugm3"].mean()

@@ -1,0 +1,159 @@
+"""The fault-detection job: one pass reads the records stored in its window and raises or clears
+faults, with the detectors' state kept in the database between passes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import psycopg
+
+from analytics import fault_types as ft
+from analytics.causes import clock, luminaire_cause
+from analytics.detector_state import DetectorState, load_state, save_state
+from analytics.fault_store import FaultEvent, apply_events
+from analytics.fleet_rules import (
+    SensorReadings,
+    contactor_events,
+    meter_events,
+    silence_events,
+    stuck_sensor_events,
+)
+from analytics.luminaire_rules import (
+    Evidence,
+    LuminaireReadings,
+    debounced,
+    light_percent,
+    luminaire_evidence,
+)
+from analytics.registry import Registry, load_registry
+from analytics.sun import sun_phase_at
+
+_LUMINAIRE_ROWS = """
+SELECT controller_key, luminaire, extract(epoch FROM time)::float8, level, status, power_w,
+       voltage_v, current_a, power_factor, driver_temp_c, failure
+FROM luminaire_telemetry WHERE time > %s AND time <= %s
+"""
+_SENSOR_ROWS = """
+SELECT controller_key, sensor, quantity, extract(epoch FROM time)::float8, value
+FROM sensor_readings WHERE time > %s AND time <= %s
+"""
+_NEWEST = "SELECT max(time) FROM luminaire_telemetry"
+_OLDEST = "SELECT min(time) FROM luminaire_telemetry"
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass read and decided."""
+
+    records: int
+    raised: int
+    cleared: int
+
+
+def _columns(rows: list[tuple], width: int) -> np.ndarray:
+    return np.array(rows, dtype=np.float64).reshape(-1, width)
+
+
+def read_luminaires(conn: psycopg.Connection, reg: Registry, start: datetime,
+                    end: datetime) -> LuminaireReadings:
+    """Luminaire readings stored for times in (start, end], registered luminaires only."""
+    a = _columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11)
+    lum = reg.luminaires_of(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64))
+    a, lum = a[lum >= 0], lum[lum >= 0]
+    return LuminaireReadings.sorted(
+        lum=lum, t=a[:, 2], level=a[:, 3].astype(np.int64), status=a[:, 4].astype(np.int64),
+        power=a[:, 5], voltage=a[:, 6], current=a[:, 7], pf=a[:, 8], temp=a[:, 9],
+        failure=a[:, 10].astype(np.int64))
+
+
+def read_sensors(conn: psycopg.Connection, reg: Registry, start: datetime,
+                 end: datetime) -> SensorReadings:
+    """Sensor readings stored for times in (start, end]."""
+    a = _columns(conn.execute(_SENSOR_ROWS, (start, end)).fetchall(), 5)
+    return SensorReadings(ctl=reg.controllers_of(a[:, 0].astype(np.int64)),
+                          sensor=a[:, 1].astype(np.int64), quantity=a[:, 2].astype(np.int64),
+                          t=a[:, 3], value=a[:, 4])
+
+
+def luminaire_events(reg: Registry, r: LuminaireReadings, ev: Evidence, rows: np.ndarray,
+                     kinds: np.ndarray, signs: np.ndarray) -> list[FaultEvent]:
+    """Fault events of debounced luminaire evidence, with their causes."""
+    out = []
+    for i, k, sign in zip(rows.tolist(), kinds.tolist(), signs.tolist(), strict=True):
+        kind = ft.LUMINAIRE_KINDS[k]
+        lum = int(r.lum[i])
+        c = int(reg.lum_ctl[lum])
+        idx = None if kind.scope == "controller" else int(reg.lum_idx[lum])
+        t = float(r.t[i])
+        if sign < 0:
+            out.append(FaultEvent(kind, False, t, reg.ctl_tenant[c], controller_id=reg.ctl_id[c],
+                                  luminaire_idx=idx))
+            continue
+        figures = {
+            "power_w": float(r.power[i]), "level_pct": float(light_percent(r.level[i])),
+            "expected_w": float(ev.expected_w[i]), "voltage_v": float(r.voltage[i]),
+            "current_a": float(r.current[i]), "power_factor": float(r.pf[i]),
+            "temp_c": float(r.temp[i]), "ratio": float(np.nan_to_num(ev.ratio[i], nan=1.0)),
+        }
+        cause = luminaire_cause(kind, idx=int(reg.lum_idx[lum]), controller=reg.ctl_id[c],
+                                at=clock(t, reg.ctl_tz[c]), relights=int(ev.relights[i]),
+                                **figures)
+        out.append(FaultEvent(kind, True, t, reg.ctl_tenant[c], controller_id=reg.ctl_id[c],
+                              luminaire_idx=idx, cause=cause, detail=figures))
+    return out
+
+
+class FaultDetectionJob:
+    """Detects faults in the records of each window, incrementally."""
+
+    name = "faults"
+
+    def __init__(self, silence_s: float = 900.0, registry_refresh_s: float = 300.0) -> None:
+        self.silence_s = silence_s
+        self.registry_refresh_s = registry_refresh_s
+        # state and registry after this process's last pass, reused when the next pass starts
+        # where it ended (no other runner advanced the cursor in between)
+        self._cache: tuple[datetime, float, Registry, DetectorState] | None = None
+
+    def forget(self) -> None:
+        """Drop the in-memory state (the pass that changed it did not commit)."""
+        self._cache = None
+
+    def _state(self, conn: psycopg.Connection,
+               start: datetime) -> tuple[Registry, DetectorState, float]:
+        cache = self._cache
+        self._cache = None
+        if cache is not None and cache[0] == start and (
+                time.monotonic() - cache[1] < self.registry_refresh_s):
+            return cache[2], cache[3], cache[1]
+        reg = load_registry(conn)
+        return reg, load_state(conn, reg), time.monotonic()
+
+    def newest(self, conn: psycopg.Connection) -> datetime | None:
+        return conn.execute(_NEWEST).fetchone()[0]  # type: ignore[index]
+
+    def oldest(self, conn: psycopg.Connection) -> datetime | None:
+        return conn.execute(_OLDEST).fetchone()[0]  # type: ignore[index]
+
+    def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
+        """Read (start, end], update state and faults; the caller owns the transaction."""
+        reg, st, loaded_at = self._state(conn, start)
+        r = read_luminaires(conn, reg, start, end)
+        s = read_sensors(conn, reg, start, end)
+        power_before = st.last_power_w.copy()
+        night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, reg.lum_ctl[r.lum], r.t)
+        ev = luminaire_evidence(r, reg, st, night, since, until)
+        rows, kinds, signs = debounced(r, ev, st)
+        events = luminaire_events(reg, r, ev, rows, kinds, signs)
+        t0, t1 = start.timestamp(), end.timestamp()
+        events += silence_events(reg, st, r, t0, t1, self.silence_s)
+        events += contactor_events(reg, st, r, t1)
+        events += meter_events(reg, st, r, power_before, s)
+        events += stuck_sensor_events(reg, st, s)
+        raised, cleared = apply_events(conn, events)
+        save_state(conn, reg, st, r.lum, np.arange(reg.n_controllers))
+        self._cache = (end, loaded_at, reg, st)
+        return PassResult(len(r) + int(s.t.shape[0]), raised, cleared)

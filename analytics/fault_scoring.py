@@ -1,0 +1,149 @@
+"""Detected faults scored against the simulator's labels: precision, recall and delay per kind."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from wire.records import Quantity
+from wire.sensor_channels import URBAN_QUANTITIES, URBAN_SENSOR_BASE
+
+#: simulated fault kind -> (fault kind raised for it, scope of the device it is raised on)
+EXPECTED: dict[str, tuple[str, str]] = {
+    "lamp_failure": ("lampFailure", "luminaire"),
+    "driver_failure": ("controlGearCommFailure", "luminaire"),
+    "comm_loss": ("communicationFailure", "controller"),
+    "day_burning": ("lampUnexpectedOn", "luminaire"),
+    "cycling": ("cyclingFailure", "luminaire"),
+    "over_voltage": ("supplyVoltageTooHigh", "luminaire"),
+    "under_voltage": ("supplyVoltageTooLow", "luminaire"),
+    "power_drift": ("lampPowerDrift", "luminaire"),
+    "low_power_factor": ("powerFactorTooLow", "luminaire"),
+    "cabinet_leakage": ("cabinetEnergyMismatch", "cabinet"),
+    "tilt": ("poleTilted", "controller"),
+    "stuck_sensor": ("sensorStuck", "sensor"),
+    "dimming_failure": ("dimmingFailure", "luminaire"),
+    "driver_over_temperature": ("temperatureTooHigh", "luminaire"),
+    "supply_loss": ("supplyLoss", "cabinet"),
+    "relay_stuck_on": ("relayFailure", "cabinet"),
+    "relay_stuck_off": ("relayFailure", "luminaire"),
+    "current_too_high": ("currentTooHigh", "luminaire"),
+    "current_too_low": ("currentTooLow", "luminaire"),
+}
+_URBAN_NAMES = ("noise", "pm25", "no2", "temperature", "humidity")
+_URBAN_QUANTITY = dict(zip(_URBAN_NAMES, (int(q) for q in URBAN_QUANTITIES.values()), strict=True))
+_URBAN_QUANTITY["lux"] = int(Quantity.AMBIENT_LUX)
+
+Device = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Label:
+    """One injected fault (ground truth)."""
+
+    fault: str
+    device: str
+    start: float  # epoch s
+    end: float  # epoch s, inf when open
+
+
+@dataclass(frozen=True)
+class Detected:
+    """One row of the faults table."""
+
+    kind: str
+    cabinet_id: str | None
+    controller_id: str | None
+    luminaire_idx: int | None
+    sensor: int | None
+    quantity: int | None
+    raised_at: float
+
+    @property
+    def scope(self) -> str:
+        if self.cabinet_id is not None:
+            return "cabinet"
+        if self.sensor is not None:
+            return "sensor"
+        return "luminaire" if self.luminaire_idx is not None else "controller"
+
+    @property
+    def device(self) -> Device:
+        if self.cabinet_id is not None:
+            return (self.cabinet_id,)
+        if self.sensor is not None:
+            return (self.controller_id, self.sensor, self.quantity)
+        if self.luminaire_idx is not None:
+            return (self.controller_id, self.luminaire_idx)
+        return (self.controller_id,)
+
+
+@dataclass(frozen=True)
+class Score:
+    """How well one simulated kind was found."""
+
+    fault: str
+    raised_as: str
+    labels: int
+    found: int
+    detections: int
+    true_detections: int
+    median_delay_s: float
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.labels if self.labels else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.true_detections / self.detections if self.detections else float("nan")
+
+
+def label_device(fault: str, device: str) -> Device:
+    """The device key of a label, as `Detected.device` spells it."""
+    scope = EXPECTED[fault][1]
+    head, _, tail = device.partition(":")
+    if scope == "luminaire":
+        return (head, int(tail))
+    if scope == "sensor":
+        return (head, int(URBAN_SENSOR_BASE) if tail != "lux" else -1, _URBAN_QUANTITY[tail])
+    return (device,)
+
+
+def score(labels: list[Label], detected: list[Detected], grace_s: float = 1800.0,
+          early_s: float = 60.0) -> list[Score]:
+    """Per simulated kind: recall (labels with a matching fault raised while active, or within
+    `grace_s` after), precision (faults of its raised kind and scope that match a label of a
+    kind raised that way) and the median delay from the fault's start to its raise."""
+    by_raise: dict[tuple[str, str], list[Label]] = defaultdict(list)
+    for lab in labels:
+        by_raise[EXPECTED[lab.fault]].append(lab)
+    found_by_device: dict[tuple[str, str, Device], list[float]] = defaultdict(list)
+    for d in detected:
+        found_by_device[(d.kind, d.scope, d.device)].append(d.raised_at)
+    out = []
+    for fault, (name, scope) in EXPECTED.items():
+        mine = [lab for lab in labels if lab.fault == fault]
+        delays = []
+        for lab in mine:
+            times = found_by_device.get((name, scope, label_device(fault, lab.device)), [])
+            hits = [t - lab.start for t in times if lab.start - early_s <= t <= lab.end + grace_s]
+            if hits:
+                delays.append(max(0.0, min(hits)))
+        shared = by_raise[(name, scope)]
+        windows: dict[Device, list[tuple[float, float]]] = defaultdict(list)
+        for lab in shared:
+            windows[label_device(lab.fault, lab.device)].append(
+                (lab.start - early_s, lab.end + grace_s))
+        raised = [d for d in detected if d.kind == name and d.scope == scope]
+        true = sum(1 for d in raised if any(a <= d.raised_at <= b for a, b in windows[d.device]))
+        out.append(Score(fault, name, len(mine), len(delays), len(raised), true,
+                         float(np.median(delays)) if delays else float("nan")))
+    return out
+
+
+def to_epoch(when: datetime | None) -> float:
+    return float("inf") if when is None else when.timestamp()

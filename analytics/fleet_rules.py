@@ -1,0 +1,308 @@
+"""Faults only the centre sees across devices: silent controllers and cabinets, a contactor stuck
+on by day, a cabinet meter that disagrees with its luminaires, stuck sensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics import fault_types as ft
+from analytics.causes import clock
+from analytics.detector_state import DetectorState
+from analytics.fault_store import FaultEvent
+from analytics.kernels import repeats
+from analytics.luminaire_rules import DAY_MARGIN_S, LuminaireReadings
+from analytics.registry import Registry
+from analytics.sun import sun_phase_at
+from wire.records import Quantity
+
+SUPPLY_ON_MARGIN_S = 600.0  # a switched supply is surely on from sunset + this
+CABINET_SILENT_SHARE = 0.2  # this share of a cabinet's controllers silent at once: its supply
+CABINET_SILENT_MIN = 2
+METER_MIN_LOAD_W = 200.0  # cable losses are learned above this load
+METER_EXCESS_W, METER_EXCESS_SHARE = 150.0, 0.04
+METER_OK_W, METER_OK_SHARE = 75.0, 0.02
+METER_LEARN = 6
+STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck sensor
+
+_SUPPLY, _CONTACTOR, _METER = 0, 1, 2
+#: quantity code -> valid range, and its name in causes
+_RANGE: dict[int, tuple[float, float]] = {
+    int(q): (float(q.low), float(q.high)) for q in Quantity  # type: ignore[attr-defined]
+}
+_NAME: dict[int, str] = {int(q): q.name.lower() for q in Quantity}
+assert ft.CABINET_KINDS[_SUPPLY] is ft.SUPPLY_LOSS
+assert ft.CABINET_KINDS[_CONTACTOR] is ft.CONTACTOR_FAILURE
+assert ft.CABINET_KINDS[_METER] is ft.CABINET_ENERGY_MISMATCH
+
+
+@dataclass(frozen=True)
+class SensorReadings:
+    """Sensor records of a pass: controller (dense), sensor index, quantity, time, value."""
+
+    ctl: np.ndarray
+    sensor: np.ndarray
+    quantity: np.ndarray
+    t: np.ndarray
+    value: np.ndarray
+
+
+def _cabinet_step(st: DetectorState, kind: int, evaluable: np.ndarray,
+                  bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of evidence per cabinet through its streaks; (raised, cleared) cabinet masks."""
+    info = ft.CABINET_KINDS[kind]
+    b, g, o = st.cab_bad[:, kind], st.cab_good[:, kind], st.cab_open[:, kind]
+    is_bad, is_good = evaluable & bad, evaluable & ~bad
+    b[:] = np.where(is_bad, np.minimum(b + 1, 32000), np.where(is_good, 0, b))
+    g[:] = np.where(is_good, np.minimum(g + 1, 32000), np.where(is_bad, 0, g))
+    raised = ~o & (b >= info.raise_after)
+    cleared = o & (g >= info.clear_after)
+    o[:] = (o | raised) & ~cleared
+    return raised, cleared
+
+
+def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_start: float,
+                   t_end: float, silence_s: float) -> list[FaultEvent]:
+    """Controllers silent while their supply is on: one supplyLoss per cabinet when many are,
+    else one communicationFailure per controller. Updates last-seen times in `st`."""
+    events: list[FaultEvent] = []
+    n = reg.n_controllers
+    if n == 0:
+        return events
+    heard = np.zeros(n, dtype=bool)
+    if len(r):
+        ctl = reg.lum_ctl[r.lum]
+        np.fmax.at(st.last_seen, ctl, r.t)
+        heard[ctl] = True
+    st.last_seen[:] = np.where(np.isnan(st.last_seen), t_start, st.last_seen)
+    places = np.arange(n)
+    night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, places, np.full(n, t_end))
+    switched = reg.ctl_switched
+    on_now = ~switched | (night & (since > SUPPLY_ON_MARGIN_S))
+    on_since = np.where(switched, t_end - since + SUPPLY_ON_MARGIN_S, -np.inf)
+    silent_from = np.maximum(st.last_seen, on_since)
+    silent = on_now & (t_end - silent_from >= silence_s)
+
+    cab = reg.ctl_cab
+    n_cab = reg.n_cabinets
+    has_cab = cab >= 0
+    cab_n = np.bincount(cab[has_cab], minlength=n_cab)
+    cab_silent = np.bincount(cab[has_cab & silent], minlength=n_cab)
+    cab_on = np.bincount(cab[has_cab & on_now], minlength=n_cab) > 0
+    threshold = np.maximum(CABINET_SILENT_MIN, np.ceil(CABINET_SILENT_SHARE * cab_n))
+    lost = cab_silent >= threshold
+    raised, cleared = _cabinet_step(st, _SUPPLY, cab_on, lost)
+    tz = reg.ctl_tz[0] if reg.ctl_tz else "UTC"
+    for c in np.flatnonzero(raised).tolist():
+        members = np.flatnonzero(cab == c)
+        gone = members[silent[members]]
+        since_t = float(np.min(silent_from[gone]))
+        events.append(FaultEvent(
+            ft.SUPPLY_LOSS, True, t_end, reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
+            cause=(f"cabinet {reg.cab_id[c]} has lost its supply: {gone.shape[0]} of "
+                   f"{members.shape[0]} controllers silent since {clock(since_t, tz)} while the "
+                   f"supply should be on"),
+            detail={"silent": int(gone.shape[0]), "controllers": int(members.shape[0]),
+                    "since": since_t}))
+        for k in gone[st.comm_open[gone]].tolist():  # one fault for the cabinet, not fifty
+            st.comm_open[k] = False
+            events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, t_end, reg.ctl_tenant[k],
+                                     controller_id=reg.ctl_id[k]))
+    for c in np.flatnonzero(cleared).tolist():
+        events.append(FaultEvent(ft.SUPPLY_LOSS, False, t_end, reg.cab_tenant[c],
+                                 cabinet_id=reg.cab_id[c]))
+
+    explained = np.zeros(n, dtype=bool)
+    explained[has_cab] = st.cab_open[cab[has_cab], _SUPPLY]
+    for k in np.flatnonzero(silent & ~explained & ~st.comm_open).tolist():
+        st.comm_open[k] = True
+        where = f" (cabinet {reg.cab_id[cab[k]]})" if cab[k] >= 0 else ""
+        events.append(FaultEvent(
+            ft.COMMUNICATION_FAILURE, True, t_end, reg.ctl_tenant[k], controller_id=reg.ctl_id[k],
+            cause=(f"controller {reg.ctl_id[k]}{where} silent since "
+                   f"{clock(float(silent_from[k]), reg.ctl_tz[k])} while its supply is on"),
+            detail={"last_seen": float(st.last_seen[k])}))
+    for k in np.flatnonzero(st.comm_open & heard).tolist():
+        st.comm_open[k] = False
+        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, t_end, reg.ctl_tenant[k],
+                                 controller_id=reg.ctl_id[k]))
+    return events
+
+
+def contactor_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
+                     t_end: float) -> list[FaultEvent]:
+    """A switched cabinet whose controllers report by day: its contactor stays closed."""
+    events: list[FaultEvent] = []
+    n_cab = reg.n_cabinets
+    if n_cab == 0:
+        return events
+    ctl = reg.lum_ctl[r.lum] if len(r) else np.zeros(0, np.int64)
+    cab = reg.ctl_cab[ctl] if len(r) else ctl
+    night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, ctl, r.t)
+    day = ~night & (since > DAY_MARGIN_S) & (until > DAY_MARGIN_S)
+    by_day = day & (cab >= 0)
+    by_day &= reg.cab_switched[np.maximum(cab, 0)]
+    day_readings = np.bincount(cab[by_day], minlength=n_cab)
+    day_power = np.bincount(cab[by_day], weights=r.power[by_day], minlength=n_cab)
+    # a pass that ends by day and hears nothing from a switched cabinet is evidence of health
+    c_all = np.arange(reg.n_controllers)
+    n_end, s_end, u_end = sun_phase_at(reg.ctl_lat, reg.ctl_lon, c_all,
+                                       np.full(c_all.shape[0], t_end))
+    day_end = ~n_end & (s_end > DAY_MARGIN_S) & (u_end > DAY_MARGIN_S)
+    cab_day_end = np.zeros(n_cab, dtype=bool)
+    has = reg.ctl_cab >= 0
+    cab_day_end[reg.ctl_cab[has & day_end]] = True
+    evaluable = reg.cab_switched & ((day_readings > 0) | cab_day_end)
+    raised, cleared = _cabinet_step(st, _CONTACTOR, evaluable, day_readings > 0)
+    for c in np.flatnonzero(raised).tolist():
+        rows = np.flatnonzero(by_day & (cab == c))
+        first = float(r.t[rows].min())
+        n_ctl = np.unique(ctl[rows]).shape[0]
+        mean_w = float(day_power[c] / max(day_readings[c], 1))
+        tz = reg.ctl_tz[int(ctl[rows[0]])]
+        events.append(FaultEvent(
+            ft.CONTACTOR_FAILURE, True, first, reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
+            cause=(f"cabinet {reg.cab_id[c]}'s contactor stays closed by day: {n_ctl} "
+                   f"controllers report {mean_w:.1f} W per luminaire at {clock(first, tz)} "
+                   f"(supply expected off from sunrise)"),
+            detail={"controllers": int(n_ctl), "mean_w": mean_w}))
+    for c in np.flatnonzero(cleared).tolist():
+        events.append(FaultEvent(ft.CONTACTOR_FAILURE, False, t_end, reg.cab_tenant[c],
+                                 cabinet_id=reg.cab_id[c]))
+    return events
+
+
+def cabinet_load_w(reg: Registry, r: LuminaireReadings, power_before: np.ndarray,
+                   cab_q: np.ndarray, t_q: np.ndarray) -> np.ndarray:
+    """Sum of the latest power of each luminaire of cabinet cab_q[i] at time t_q[i]."""
+    n_cab = reg.n_cabinets
+    lum_cab = reg.ctl_cab[reg.lum_ctl]
+    has = lum_cab >= 0
+    base = np.bincount(lum_cab[has], weights=power_before[has], minlength=n_cab)
+    if len(r) == 0:
+        return base[cab_q]
+    head = np.concatenate([[True], r.lum[1:] != r.lum[:-1]])
+    prev = np.where(head, power_before[r.lum], np.concatenate([[0.0], r.power[:-1]]))
+    delta = r.power - prev
+    cab = lum_cab[r.lum]
+    keep = cab >= 0
+    cab, t, delta = cab[keep], r.t[keep], delta[keep]
+    order = np.lexsort((t, cab))
+    cab, t, delta = cab[order], t[order], delta[order]
+    csum = np.cumsum(delta)
+    start = np.searchsorted(cab, np.arange(n_cab))
+    before = np.concatenate([[0.0], csum])[start]  # cumulated delta of earlier cabinets
+    key = cab * 1e10 + t
+    pos = np.searchsorted(key, cab_q * 1e10 + t_q, side="right") - 1
+    same = (pos >= 0) & (cab[np.maximum(pos, 0)] == cab_q)
+    within = np.where(same, csum[np.maximum(pos, 0)] - before[cab_q], 0.0)
+    return base[cab_q] + within
+
+
+def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
+                 power_before: np.ndarray, s: SensorReadings) -> list[FaultEvent]:
+    """The cabinet meter against the sum of its luminaires plus their cable losses (I² R: a
+    coefficient times the load squared, learned per cabinet): a lasting excess is leakage or
+    theft."""
+    events: list[FaultEvent] = []
+    meter = (s.sensor < 32) & (s.quantity == int(Quantity.POWER_W)) & (s.ctl >= 0)
+    if not meter.any():
+        return events
+    ctl, t, p_meter = s.ctl[meter], s.t[meter], s.value[meter].astype(np.float64)
+    cab = reg.ctl_cab[ctl]
+    ok = cab >= 0
+    ctl, t, p_meter, cab = ctl[ok], t[ok], p_meter[ok], cab[ok]
+    order = np.lexsort((t, cab))
+    ctl, t, p_meter, cab = ctl[order], t[order], p_meter[order], cab[order]
+    load = cabinet_load_w(reg, r, power_before, cab, t)
+    n_lum = np.bincount(reg.ctl_cab[reg.lum_ctl][reg.ctl_cab[reg.lum_ctl] >= 0],
+                        minlength=reg.n_cabinets)
+    info = ft.CABINET_ENERGY_MISMATCH
+    for i in range(t.shape[0]):
+        c = int(cab[i])
+        k = float(st.loss_coefficient[c])
+        expected = load[i] + k * load[i] ** 2
+        excess = p_meter[i] - expected
+        if load[i] > METER_MIN_LOAD_W:
+            z = max(0.0, (p_meter[i] - load[i]) / load[i] ** 2)
+            if st.loss_samples[c] < METER_LEARN:
+                st.loss_coefficient[c] = z if st.loss_samples[c] == 0 else 0.5 * (k + z)
+                st.loss_samples[c] += 1
+                continue
+            if abs(excess) < METER_OK_SHARE * load[i]:
+                st.loss_coefficient[c] = k + float(np.clip(0.05 * (z - k), -1e-8, 1e-8))
+        elif st.loss_samples[c] < METER_LEARN:
+            continue
+        bad = excess > max(METER_EXCESS_W, METER_EXCESS_SHARE * load[i])
+        good = excess < max(METER_OK_W, METER_OK_SHARE * load[i])
+        if bad:
+            st.cab_bad[c, _METER] = min(st.cab_bad[c, _METER] + 1, 32000)
+            st.cab_good[c, _METER] = 0
+        elif good:
+            st.cab_good[c, _METER] = min(st.cab_good[c, _METER] + 1, 32000)
+            st.cab_bad[c, _METER] = 0
+        tz = reg.ctl_tz[int(ctl[i])]
+        if bad and not st.cab_open[c, _METER] and st.cab_bad[c, _METER] >= info.raise_after:
+            st.cab_open[c, _METER] = True
+            tol = max(METER_OK_W, METER_OK_SHARE * load[i])
+            events.append(FaultEvent(
+                info, True, float(t[i]), reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
+                cause=(f"cabinet {reg.cab_id[c]}'s meter reads {p_meter[i] / 1000:.2f} kW while "
+                       f"its {int(n_lum[c])} luminaires draw {load[i] / 1000:.2f} kW (expected "
+                       f"{expected / 1000:.2f} ± {tol / 1000:.2f} kW with cable losses):"
+                       f" {excess:.0f} W unaccounted for at {clock(float(t[i]), tz)}, leakage or"
+                       f" theft"),
+                detail={"meter_w": float(p_meter[i]), "luminaires_w": float(load[i]),
+                        "excess_w": float(excess)}))
+        elif good and st.cab_open[c, _METER] and st.cab_good[c, _METER] >= info.clear_after:
+            st.cab_open[c, _METER] = False
+            events.append(FaultEvent(info, False, float(t[i]), reg.cab_tenant[c],
+                                     cabinet_id=reg.cab_id[c]))
+    return events
+
+
+def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> list[FaultEvent]:
+    """A sensor repeating exactly the same reading (inside its range) is stuck."""
+    events: list[FaultEvent] = []
+    box = (s.sensor >= 32) & (s.ctl >= 0)
+    if not box.any():
+        return events
+    ctl, sensor, quantity = s.ctl[box], s.sensor[box], s.quantity[box]
+    t, value = s.t[box], s.value[box].astype(np.float64)
+    key = (ctl.astype(np.int64) << 24) | (sensor.astype(np.int64) << 12) | quantity.astype(np.int64)
+    order = np.lexsort((t, key))
+    key, ctl, sensor, quantity = key[order], ctl[order], sensor[order], quantity[order]
+    t, value = t[order], value[order]
+    uniq, series = np.unique(key, return_inverse=True)
+    first = np.asarray(np.searchsorted(key, uniq), dtype=np.int64)
+    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in first.tolist()]
+    last = np.array([st.sensors.get(k, (np.nan, 0, False))[0] for k in ids], dtype=np.float64)
+    count = np.array([st.sensors.get(k, (np.nan, 0, False))[1] for k in ids], dtype=np.int64)
+    opened = np.array([st.sensors.get(k, (np.nan, 0, False))[2] for k in ids], dtype=bool)
+    low = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[0] for q in quantity.tolist()])
+    high = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[1] for q in quantity.tolist()])
+    evaluable = (value > low) & (value < high)
+    out = repeats(series, value, evaluable, last, count)
+    for i in range(out.shape[0]):
+        g = int(series[i])
+        c = int(ctl[i])
+        q = int(quantity[i])
+        name = _NAME.get(q, str(q))
+        if out[i] >= STUCK_REPEATS and not opened[g]:
+            opened[g] = True
+            events.append(FaultEvent(
+                ft.SENSOR_STUCK, True, float(t[i]), reg.ctl_tenant[c], controller_id=reg.ctl_id[c],
+                sensor=int(sensor[i]), quantity=q,
+                cause=(f"sensor {int(sensor[i])} ({name}) on controller {reg.ctl_id[c]} has read "
+                       f"{value[i]:g} {out[i] + 1} times in a row up to "
+                       f"{clock(float(t[i]), reg.ctl_tz[c])}: it is stuck"),
+                detail={"value": float(value[i]), "repeats": int(out[i]) + 1}))
+        elif out[i] == 0 and opened[g]:
+            opened[g] = False
+            events.append(FaultEvent(ft.SENSOR_STUCK, False, float(t[i]), reg.ctl_tenant[c],
+                                     controller_id=reg.ctl_id[c], sensor=int(sensor[i]),
+                                     quantity=q))
+    for g, k in enumerate(ids):
+        st.sensors[k] = (float(last[g]), int(count[g]), bool(opened[g]))
+    return events

@@ -1,0 +1,169 @@
+"""The job runner (`luciole jobs`): each job on its own schedule, each pass once across processes.
+
+A job's row in `job_cursors` is taken FOR UPDATE SKIP LOCKED: while one runner holds it, any
+other runner skips that job; the pass's results, the detectors' state and the new cursor commit in
+one transaction, so a pass is applied exactly once or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import psycopg
+
+from analytics.fault_job import FaultDetectionJob, PassResult
+from analytics.metrics import JobMetrics
+from analytics.settings import JobsSettings
+
+log = logging.getLogger(__name__)
+
+_TAKE = """
+SELECT position, next_run_at FROM job_cursors WHERE job = %s FOR UPDATE SKIP LOCKED
+"""
+_CREATE = "INSERT INTO job_cursors (job, position) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+_ADVANCE = """
+UPDATE job_cursors SET position = %s, next_run_at = %s, passes = passes + 1, updated_at = now()
+WHERE job = %s
+"""
+_RESCHEDULE = "UPDATE job_cursors SET next_run_at = %s WHERE job = %s"
+
+
+class Job(Protocol):
+    """A consumer of the stored records, from its own cursor."""
+
+    name: str
+
+    def newest(self, conn: psycopg.Connection) -> datetime | None: ...
+
+    def oldest(self, conn: psycopg.Connection) -> datetime | None: ...
+
+    def run_pass(self, conn: psycopg.Connection, start: datetime,
+                 end: datetime) -> PassResult: ...
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A job with its period and how much of the stored records a pass may read."""
+
+    job: Job
+    every_s: float
+    settle_s: float = 60.0
+    max_window_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class PassOutcome:
+    job: str
+    start: datetime
+    end: datetime
+    result: PassResult
+    lag_s: float
+    duration_s: float
+
+
+def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | None = None, *,
+             now: datetime | None = None, ignore_schedule: bool = False) -> PassOutcome | None:
+    """Run one pass of a job if it is due and no other runner holds it; None when skipped."""
+    job = item.job
+    now = now or datetime.now(UTC)
+    began = time.perf_counter()
+    try:
+        with conn.transaction():
+            row = conn.execute(_TAKE, (job.name,)).fetchone()
+            if row is None:  # held by another runner, or the job's first run
+                oldest = job.oldest(conn)
+                if oldest is None:
+                    return None
+                conn.execute(_CREATE, (job.name, oldest - timedelta(microseconds=1)))
+                row = conn.execute(_TAKE, (job.name,)).fetchone()
+                if row is None:
+                    return None
+            position, next_run_at = row
+            if next_run_at > now and not ignore_schedule:
+                return None
+            newest = job.newest(conn)
+            next_run = now + timedelta(seconds=item.every_s)
+            if newest is None:
+                conn.execute(_RESCHEDULE, (next_run, job.name))
+                return None
+            end = min(position + timedelta(seconds=item.max_window_s),
+                      newest - timedelta(seconds=item.settle_s))
+            if end <= position:
+                conn.execute(_RESCHEDULE, (next_run, job.name))
+                return None
+            result = job.run_pass(conn, position, end)
+            conn.execute(_ADVANCE, (end, next_run, job.name))
+    except BaseException:
+        forget = getattr(job, "forget", None)
+        if forget is not None:
+            forget()  # its in-memory state ran ahead of what was rolled back
+        if metrics is not None:
+            metrics.failures.labels(job.name).inc()
+        raise
+    duration = time.perf_counter() - began
+    lag = (newest - end).total_seconds()
+    if metrics is not None:
+        metrics.runs.labels(job.name).inc()
+        metrics.duration.labels(job.name).observe(duration)
+        metrics.records.labels(job.name).inc(result.records)
+        metrics.faults_raised.labels(job.name).inc(result.raised)
+        metrics.lag.labels(job.name).set(lag)
+    return PassOutcome(job.name, position, end, result, lag, duration)
+
+
+def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
+    """The jobs a runner runs, with their settings (part 2 adds energy and exports here)."""
+    return [Scheduled(FaultDetectionJob(settings.silence_s), settings.faults_every_s,
+                      settings.settle_s, settings.max_window_s)]
+
+
+def run_forever(settings: JobsSettings, stop: threading.Event,
+                metrics: JobMetrics | None = None) -> None:
+    """Run every job on its schedule until `stop` is set; reconnect after database errors."""
+    metrics = metrics or JobMetrics()
+    jobs = scheduled_jobs(settings)
+    rng = random.Random()
+    attempt = 0
+    last_progress = 0.0
+    totals = {item.job.name: [0, 0, 0] for item in jobs}  # passes, records, raised
+    while not stop.is_set():
+        try:
+            with psycopg.connect(settings.dsn.get_secret_value(), autocommit=True) as conn:
+                attempt = 0
+                while not stop.is_set():
+                    busy = False
+                    for item in jobs:
+                        outcome = run_once(conn, item, metrics)
+                        if outcome is not None:
+                            busy = busy or outcome.end - outcome.start >= timedelta(
+                                seconds=item.max_window_s)
+                            t = totals[item.job.name]
+                            t[0] += 1
+                            t[1] += outcome.result.records
+                            t[2] += outcome.result.raised
+                            log.debug("job=%s window=%s..%s records=%d raised=%d cleared=%d "
+                                      "lag_s=%.0f duration_s=%.3f", outcome.job, outcome.start,
+                                      outcome.end, outcome.result.records, outcome.result.raised,
+                                      outcome.result.cleared, outcome.lag_s, outcome.duration_s)
+                    if time.monotonic() - last_progress >= settings.progress_every_s:
+                        last_progress = time.monotonic()
+                        for name, (passes, records, raised) in totals.items():
+                            lag = metrics.lag.labels(name)._value.get()
+                            log.info("job=%s passes=%d records=%d raised=%d lag_s=%.0f",
+                                     name, passes, records, raised, lag)
+                    if not busy:  # behind: go on at once; else wait for the next due job
+                        stop.wait(min(1.0, min(item.every_s for item in jobs)))
+        except psycopg.OperationalError as exc:
+            for item in jobs:
+                metrics.failures.labels(item.job.name).inc()
+            attempt += 1
+            delay = min(settings.retry_max_s, settings.retry_initial_s * 2 ** attempt)
+            delay *= rng.uniform(0.5, 1.0)
+            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            stop.wait(delay)

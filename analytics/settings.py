@@ -1,0 +1,26 @@
+"""Typed settings of the job runner (environment prefix LUCIOLE_JOBS_)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class JobsSettings(BaseSettings):
+    """One `luciole jobs` process. The DSN is handed in by the command line (from
+    LUCIOLE_JOBS_DSN, else from the local stack)."""
+
+    model_config = SettingsConfigDict(env_prefix="LUCIOLE_JOBS_", extra="ignore")
+
+    dsn: SecretStr = Field(description="PostgreSQL DSN of the jobs' database role")
+    faults_every_s: float = Field(60.0, gt=0, description="period of the fault-detection pass")
+    settle_s: float = Field(
+        60.0, ge=0, description="a pass reads records up to this long before the newest stored")
+    max_window_s: float = Field(3600.0, gt=0, description="a pass reads at most this much time")
+    silence_s: float = Field(
+        900.0, gt=0, description="a controller silent this long while powered is a fault")
+    metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
+    metrics_port: int = Field(9465, ge=0, le=65535, description="0: no /metrics server")
+    progress_every_s: float = Field(30.0, gt=0, description="period of the progress log line")
+    retry_initial_s: float = Field(0.5, gt=0, description="first backoff after a database error")
+    retry_max_s: float = Field(30.0, gt=0, description="backoff cap")

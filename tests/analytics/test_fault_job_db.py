@@ -1,0 +1,173 @@
+"""The fault-detection job against the real database: a simulated district night and morning."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import numpy as np
+import psycopg
+import pytest
+
+from analytics.fault_job import FaultDetectionJob
+from analytics.fault_store import FaultEvent, acknowledge, apply_events
+from analytics.fault_types import LAMP_FAILURE
+from analytics.metrics import JobMetrics
+from analytics.runner import Scheduled, run_once
+from tests.analytics.district import at, district, scenario, simulate
+
+pytestmark = [pytest.mark.integration, pytest.mark.district]
+
+
+def _faults() -> list[dict[str, object]]:
+    inv = district()
+    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
+    assert switched, "the district needs a switched cabinet"
+    return [
+        {"fault": "lamp_failure", "device": "ctl-000001:0", "start": "+4h", "end": "+7h"},
+        {"fault": "current_too_high", "device": "ctl-000002:1", "start": "+5h",
+         "params": {"factor": 1.5}},
+        {"fault": "comm_loss", "device": "ctl-000005", "start": "+3h", "end": "+5h"},
+        {"fault": "relay_stuck_on", "device": switched[0], "start": "+12h"},
+    ]
+
+
+@pytest.fixture(scope="module")
+def night(stack) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """One night and morning (20 simulated hours) of the district, jobs run hourly."""
+    name = "t_fault_night"
+    with stack.admin() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE luciole_template")
+    try:
+        yield simulate(stack.endpoints.dsn(name), district(), scenario(_faults()), 20)
+    finally:
+        with stack.admin() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _by_kind(rows: list[tuple]) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for r in rows:
+        out.setdefault(r[0], []).append(r)
+    return out
+
+
+def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night) -> None:  # type: ignore[no-untyped-def]
+    got = _by_kind(night)
+    inv = district()
+    switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
+    assert sorted(got) == ["communicationFailure", "currentTooHigh", "lampFailure",
+                           "relayFailure"], night
+    (lamp,) = got["lampFailure"]
+    assert (lamp[2], lamp[3]) == ("ctl-000001", 0)
+    assert at(4) <= lamp[4] <= at(4.5)
+    assert lamp[6].startswith("luminaire 0 on controller ctl-000001 draws 0.5 W at ")
+    assert "expected" in lamp[6] and "no light" in lamp[6]
+    # cleared with hysteresis: after three good readings once the lamp works again
+    assert at(7) < lamp[5] <= at(7.5)
+    (high,) = got["currentTooHigh"]
+    assert (high[2], high[3]) == ("ctl-000002", 1) and high[5] is None
+    assert " A, " in high[6] and "expected" in high[6]
+    (comm,) = got["communicationFailure"]
+    assert comm[2] == "ctl-000005" and at(3) < comm[4] <= at(3.5)
+    assert at(5) <= comm[5] <= at(5.25)
+    (relay,) = got["relayFailure"]
+    assert relay[1] == switched[0] and relay[2] is None
+    assert "stays closed by day" in relay[6]
+
+
+def test_silence_by_day_on_a_switched_cabinet_is_no_fault(night) -> None:  # type: ignore[no-untyped-def]
+    # the district's switched controllers all fall silent at dawn (hour 16 on): only the
+    # controller that really lost its link was reported, during the night
+    assert [r[2] for r in night if r[0] == "communicationFailure"] == ["ctl-000005"]
+
+
+def test_state_kept_in_the_database_gives_the_same_faults_as_state_kept_in_memory(
+        stack, night) -> None:  # type: ignore[no-untyped-def]
+    name = "t_fault_night_fresh_jobs"
+    with stack.admin() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE luciole_template")
+    try:
+        again = simulate(stack.endpoints.dsn(name), district(), scenario(_faults()), 20,
+                         job_per_pass=True)
+    finally:
+        with stack.admin() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    assert [r[:6] for r in again] == [r[:6] for r in night]
+
+
+def test_one_open_fault_per_cause_and_acknowledgement(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+    event = FaultEvent(LAMP_FAILURE, True, at(2).timestamp(), "anderlecht",
+                       controller_id="ctl-000001", luminaire_idx=0, cause="test")
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert apply_events(conn, [event, event]) == (1, 0)
+        assert apply_events(conn, [event]) == (0, 0)
+        (fid,) = conn.execute("SELECT id FROM faults").fetchone()
+        assert acknowledge(conn, fid, None) and not acknowledge(conn, fid, None)
+        cleared = FaultEvent(LAMP_FAILURE, False, at(3).timestamp(), "anderlecht",
+                             controller_id="ctl-000001", luminaire_idx=0)
+        assert apply_events(conn, [cleared]) == (0, 1)
+        assert apply_events(conn, [event]) == (1, 0)  # a new occurrence is a new fault
+        assert conn.execute("SELECT count(*) FROM faults").fetchone() == (2,)
+
+
+def test_a_job_held_by_one_runner_is_skipped_by_another(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+    item = Scheduled(FaultDetectionJob(), every_s=0.0, settle_s=0.0)
+    with psycopg.connect(db_dsn, autocommit=True) as a, \
+            psycopg.connect(db_dsn, autocommit=True) as b:
+        a.execute("UPDATE job_cursors SET position = position - interval '1 hour'")
+        before = a.execute("SELECT position, passes FROM job_cursors").fetchone()
+        with a.transaction():
+            a.execute("SELECT 1 FROM job_cursors WHERE job = 'faults' FOR UPDATE")
+            done = threading.Event()
+            out: list[object] = []
+
+            def other() -> None:
+                out.append(run_once(b, item, ignore_schedule=True))
+                done.set()
+
+            t = threading.Thread(target=other)
+            t.start()
+            assert done.wait(10), "the other runner waited instead of skipping"
+            t.join()
+        assert out == [None]
+        assert a.execute("SELECT position, passes FROM job_cursors").fetchone() == before
+        metrics = JobMetrics()
+        outcome = run_once(b, item, metrics, ignore_schedule=True)
+        assert outcome is not None and outcome.end - outcome.start == timedelta(hours=1)
+        assert metrics.runs.labels("faults")._value.get() == 1
+        assert run_once(b, item, ignore_schedule=True) is None  # caught up
+
+
+def test_unregistered_and_non_finite_rows_are_ignored_not_fatal(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        newest = conn.execute("SELECT max(time) FROM luminaire_telemetry").fetchone()[0]
+        rows = [(newest + timedelta(minutes=5), 99999, 0, float("nan")),  # unknown controller
+                (newest + timedelta(minutes=5), 1, 777, 20.0),  # unknown luminaire
+                (newest + timedelta(minutes=5), 1, 0, float("nan"))]  # NaN power
+        for t, key, lum, power in rows:
+            conn.execute(
+                "INSERT INTO luminaire_telemetry VALUES (%s, %s, %s, 254, 4, %s, 0, 230, 0.2,"
+                " 0.95, 20, 0, 0, 0, 1, 999)", (t, key, lum, power))
+        outcome = run_once(conn, Scheduled(FaultDetectionJob(), 0.0, 0.0), ignore_schedule=True)
+        assert outcome is not None and outcome.result.records == 1
+        assert conn.execute("SELECT count(*) FROM faults").fetchone() == (0,)
+        lag = conn.execute("SELECT max(t.time) - c.position FROM luminaire_telemetry t,"
+                           " job_cursors c GROUP BY c.position").fetchone()[0]
+        assert lag == timedelta(0)
+
+
+def test_power_baselines_are_kept_per_luminaire(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 4)
+    with psycopg.connect(db_dsn) as conn:
+        rows = conn.execute("SELECT base_full_w, base_samples FROM detector_luminaire_state"
+                            " ORDER BY controller_key, luminaire").fetchall()
+    assert len(rows) == 96
+    base = np.array([r[0] for r in rows])
+    assert (base > 30).all() and (base < 140).all()
+    assert all(r[1] >= 24 for r in rows)

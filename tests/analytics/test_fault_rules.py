@@ -1,0 +1,133 @@
+"""Fault rules, causes, sun and scoring without a database: table-driven, one luminaire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from analytics import fault_types as ft
+from analytics.causes import luminaire_cause
+from analytics.detector_state import DetectorState
+from analytics.fault_scoring import Detected, Label, score
+from analytics.luminaire_rules import LuminaireReadings, light_percent, luminaire_evidence
+from analytics.registry import Registry
+from analytics.sun import sun_phase, transitions
+from wire.records import LuminaireFailure
+
+NIGHT_T = datetime(2025, 1, 14, 21, 0, tzinfo=UTC).timestamp()
+FULL_W = 66.0
+
+
+def _registry() -> Registry:
+    return Registry(cab_id=("cab-1",), cab_tenant=("t",), cab_switched=np.array([False]),
+                    ctl_key=np.array([1]), ctl_id=("ctl-000001",), ctl_tenant=("t",),
+                    ctl_tz=("Europe/Brussels",), ctl_cab=np.array([0]),
+                    ctl_lat=np.array([50.85]), ctl_lon=np.array([4.35]),
+                    lum_key=np.array([1024]), lum_ctl=np.array([0]), lum_idx=np.array([0]),
+                    lum_rated_w=np.array([60.0]))
+
+
+def _learned(reg: Registry) -> DetectorState:
+    st = DetectorState.fresh(reg)
+    st.base_full_w[:] = FULL_W
+    st.base_samples[:] = 1000
+    st.full_ratio[:] = 1.0
+    st.lit[:] = True
+    return st
+
+
+def _flags(level: int = 254, power: float = FULL_W, voltage: float = 230.0, pf: float = 0.97,
+           temp: float = 30.0, failure: int = 0, night: bool = True) -> dict[str, int]:
+    reg = _registry()
+    st = _learned(reg)
+    n = 1
+    r = LuminaireReadings.sorted(
+        lum=np.zeros(n, np.int64), t=np.full(n, NIGHT_T), level=np.full(n, level),
+        status=np.full(n, 4), power=np.full(n, power), voltage=np.full(n, voltage),
+        current=np.full(n, 0.3), pf=np.full(n, pf), temp=np.full(n, temp),
+        failure=np.full(n, failure))
+    ev = luminaire_evidence(r, reg, st, np.full(n, night), np.full(n, 1e4), np.full(n, 1e4))
+    return {k.name: int(ev.flags[0, i]) for i, k in enumerate(ft.LUMINAIRE_KINDS)}
+
+
+DIM_W = 0.5 + (FULL_W - 0.5) * (0.05 + 0.95 * light_percent(229) / 100)
+
+
+@pytest.mark.parametrize(("reading", "bad"), [
+    ({}, set()),
+    ({"power": 0.5}, {"lampFailure"}),
+    ({"power": 0.5, "failure": int(LuminaireFailure.LAMP)}, {"lampFailure"}),
+    ({"power": 0.0}, {"relayFailure"}),
+    ({"power": 0.0, "failure": int(LuminaireFailure.DRIVER)}, {"controlGearCommFailure"}),
+    ({"voltage": 260.0}, {"supplyVoltageTooHigh"}),
+    ({"voltage": 195.0}, {"supplyVoltageTooLow"}),
+    ({"pf": 0.6}, {"powerFactorTooLow"}),
+    ({"temp": 80.0}, {"temperatureTooHigh"}),
+    ({"power": FULL_W * 1.5}, {"currentTooHigh"}),
+    ({"power": FULL_W * 0.5}, {"currentTooLow"}),
+    ({"power": FULL_W * 1.1}, {"lampPowerDrift"}),
+    ({"level": 229, "power": DIM_W}, set()),
+    ({"level": 229, "power": FULL_W}, {"dimmingFailure"}),
+    ({"level": 0, "power": 0.5, "night": False}, set()),
+    ({"level": 254, "power": FULL_W, "night": False}, {"lampUnexpectedOn"}),
+    ({"failure": int(LuminaireFailure.TILT)}, {"poleTilted"}),
+])
+def test_one_reading_shows_exactly_its_fault(reading: dict[str, float], bad: set[str]) -> None:
+    flags = _flags(**reading)  # type: ignore[arg-type]
+    assert {k for k, v in flags.items() if v == 1} == bad
+
+
+def test_a_cause_reads_like_a_technician_would_say_it() -> None:
+    text = luminaire_cause(ft.LAMP_POWER_DRIFT, idx=2, controller="ctl-000012", at="21:14",
+                           power_w=31.0, level_pct=20.0, expected_w=28.0, voltage_v=230.0,
+                           current_a=0.15, power_factor=0.9, temp_c=30.0, ratio=1.11,
+                           relights=0)
+    assert text == ("luminaire 2 on controller ctl-000012 draws 31 W at 20% level since 21:14, "
+                    "11% above its own baseline (expected 28 ± 1 W)")
+
+
+def test_night_and_day_in_brussels_in_january() -> None:
+    t0 = datetime(2025, 1, 14, 12, tzinfo=UTC).timestamp()
+    trans = transitions(50.85, 4.35, t0, t0 + 86400)
+    night, since, _ = sun_phase(trans, np.array([t0, t0 + 9 * 3600]))
+    assert night.tolist() == [False, True]
+    sunset = t0 + 9 * 3600 - since[1]
+    assert datetime.fromtimestamp(sunset, UTC).strftime("%H") == "16"  # about 16:05 UTC
+
+
+def test_scoring_counts_recall_precision_and_delay() -> None:
+    labels = [Label("lamp_failure", "ctl-1:0", 1000.0, 5000.0),
+              Label("lamp_failure", "ctl-2:3", 1000.0, 5000.0)]
+    detected = [Detected("lampFailure", None, "ctl-1", 0, None, None, 1600.0),
+                Detected("lampFailure", None, "ctl-9", 1, None, None, 1600.0),
+                Detected("lampFailure", None, "ctl-2", 3, None, None, 99_000.0)]
+    lamp = next(s for s in score(labels, detected) if s.fault == "lamp_failure")
+    assert (lamp.labels, lamp.found, lamp.detections, lamp.true_detections) == (2, 1, 3, 1)
+    assert lamp.recall == 0.5 and lamp.precision == pytest.approx(1 / 3)
+    assert lamp.median_delay_s == 600.0
+
+
+NO_DIAG = {"voltage": 0.0, "pf": 0.0, "temp": 0.0}  # what a gear without D4i Part 253 sends
+PLAIN = int(LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTICS)
+PART_252 = int(LuminaireFailure.ABSENT_DIAGNOSTICS)
+
+
+@pytest.mark.parametrize(("reading", "bad"), [
+    # plain DALI (DT6) gear: level and status only; absent values are no evidence of anything
+    ({"power": 0.0, **NO_DIAG, "failure": PLAIN}, set()),
+    ({"level": 229, "power": 0.0, **NO_DIAG, "failure": PLAIN}, set()),
+    ({"power": 0.0, **NO_DIAG, "failure": PLAIN | int(LuminaireFailure.LAMP)}, {"lampFailure"}),
+    ({"power": 0.0, **NO_DIAG, "failure": PLAIN, "night": False}, {"lampUnexpectedOn"}),
+    ({"level": 0, "power": 0.0, **NO_DIAG, "failure": PLAIN, "night": False}, set()),
+    # D4i gear with energy reporting (Part 252) but no diagnostics (Part 253)
+    ({**NO_DIAG, "failure": PART_252}, set()),
+    ({"power": 0.5, **NO_DIAG, "failure": PART_252}, {"lampFailure"}),
+    ({"power": FULL_W * 1.5, **NO_DIAG, "failure": PART_252}, {"currentTooHigh"}),
+    ({"level": 229, "power": FULL_W, **NO_DIAG, "failure": PART_252}, {"dimmingFailure"}),
+])
+def test_absent_values_are_no_evidence_and_what_is_measured_still_counts(
+        reading: dict[str, float], bad: set[str]) -> None:
+    flags = _flags(**reading)  # type: ignore[arg-type]
+    assert {k for k, v in flags.items() if v == 1} == bad
