@@ -16,13 +16,34 @@ from datetime import UTC, datetime
 import numpy as np
 
 from wire.messages import MAX_RECEIPT_RANGES, Stream
-from wire.receipts import MessageKey, receipt_json
+from wire.receipts import MessageKey, key_of, receipt_json
 from wire.topics import Kind, parse_topic, topic
 
 # message_ledger.kind -> the controller's stream (telemetry kinds are wire RecordType codes;
-# events and acks share the controller's message numbering)
+# events, acks and states share the controller's message numbering)
 STREAM_OF_LEDGER_KIND = {1: Stream.LUMINAIRE.value, 2: Stream.SENSOR.value, 3: Stream.MESSAGE.value,
-                         4: Stream.MESSAGE.value}
+                         4: Stream.MESSAGE.value, 5: Stream.MESSAGE.value}
+
+
+def rejected_keys(batch: Sequence[tuple[str, bytes]], whole: Sequence[tuple[int, str]],
+                  identified: np.ndarray) -> list[tuple[int, MessageKey, str]]:
+    """(message index, key, reason) of messages dead-lettered whole that name themselves; those
+    the ledger identified are confirmed with the stored ones. `whole`: (message index, reason)."""
+    out: list[tuple[int, MessageKey, str]] = []
+    seen: set[int] = set()
+    for m, reason in whole:
+        if m in seen or identified[m]:
+            continue
+        seen.add(m)
+        name, payload = batch[m]
+        try:
+            kind = parse_topic(name).kind
+        except ValueError:
+            continue
+        key = key_of(kind, bytes(payload))
+        if key is not None:
+            out.append((m, key, reason))
+    return out
 
 _Stored = tuple[str, int, int, int]  # stream, boot id, first seq, last seq
 _Refused = tuple[str, int, int, int, str]  # the same and the reason
