@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from wire.messages import MAX_RECEIPT_RANGES, Stream
-from wire.receipts import MessageKey, key_of, receipt_json
+from wire.receipts import MessageKey, key_of, receipt_json, receipt_reason
 from wire.topics import Kind, parse_topic, topic
 
 # message_ledger.kind -> the controller's stream (telemetry kinds are wire RecordType codes;
@@ -116,7 +116,8 @@ def build(topics: Sequence[str], msg: np.ndarray, kind: np.ndarray, boot: np.nda
         if target is None:
             continue
         entry = per_topic.setdefault(target[0], (target[1], [], []))
-        entry[2].append((key.stream.value, key.boot_id, key.first_seq, key.last_seq, reason))
+        entry[2].append((key.stream.value, key.boot_id, key.first_seq, key.last_seq,
+                         receipt_reason(reason)))
 
     batch_id = uuid.uuid4().hex[:16]
     out: list[tuple[str, bytes]] = []

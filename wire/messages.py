@@ -340,7 +340,8 @@ class Stream(StrEnum):
 
 
 MAX_RECEIPT_RANGES = 1024
-ReasonText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+REASON_PATTERN = r"^[a-z0-9_.:-]+$"
+ReasonText = Annotated[str, Field(min_length=1, max_length=64, pattern=REASON_PATTERN)]
 
 
 class SeqRange(BaseModel):

@@ -108,6 +108,15 @@ def covered(receipt: Receipt, key: MessageKey) -> str | None:
     return None
 
 
+_REASON_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+def receipt_reason(reason: str) -> str:
+    """A reject reason as a receipt carries it: lower case, [a-z0-9_.:-], at most 64 characters."""
+    text = "".join(c if c in _REASON_CHARS else "_" for c in reason.lower())[:64]
+    return text or "unknown"
+
+
 def _range_json(stream: str, boot: int, first: int, last: int, reason: str | None) -> str:
     tail = "" if reason is None else f',"reason":"{reason}"'
     return f'{{"stream":"{stream}","boot_id":{boot},"first_seq":{first},"last_seq":{last}{tail}}}'

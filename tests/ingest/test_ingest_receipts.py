@@ -38,7 +38,8 @@ def test_a_batch_gives_one_receipt_per_controller_with_merged_ranges() -> None:
     entries = [(0, MessageKey(Stream.LUMINAIRE, big, 0, 50)), (1, MessageKey(Stream.LUMINAIRE, 7, 0, 4)),
                (2, MessageKey(Stream.LUMINAIRE, big, 50, 50)), (3, MessageKey(Stream.MESSAGE, 9, 3, 1))]
     rejected = [(5, MessageKey(Stream.SENSOR, 7, 10, 2), "time_out_of_range"),
-                (4, MessageKey(Stream.SENSOR, 1, 1, 1), "x")]
+                (4, MessageKey(Stream.SENSOR, 1, 1, 1), "x"),
+                (1, MessageKey(Stream.MESSAGE, 7, 9, 1), "db_rejected:Untranslatable Character")]
     got = _parsed(build(topics, *_arrays(entries), rejected=rejected))
     assert set(got) == {topic("t", "a", Kind.RECEIPT), topic("t", "b", Kind.RECEIPT)}
     (a,) = got[topic("t", "a", Kind.RECEIPT)]
@@ -47,7 +48,8 @@ def test_a_batch_gives_one_receipt_per_controller_with_merged_ranges() -> None:
         (Stream.LUMINAIRE, big, 0, 99), (Stream.MESSAGE, 9, 3, 3)]
     (b,) = got[topic("t", "b", Kind.RECEIPT)]
     assert [(r.first_seq, r.last_seq) for r in b.stored] == [(0, 3)]
-    assert [(r.stream, r.first_seq, r.last_seq, r.reason) for r in b.rejected] == [
+    assert sorted((r.stream, r.first_seq, r.last_seq, r.reason) for r in b.rejected) == [
+        (Stream.MESSAGE, 9, 9, "db_rejected:untranslatable_character"),
         (Stream.SENSOR, 10, 11, "time_out_of_range")]
 
 
