@@ -183,16 +183,20 @@ class _FaultOverlay:
             head, _, tail = device.partition(":")
             if head in ctl_pos and tail == "":
                 if device not in ctl_ids:
-                    ctl_ids.append(device), ctl_at.append(ctl_pos[head])
+                    ctl_ids.append(device)
+                    ctl_at.append(ctl_pos[head])
             elif head in ctl_pos and tail in SENSOR_KINDS:
                 if device not in sen_ids:
-                    sen_ids.append(device), sen_at.append(ctl_pos[head])
+                    sen_ids.append(device)
+                    sen_at.append(ctl_pos[head])
                     sen_kind.append(SENSOR_KINDS.index(tail))
             elif head in ctl_pos and tail.isdigit() and int(tail) < m:
                 if device not in lum_ids:
-                    lum_ids.append(device), lum_at.append(ctl_pos[head] * m + int(tail))
+                    lum_ids.append(device)
+                    lum_at.append(ctl_pos[head] * m + int(tail))
             elif device in cab_pos and device not in cab_ids:
-                cab_ids.append(device), cab_at.append(cab_pos[device])
+                cab_ids.append(device)
+                cab_at.append(cab_pos[device])
         self.schedule = FaultSchedule(scenario)
         self.index = FleetIndex.from_ids(lum_ids, ctl_ids, cab_ids, sen_ids)
         self.lum = np.asarray(lum_at, dtype=np.int64)
@@ -613,9 +617,9 @@ class Fleet:
             readers = controllers[cabinets >= 0]
             if readers.shape[0]:
                 cabinets = cabinets[cabinets >= 0]
-                values = self.meters.read(cabinets, self.t_s, self.luminaire_energy_wh,
-                                          self.luminaire_power_factor)
-                out.append(self._sensor_rows(readers, self.meters.records(time_us, values)))
+                readings = self.meters.read(cabinets, self.t_s, self.luminaire_energy_wh,
+                                            self.luminaire_power_factor)
+                out.append(self._sensor_rows(readers, self.meters.records(time_us, readings)))
         multi = controllers[self.urban.is_multifunction[controllers]]
         if multi.shape[0]:
             values = self.urban.values(multi, when, self.rng)

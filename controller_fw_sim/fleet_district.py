@@ -140,10 +140,10 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
         placed, tries = 0, 0
         while placed < per_kind and tries < 100 * per_kind and pool.shape[0]:
             tries += 1
-            c = inventory.cabinet_ids[int(rng.choice(pool))]
+            cab = inventory.cabinet_ids[int(rng.choice(pool))]
             a, b = _window(kind, ns[int(rng.integers(0, len(ns)))], rng, until)
-            if a < until - 6 * H and free(c, a, b):
-                add(kind, c, a, min(b, until))
+            if a < until - 6 * H and free(cab, a, b):
+                add(kind, cab, a, min(b, until))
                 placed += 1
 
     ctl_ok = ~cab_faulted[inventory.controller_cabinet]

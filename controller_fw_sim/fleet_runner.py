@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_publish import CommandLink, PublisherPool
 from wire.topics import Kind
@@ -49,13 +51,14 @@ class Progress:
 
 def _publish_json(fleet: Fleet, pool: PublisherPool) -> None:
     for out in fleet.drain_json():
-        pool.submit(out.kind, [out.controller], [out.payload], retain=out.retain)
+        pool.submit(out.kind, np.asarray([out.controller]), [out.payload], retain=out.retain)
 
 
 def publish_births(fleet: Fleet, pool: PublisherPool, timeout_s: float = 300.0) -> int:
     """Retained birth (online) State of every controller; waits until all are acknowledged."""
     births = fleet.state_payloads(True)
-    pool.submit(Kind.STATE, [c for c, _ in births], [p for _, p in births], retain=True)
+    pool.submit(Kind.STATE, np.asarray([c for c, _ in births]), [p for _, p in births],
+                retain=True)
     pool.wait_backlog(0, timeout_s)
     return len(births)
 
@@ -65,7 +68,8 @@ def publish_deaths(fleet: Fleet, pool: PublisherPool, timeout_s: float = 300.0) 
     from wire.messages import OfflineReason
 
     deaths = fleet.state_payloads(False, OfflineReason.SHUTDOWN)
-    pool.submit(Kind.STATE, [c for c, _ in deaths], [p for _, p in deaths], retain=True)
+    pool.submit(Kind.STATE, np.asarray([c for c, _ in deaths]), [p for _, p in deaths],
+                retain=True)
     pool.wait_backlog(0, timeout_s)
     return len(deaths)
 

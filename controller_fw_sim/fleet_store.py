@@ -48,7 +48,7 @@ class FleetStore:
     def __init__(self, conn: psycopg.Connection, inventory: Inventory, copier: Copier, *,
                  seed: int = 0, record_loss: float = 0.0, message_loss: float = 0.0) -> None:
         rows = conn.execute(_KEYS, (list(inventory.controller_ids),)).fetchall()
-        key_of = dict(rows)
+        key_of: dict[str, int] = dict(rows)
         missing = [c for c in inventory.controller_ids if c not in key_of]
         if missing:
             raise ValueError(f"{len(missing)} controllers are not registered, e.g. {missing[0]}")

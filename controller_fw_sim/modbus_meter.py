@@ -332,7 +332,7 @@ class MeterServer:
         )
         await server.serve_forever(background=True)
         self._server = server
-        self.port = server.transport.sockets[0].getsockname()[1]
+        self.port = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         log.info("modbus meter listening host=%s port=%d profile=%s", self.host, self.port, self.profile.id)
         return self.port
 

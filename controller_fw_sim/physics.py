@@ -80,7 +80,7 @@ def mean_clo_gain(h0: np.ndarray, h1: np.ndarray, l80_hours: np.ndarray,
     width = h1 - h0
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (integral_lo + integral_hi) / width
-    point = clo_gain(h0, l80_hours, True)
+    point = clo_gain(h0, l80_hours, np.asarray(True))
     return np.where(clo, np.where(width > 0, mean, point), 1.0)
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -145,7 +145,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from analytics.settings import JobsSettings
     from luciole.db_roles import DbService
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if not os.environ.get("LUCIOLE_JOBS_DSN"):  # the jobs role of the local stack
         overrides["dsn"] = _stack(args).endpoints().service_dsn(DbService.JOBS)
     try:

@@ -186,7 +186,9 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                 now = time.monotonic()
                 if now - last_t < options.status_every_s:
                     continue
-                rows, rejects, kwh, latest, failing = conn.execute(STATUS).fetchone()
+                status = conn.execute(STATUS).fetchone()
+                assert status is not None  # an aggregate query has one row
+                rows, rejects, kwh, latest, failing = status
                 rate = (rows - last_rows) / (now - last_t)
                 sim = f"{latest:%m-%d %H:%M}" if latest else "waiting"
                 console.print(f"{now - began:5.0f}s sim {sim} | rows {rows:,} ({rate:,.0f}/s) | "

@@ -54,7 +54,7 @@ def plot_energy_profile(series: EnergySeries, path: Path) -> Path:
         # each bucket is drawn over its 15 minutes: repeat the last one at its end
         edges = [*series.buckets, series.buckets[-1] + timedelta(minutes=15)]
         values = np.concatenate([series.kwh, series.kwh[:, -1:]], axis=1)
-        ax.stackplot(edges, values, labels=series.tenants, step="post")
+        ax.stackplot(np.array(edges), values, labels=series.tenants, step="post")
         ax.legend(loc="upper left", fontsize=6, ncol=4, frameon=False)
     else:
         ax.text(0.5, 0.5, "no energy yet", ha="center", va="center", transform=ax.transAxes)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -44,6 +45,14 @@ MOSQUITTO_USER = "mosquitto"  # Mosquitto drops to this user when started as roo
 class StackError(RuntimeError):
     """The stack could not be started, reached or stopped; the message says why."""
 
+
+
+class _AsUser(TypedDict, total=False):
+    """Popen's arguments that run a child as another user."""
+
+    user: str
+    group: str
+    extra_groups: list[str]
 
 @dataclass
 class Endpoints:
@@ -323,13 +332,13 @@ class Stack:
             if parent == Path("/"):
                 break
 
-    def _as_postgres(self) -> dict[str, object]:
+    def _as_postgres(self) -> _AsUser:
         """Popen arguments that drop root to the postgres user and group (initdb refuses root)."""
         if not self.as_root:
             return {}
         return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
-    def _run_as_postgres(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    def _run_as_postgres(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, capture_output=True, text=True, **self._as_postgres(), **kwargs)
 
     def _start_postgres(self, endpoints: Endpoints) -> int:

@@ -140,6 +140,8 @@ class LedGear:
     """DALI-2 LED control gear (device type 6, or 8 for colour temperature) with the memory banks
     of its profile (by default a full D4i driver)."""
 
+    groups: int  # bit g: member of DALI group g (one of the variables `reset` sets)
+
     def __init__(self, identity: GearIdentity | None = None, *, short_address: int | None = None,
                  rng: random.Random | None = None, now: float = 0.0,
                  profile: GearProfile = D4I_FULL):
@@ -731,7 +733,8 @@ class LedGear:
     def _query_failure_status(self, cmd, now):
         return self._failure_status()
 
-    def _fault_query(name: str) -> Callable:
+    @staticmethod
+    def _fault_query(name: str) -> Callable[..., int | None]:
         def query(self, cmd, now):
             return self._yes_if(name in self.faults)
         return query

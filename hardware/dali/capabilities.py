@@ -114,11 +114,11 @@ async def colour_types(bus: DaliBus, short_address: int,
                        retry: RetryPolicy = DEFAULT_RETRY) -> frozenset[str]:
     """The colour types a DT8 gear can be driven in (QUERY COLOUR TYPE FEATURES)."""
     response = await query(bus, colour.QueryColourTypeFeatures(GearShort(short_address)), retry)
-    features = set(response.status)  # type: ignore[attr-defined]
+    features = set(response.status)
     found = {name for bit, name in COLOUR_TYPES if bit in features}
-    if response.primary_n:  # type: ignore[attr-defined]
+    if response.primary_n:
         found.add("primary_n")
-    if response.RGBWAF_channels:  # type: ignore[attr-defined]
+    if response.RGBWAF_channels:
         found.add("rgbwaf")
     return frozenset(found)
 

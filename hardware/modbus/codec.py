@@ -36,7 +36,10 @@ def decode_raw(registers: Sequence[int], type_: RegisterType, word_order: WordOr
         raise CodecError(f"{type_.value} needs {type_.word_count} registers, got {len(registers)}")
     if any(not 0 <= r <= 0xFFFF for r in registers):
         raise CodecError(f"registers out of 16-bit range: {list(registers)}")
-    return ModbusClientMixin.convert_from_registers(list(registers), _PYMODBUS_TYPE[type_], word_order)
+    value = ModbusClientMixin.convert_from_registers(list(registers), _PYMODBUS_TYPE[type_], word_order)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CodecError(f"{type_.value} decoded to {type(value).__name__}, not a number")
+    return value
 
 
 def encode_raw(raw: Value, type_: RegisterType, word_order: WordOrder = "big") -> list[int]:
