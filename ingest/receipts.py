@@ -127,3 +127,14 @@ def build(topics: Sequence[str], msg: np.ndarray, kind: np.ndarray, boot: np.nda
             out.append((receipt_topic, receipt_json(f"{batch_id}:{i}:{part}", controller, when,
                                                     stored[part:part + step], refused[part:part + step])))
     return out
+
+
+def keys_of(kind: np.ndarray, boot: np.ndarray, first_seq: np.ndarray,
+            count: np.ndarray) -> list[MessageKey]:
+    """Ledger key columns (int64 two's complement for boot and first seq) as MessageKeys."""
+    boot_u = np.ascontiguousarray(boot, dtype=np.int64).view(np.uint64).tolist()
+    first_u = np.ascontiguousarray(first_seq, dtype=np.int64).view(np.uint64).tolist()
+    return [MessageKey(Stream(STREAM_OF_LEDGER_KIND[int(k)]), int(b), int(f), int(n))
+            for k, b, f, n in zip(np.asarray(kind).tolist(), boot_u, first_u,
+                                  np.asarray(count).tolist(), strict=True)
+            if int(k) in STREAM_OF_LEDGER_KIND]
