@@ -10,7 +10,6 @@ acknowledging, holds at most R messages, and retries with backoff.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -25,14 +24,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest import metrics
-from ingest.batching import BatchPolicy, backoff, estimated_records
+from ingest.batching import BatchPolicy, estimated_records
+from ingest.failures import Failure
+from ingest.isolation import BatchStore, Outcome, RetryPolicy
 from ingest.settings import IngestSettings
-from ingest.writer import Writer, WriteResult
-from wire.topics import Kind, shared_subscription
+from ingest.writer import Writer
+from wire.topics import UPWARD_KINDS, shared_subscription
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.002  # batcher's wait step while a batch fills
+_UNREADABLE_TOPIC = "(topic not UTF-8)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Totals:
     rejects: int = 0
     batches: int = 0
     db_errors: int = 0
+    internal_errors: int = 0
 
 
 class Consumer:
@@ -61,13 +64,15 @@ class Consumer:
         self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
                                   settings.batch_max_wait_s)
         self.writer = Writer(dsn, settings.registry_refresh_min_s)
+        self.store = BatchStore(self.writer,
+                                RetryPolicy(settings.retry_initial_s, settings.retry_max_s),
+                                self._stopping_wait, on_failure=self._count_failure)
         self.totals = Totals()
         self._broker = broker
         self._inbox: deque[tuple[int, int, str, bytes]] = deque()  # (generation, mid, topic, payload)
         self._generation = 0  # +1 per (re)connection: mids of an older one are never acked
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
-        self._rng = random.Random()
         self._last_rollup = 0.0
         self._under_load = False
         self._received = 0  # by the network thread
@@ -112,10 +117,8 @@ class Consumer:
             return
         self._generation += 1
         options = SubscribeOptions(qos=1)
-        client.subscribe([
-            (shared_subscription(Kind.TELEMETRY, self.settings.share_group), options),
-            (shared_subscription(Kind.EVENT, self.settings.share_group), options),
-        ])
+        client.subscribe([(shared_subscription(kind, self.settings.share_group), options)
+                          for kind in UPWARD_KINDS])
         log.info("mqtt connected client_id=%s session_present=%s generation=%d",
                  self.settings.client_id, flags.session_present, self._generation)
 
@@ -149,7 +152,11 @@ class Consumer:
             while self._received - self._released >= limit and not self._stopping.is_set():
                 time.sleep(0.002)
         mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
-        self._inbox.append((self._generation, mid, message.topic, message.payload))
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # brokers refuse such topics; if one came, it is a bad topic
+            topic = _UNREADABLE_TOPIC
+        self._inbox.append((self._generation, mid, topic, bytes(message.payload)))
         self._received += 1
         self._last_received = time.monotonic()
         unacked = self._received - self._released
@@ -224,41 +231,29 @@ class Consumer:
             time.sleep(min(_POLL_S, self.policy.wait_s(len(batch), age)) or _POLL_S)
         return batch
 
+    def _stopping_wait(self, delay_s: float) -> bool:
+        return self._stopping.wait(delay_s)
+
+    def _count_failure(self, _failure: Failure) -> None:
+        self.totals.db_errors += 1
+
     def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
-        pairs = [(topic, payload) for _, _, topic, payload in batch]
-        attempt = 0
-        while True:
-            try:
-                result = self.writer.write(pairs)
-                break
-            except psycopg.Error as exc:
-                self.totals.db_errors += 1
-                metrics.DB_ERRORS.labels(type(exc).__name__).inc()
-                delay = backoff(attempt, self.settings.retry_initial_s, self.settings.retry_max_s,
-                                self._rng.random())
-                attempt += 1
-                log.warning("batch not committed (%s: %s); holding %d messages unacknowledged, "
-                            "retry %d in %.2fs", type(exc).__name__, str(exc).strip()[:200],
-                            len(batch), attempt, delay)
-                if self._stopping.wait(delay):
-                    return  # not acknowledged: the broker redelivers to the next session
-                if any(item[0] != self._generation for item in batch):
-                    # reconnected meanwhile: these mids are gone, the broker redelivers them
-                    kept = [item for item in batch if item[0] == self._generation]
-                    self._released += len(batch) - len(kept)
-                    batch = kept
-                    pairs = [(topic, payload) for _, _, topic, payload in batch]
-                    if not batch:
-                        return
+        """Store the batch (its bad messages dead-lettered, see ingest.isolation), then
+        acknowledge every message of it received on the current connection."""
+        outcome = self.store.write([(topic, payload) for _, _, topic, payload in batch])
+        if outcome is None:
+            return  # stopping: not acknowledged, the broker redelivers to the next session
         generation = self._generation
         for gen, mid, _, _ in batch:
-            if gen == generation and mid:
+            if gen == generation and mid:  # an older connection's mids: the broker redelivers
                 self.client.ack(mid, 1)
         self._released += len(batch)
-        self._account(result, len(batch))
+        self._account(outcome, len(batch))
 
-    def _account(self, result: WriteResult, n: int) -> None:
+    def _account(self, outcome: Outcome, n: int) -> None:
+        result = outcome.result
         t = self.totals
+        t.internal_errors += outcome.internal_errors
         t.batches += 1
         t.messages += n
         t.records += result.records
@@ -271,6 +266,10 @@ class Consumer:
             metrics.RECORDS.labels("sensor").inc(result.sensor_records)
         if result.events:
             metrics.RECORDS.labels("event").inc(result.events)
+        if result.acks:
+            metrics.RECORDS.labels("ack").inc(result.acks)
+        if result.states:
+            metrics.RECORDS.labels("state").inc(result.states)
         if result.duplicates:
             metrics.DUPLICATES.inc(result.duplicates)
         for reason, count in result.rejects.items():
@@ -303,6 +302,11 @@ class Consumer:
         except psycopg.Error as exc:
             metrics.DB_ERRORS.labels(type(exc).__name__).inc()
             log.warning("rollup pass failed (%s); marks stay for the next pass", type(exc).__name__)
+            self.writer.close()
+            return
+        except Exception as exc:  # a bug: the queue stays for the next pass, ingest goes on
+            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+            log.exception("rollup pass failed unexpectedly; marks stay for the next pass")
             self.writer.close()
             return
         if done is not None and done.luminaires:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -82,11 +83,26 @@ class CopyLayout:
             column = values[name]
             if pg_type is PgType.TIMESTAMPTZ:
                 column = np.asarray(column, dtype=np.int64) - PG_EPOCH_US
+            else:
+                _check_fits(self.table, name, np.asarray(column), pg_type.dtype)
             rows[name] = column
         return buf
 
 
-def write(cursor, layout: CopyLayout, values: Mapping[str, np.ndarray]) -> int:
+def _check_fits(table: str, name: str, column: np.ndarray, target: np.dtype) -> None:
+    """Refuse integers the column type cannot hold, which numpy's cast would wrap silently (the
+    wire contract checks them first; this is the last guard)."""
+    if column.dtype.kind not in "iu" or target.kind != "i" or np.can_cast(column.dtype, target):
+        return
+    if column.shape[0] == 0:
+        return
+    info = np.iinfo(target)
+    low, high = column.min(), column.max()
+    if low < info.min or high > info.max:
+        raise ValueError(f"{table}.{name}: values {low}..{high} do not fit {target.name}")
+
+
+def write(cursor: Any, layout: CopyLayout, values: Mapping[str, np.ndarray]) -> int:
     """COPY `values` into the layout's table through a psycopg cursor; return the row count."""
     buf = layout.encode(values)
     n = (buf.shape[0] - len(HEADER) - len(TRAILER)) // layout.row_dtype.itemsize

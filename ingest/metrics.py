@@ -9,6 +9,17 @@ RECORDS = Counter("luciole_ingest_records", "Records stored", ["kind"])
 DUPLICATES = Counter("luciole_ingest_duplicate_messages", "Redelivered or replayed messages dropped")
 REJECTS = Counter("luciole_ingest_rejects", "Rejected payloads or records", ["reason"])
 DB_ERRORS = Counter("luciole_ingest_db_errors", "Failed batch transactions", ["error"])
+INTERNAL_ERRORS = Counter(
+    "luciole_ingest_internal_errors",
+    "Messages dead-lettered as internal_error: ingest failed on them unexpectedly (a bug)",
+)
+BATCH_SPLITS = Counter(
+    "luciole_ingest_batch_splits", "Refused batches split to find their offending messages"
+)
+UNSTORABLE = Counter(
+    "luciole_ingest_unstorable_messages",
+    "Messages neither stored nor dead-lettered (the dead letter was refused too); logged",
+)
 BATCH_MESSAGES = Histogram(
     "luciole_ingest_batch_messages", "Messages per batch",
     buckets=(1, 5, 10, 25, 50, 100, 200, 400, 800, 1600),

@@ -1,8 +1,10 @@
 """Turn a batch of MQTT messages into columns: topics resolved, telemetry decoded in one
-vectorised pass (wire.codec.decode_batch), events parsed, and every problem a reject."""
+vectorised pass (wire.codec.decode_batch), events, acks and states parsed, and every problem a
+reject with its reason."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +15,9 @@ import numpy as np
 from wire import messages
 from wire.codec import LUMINAIRE_DTYPE, SENSOR_DTYPE, RecordType, decode_batch
 from wire.rejects import reason_of
-from wire.topics import Kind, TopicError, parse_topic
+from wire.topics import UPWARD_KINDS, Kind, TopicError, parse_topic
+
+log = logging.getLogger(__name__)
 
 Resolve = Callable[[str, str], "int | None"]
 """(tenant, controller) -> controllers.key, or None when unknown."""
@@ -25,15 +29,27 @@ class LedgerKind(IntEnum):
     LUMINAIRE = int(RecordType.LUMINAIRE)
     SENSOR = int(RecordType.SENSOR)
     EVENT = 3
+    ACK = 4
+    STATE = 5
 
 
 class IngestReason(StrEnum):
     """Reject reasons of ingest itself, beside wire.rejects.RejectReason."""
 
     UNKNOWN_CONTROLLER = "unknown_controller"  # not registered, or under another tenant
-    BAD_TOPIC = "bad_topic"  # not a luciole/v1/{tenant}/{controller}/{telemetry|event} topic
+    BAD_TOPIC = "bad_topic"  # not a luciole/v1/{tenant}/{controller}/{telemetry|event|ack|state}
     BAD_EVENT = "bad_event"  # event payload that is not a valid wire.messages.Event
-    TOPIC_MISMATCH = "topic_mismatch"  # event names another controller than its topic
+    BAD_ACK = "bad_ack"  # ack payload that is not a valid wire.messages.Ack
+    BAD_STATE = "bad_state"  # state payload that is not a valid wire.messages.State
+    TOPIC_MISMATCH = "topic_mismatch"  # a JSON message names another controller than its topic
+    UNKNOWN_COMMAND = "unknown_command"  # an ack of no command of this controller
+    INTERNAL_ERROR = "internal_error"  # ingest failed on it unexpectedly (traceback in the log)
+
+
+BAD_REPORT = {Kind.EVENT: IngestReason.BAD_EVENT, Kind.ACK: IngestReason.BAD_ACK,
+              Kind.STATE: IngestReason.BAD_STATE}
+REPORT_LEDGER_KIND = {Kind.EVENT: LedgerKind.EVENT, Kind.ACK: LedgerKind.ACK,
+                      Kind.STATE: LedgerKind.STATE}
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,11 @@ class RejectRow:
     msg: int  # index of the message in the batch
     record: int | None  # record index inside the payload; None for the whole message
     reason: str
+    detail: str | None = None  # why, in words (a MessageError's text), when there is more to say
+
+
+Report = tuple[int, int, "messages.Event | messages.Ack | messages.State"]
+"""(batch message index, controller key, parsed message)."""
 
 
 @dataclass(eq=False)
@@ -66,6 +87,8 @@ class Prepared:
     sensor_boot: np.ndarray
     sensor_seq: np.ndarray
     events: list[tuple[int, int, messages.Event]] = field(default_factory=list)  # (msg, key, event)
+    acks: list[tuple[int, int, messages.Ack]] = field(default_factory=list)
+    states: list[tuple[int, int, messages.State]] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
 
     def reject_counts(self) -> Counter[str]:
@@ -82,12 +105,17 @@ def _topic_parts(topic: str, cache: dict[str, object]) -> tuple[str, str, Kind] 
             parts = parse_topic(topic)
         except TopicError:
             parts = None
-        found = (parts.tenant, parts.controller, parts.kind) if parts is not None and parts.kind in (
-            Kind.TELEMETRY, Kind.EVENT) else False
+        found = (parts.tenant, parts.controller, parts.kind) if parts is not None and (
+            parts.kind in UPWARD_KINDS) else False
         if len(cache) > 100_000:
             cache.clear()
         cache[topic] = found
     return found or None  # type: ignore[return-value]
+
+
+def _parse_report(kind: Kind, payload: bytes, now_us: int) -> messages.Event | messages.Ack | \
+        messages.State:
+    return messages.loads(messages.REPORTS[kind], bytes(payload), now_us=now_us)
 
 
 def prepare(
@@ -96,20 +124,21 @@ def prepare(
     now_us: int,
     topic_cache: dict[str, object] | None = None,
 ) -> Prepared:
-    """Classify and decode `batch` ((topic, payload) pairs). Never raises on message contents."""
+    """Classify and decode `batch` ((topic, payload) pairs). Never raises on message contents:
+    a message ingest fails on unexpectedly is an `internal_error` reject (traceback logged)."""
     cache = topic_cache if topic_cache is not None else {}
     n = len(batch)
     rejects: list[RejectRow] = []
     tele_msgs: list[int] = []
     tele_keys: list[int] = []
-    events: list[tuple[int, int, messages.Event]] = []
+    reports: dict[Kind, list] = {Kind.EVENT: [], Kind.ACK: [], Kind.STATE: []}
     for i, (topic, payload) in enumerate(batch):  # per message, never per record
         parts = _topic_parts(topic, cache)
         if parts is None:
             rejects.append(RejectRow(i, None, IngestReason.BAD_TOPIC))
             continue
         tenant, controller, kind = parts
-        key = resolve(tenant, controller)
+        key = resolve(tenant, controller)  # may raise a database error: not about this message
         if key is None:
             rejects.append(RejectRow(i, None, IngestReason.UNKNOWN_CONTROLLER))
             continue
@@ -118,14 +147,22 @@ def prepare(
             tele_keys.append(key)
             continue
         try:
-            event = messages.loads(messages.Event, bytes(payload))
-        except messages.MessageError:
-            rejects.append(RejectRow(i, None, IngestReason.BAD_EVENT))
+            report = _parse_report(kind, payload, now_us)
+        except messages.MessageError as exc:
+            rejects.append(RejectRow(i, None, BAD_REPORT[kind], str(exc)))
             continue
-        if event.controller != controller:
+        except Exception as exc:  # a bug met on this message: it alone is dead-lettered
+            log.exception("internal error preparing a %s message topic=%r", kind, topic)
+            rejects.append(RejectRow(i, None, IngestReason.INTERNAL_ERROR,
+                                     f"{type(exc).__name__}: {exc}"))
+            continue
+        if report.controller != controller:
             rejects.append(RejectRow(i, None, IngestReason.TOPIC_MISMATCH))
             continue
-        events.append((i, key, event))
+        reports[kind].append((i, key, report))
+    events, acks, states = reports[Kind.EVENT], reports[Kind.ACK], reports[Kind.STATE]
+    identified = [(LedgerKind(REPORT_LEDGER_KIND[k]), r) for k in (Kind.EVENT, Kind.ACK, Kind.STATE)
+                  for r in reports[k]]
 
     msg_index = np.asarray(tele_msgs, dtype=np.int64)
     msg_key = np.asarray(tele_keys, dtype=np.int32)
@@ -137,10 +174,11 @@ def prepare(
             rejects.append(RejectRow(p, None if rec < 0 else rec, reason_of(code).value))
 
     ok = np.flatnonzero(decoded.msg_ok)
-    ev_msg = np.asarray([m for m, _, _ in events], dtype=np.int64)
-    ev_key = np.asarray([k for _, k, _ in events], dtype=np.int32)
-    ev_boot = np.asarray([e.boot_id for _, _, e in events], dtype=np.uint64)
-    ev_seq = np.asarray([e.seq for _, _, e in events], dtype=np.uint64)
+    ev_msg = np.asarray([m for _, (m, _, _) in identified], dtype=np.int64)
+    ev_key = np.asarray([k for _, (_, k, _) in identified], dtype=np.int32)
+    ev_boot = np.asarray([e.boot_id for _, (_, _, e) in identified], dtype=np.uint64)
+    ev_seq = np.asarray([e.seq for _, (_, _, e) in identified], dtype=np.uint64)
+    ev_kind = np.asarray([kind for kind, _ in identified], dtype=np.int16)
 
     def i64(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a, dtype=np.uint64).view(np.int64)
@@ -152,11 +190,9 @@ def prepare(
         key_boot=np.concatenate([i64(decoded.msg_boot[ok]), i64(ev_boot)]),
         key_first_seq=np.concatenate([i64(decoded.msg_first_seq[ok]), i64(ev_seq)]),
         key_count=np.concatenate(
-            [decoded.msg_count[ok].astype(np.int32), np.ones(len(events), dtype=np.int32)]
+            [decoded.msg_count[ok].astype(np.int32), np.ones(len(identified), dtype=np.int32)]
         ),
-        key_kind=np.concatenate(
-            [decoded.msg_type[ok].astype(np.int16), np.full(len(events), LedgerKind.EVENT, np.int16)]
-        ),
+        key_kind=np.concatenate([decoded.msg_type[ok].astype(np.int16), ev_kind]),
         luminaire=decoded.luminaire,
         lum_msg=msg_index[decoded.lum_msg] if len(msg_index) else _EMPTY_I64,
         lum_controller=msg_key[decoded.lum_msg] if len(msg_key) else np.zeros(0, np.int32),
@@ -168,6 +204,8 @@ def prepare(
         sensor_boot=i64(decoded.sensor_boot),
         sensor_seq=i64(decoded.sensor_seq),
         events=events,
+        acks=acks,
+        states=states,
         rejects=rejects,
     )
 

@@ -43,9 +43,10 @@ def _progress(consumer: Consumer, every_s: float, stop: threading.Event) -> None
         dt = max(now - last_t, 1e-9)
         log.info(
             "progress messages=%d records=%d msg_rate=%.0f/s rec_rate=%.0f/s duplicates=%d "
-            "rejects=%d db_errors=%d batches=%d unacked=%d peak_unacked=%d",
+            "rejects=%d db_errors=%d internal_errors=%d batches=%d unacked=%d peak_unacked=%d",
             t.messages, t.records, (t.messages - last[0]) / dt, (t.records - last[1]) / dt,
-            t.duplicates, t.rejects, t.db_errors, t.batches, consumer.unacked(), consumer.peak_unacked,
+            t.duplicates, t.rejects, t.db_errors, t.internal_errors, t.batches, consumer.unacked(),
+            consumer.peak_unacked,
         )
         last_t, last = now, (t.messages, t.records)
 

@@ -1,6 +1,7 @@
 """The ingest transaction: ledger claim, binary COPY of the new records and of their queue entries
-for the fold (latest state, energy rollups), rejects, committed together (then the caller
-acknowledges). The only row locks taken are the ledger's."""
+for the fold (latest state, energy rollups), events, states and acks, rejects, committed together
+(then the caller acknowledges). Row locks, always in this order: the ledger's, the controllers' of
+state messages, the commands' of acks."""
 
 from __future__ import annotations
 
@@ -14,32 +15,30 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest import ledger, rollup
+from ingest import acks, ledger, rollup, states
 from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
-from ingest.prepare import Prepared, prepare
+from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
 from ingest.registry import Registry
+from wire.records import RECORD_COLUMNS, RECORD_TABLES, RecordType
 
 log = logging.getLogger(__name__)
 
 _T = PgType
-LUMINAIRE_ROWS = CopyLayout(
-    "luminaire_telemetry",
-    (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT),
-        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
-        ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("current_a", _T.REAL),
-        ("power_factor", _T.REAL), ("driver_temp_c", _T.REAL), ("ambient_lux", _T.REAL),
-        ("presence", _T.INTEGER), ("failure", _T.INTEGER), ("boot_id", _T.BIGINT), ("seq", _T.BIGINT),
-    ),
-)
-SENSOR_ROWS = CopyLayout(
-    "sensor_readings",
-    (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("sensor", _T.SMALLINT),
-        ("quantity", _T.SMALLINT), ("value", _T.REAL), ("boot_id", _T.BIGINT), ("seq", _T.BIGINT),
-    ),
-)
+
+
+def _record_rows(record_type: RecordType) -> CopyLayout:
+    """The COPY layout of a record table: each record field in the column type the contract
+    declares for it (wire.records.RECORD_COLUMNS, checked there), then the message's identity."""
+    fields = tuple(("time" if name == "time_us" else name, PgType[column.name])
+                   for name, column in RECORD_COLUMNS[record_type].items())
+    return CopyLayout(RECORD_TABLES[record_type],
+                      (fields[0], ("controller_key", _T.INTEGER), *fields[1:],
+                       ("boot_id", _T.BIGINT), ("seq", _T.BIGINT)))
+
+
+LUMINAIRE_ROWS = _record_rows(RecordType.LUMINAIRE)
+SENSOR_ROWS = _record_rows(RecordType.SENSOR)
 RECENT_ROWS = CopyLayout(
     "ingest_recent",
     (
@@ -50,13 +49,29 @@ RECENT_ROWS = CopyLayout(
     ),
 )
 
-TEMP_TABLES = ledger.TEMP_TABLE + ";" + rollup.TEMP_TABLES
+TEMP_TABLES = ";".join((ledger.TEMP_TABLE, rollup.TEMP_TABLES, acks.TEMP_TABLE, states.TEMP_TABLE))
 
 EVENTS_COPY = (
     "COPY events (time, controller_key, event_id, kind, severity, luminaire, detail, boot_id, seq)"
     " FROM STDIN"
 )
-REJECTS_COPY = "COPY ingest_rejects (topic, reason, record_index, payload) FROM STDIN"
+REJECTS_COPY = "COPY ingest_rejects (topic, reason, record_index, payload, detail) FROM STDIN"
+
+
+def storable(text: str | None, limit: int = 1000) -> str | None:
+    """`text` as PostgreSQL can store it (at most `limit` characters): NUL becomes U+FFFD, an
+    unpaired surrogate '?'."""
+    if text is None:
+        return None
+    text = text[:limit]
+    if "\x00" in text or not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return text
+
+
+def _signed(value: int) -> int:
+    """A u64 boot id or sequence number as the bigint it is stored as (two's complement)."""
+    return value - (1 << 64) if value >> 63 else value
 
 
 @dataclass
@@ -69,6 +84,8 @@ class WriteResult:
     luminaire_records: int = 0
     sensor_records: int = 0
     events: int = 0
+    acks: int = 0
+    states: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
     newest_record_us: int | None = None
     lag_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # now - record time, per record
@@ -76,7 +93,20 @@ class WriteResult:
 
     @property
     def records(self) -> int:
-        return self.luminaire_records + self.sensor_records + self.events
+        return self.luminaire_records + self.sensor_records + self.events + self.acks + self.states
+
+    def add(self, other: WriteResult) -> None:
+        """Count `other` (another part of the same batch) in this result."""
+        for name in ("messages", "new_messages", "duplicates", "luminaire_records",
+                     "sensor_records", "events", "acks", "states"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejects.update(other.rejects)
+        if other.newest_record_us is not None:
+            self.newest_record_us = max(self.newest_record_us or other.newest_record_us,
+                                        other.newest_record_us)
+        if other.lag_s.shape[0]:
+            self.lag_s = np.concatenate([self.lag_s, other.lag_s])
+        self.commit_s += other.commit_s
 
 
 class Writer:
@@ -132,15 +162,59 @@ class Writer:
             result = self._transaction(conn, prepared, batch, now_us)
             result.commit_s = time.perf_counter() - started
         except BaseException:
-            if self.conn is not None and not self.conn.closed:
-                try:
-                    self.conn.rollback()
-                except psycopg.Error:
-                    self.close()
-            if self.conn is not None and self.conn.broken:
-                self.close()
+            self._abandon()
             raise
         return result
+
+    def dead_letter(self, message: tuple[str, bytes], reason: str, detail: str | None = None,
+                    now_us: int | None = None) -> WriteResult:
+        """Dead-letter one message in a transaction of its own. When it has an identity
+        (controller, boot id, sequence, kind), it is claimed in the ledger too, so a redelivery is
+        a duplicate, not a second dead letter. Raises psycopg.Error when the database fails."""
+        now_us = int(time.time() * 1_000_000) if now_us is None else now_us
+        conn = self.connect()
+        result = WriteResult(messages=1)
+        try:
+            try:
+                p: Prepared | None = prepare([message], self._resolve, now_us, self._topics)
+            except psycopg.Error:
+                raise
+            except Exception:  # noqa: BLE001 - it failed before: dead-letter it without identity
+                p = None
+            with conn.cursor() as cur:
+                new = True
+                if p is not None and p.key_msg.shape[0]:
+                    new = bool(ledger.claim(cur, 1, p.key_msg, p.key_controller, p.key_boot,
+                                            p.key_first_seq, p.key_count, p.key_kind)[0])
+                if new:
+                    self._rejects(cur, [RejectRow(0, None, reason, detail)], [message])
+                    result.new_messages, result.rejects = 1, Counter({reason: 1})
+                else:
+                    result.duplicates = 1
+            conn.commit()
+        except BaseException:
+            self._abandon()
+            raise
+        return result
+
+    def _abandon(self) -> None:
+        """Roll back after a failure; drop a broken connection."""
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                self.close()
+        if self.conn is not None and self.conn.broken:
+            self.close()
+
+    @staticmethod
+    def _rejects(cur: psycopg.Cursor, rows: Sequence[RejectRow],
+                 batch: Sequence[tuple[str, bytes]]) -> None:
+        with cur.copy(REJECTS_COPY) as copy:
+            for r in rows:
+                topic, payload = batch[r.msg]
+                copy.write_row((storable(topic), r.reason, r.record, bytes(payload),
+                                storable(r.detail)))
 
     def _transaction(self, conn: psycopg.Connection, p: Prepared,
                      batch: Sequence[tuple[str, bytes]], now_us: int) -> WriteResult:
@@ -166,22 +240,22 @@ class Writer:
             if events:
                 with cur.copy(EVENTS_COPY) as copy:
                     for _m, key, e in events:  # events are few; a row loop is fine here
-                        copy.write_row((e.time, key, e.id, e.kind.value, e.severity.value, e.luminaire,
-                                        Jsonb(e.detail), e.boot_id - (1 << 64) * (e.boot_id >> 63),
-                                        e.seq - (1 << 64) * (e.seq >> 63)))
+                        copy.write_row((e.time, key, e.id, e.kind.value, e.severity.value,
+                                        e.luminaire, Jsonb(e.detail), _signed(e.boot_id),
+                                        _signed(e.seq)))
             result.events = len(events)
+            result.states = states.write(cur, [s for s in p.states if new[s[0]]])
+            result.acks, unknown = acks.write(cur, [a for a in p.acks if new[a[0]]])
             # whole-message rejects always; record rejects only with their message's first copy
             rejects = [r for r in p.rejects if r.record is None or new[r.msg]]
+            rejects += [RejectRow(m, None, IngestReason.UNKNOWN_COMMAND) for m in unknown]
             if rejects:
-                with cur.copy(REJECTS_COPY) as copy:
-                    for r in rejects:
-                        topic, payload = batch[r.msg]
-                        copy.write_row((topic, r.reason, r.record, bytes(payload)))
+                self._rejects(cur, rejects, batch)
                 result.rejects = Counter(r.reason for r in rejects)
         conn.commit()
         return result
 
-    def _luminaires(self, cur, p: Prepared, keep: np.ndarray, now_us: int,
+    def _luminaires(self, cur: psycopg.Cursor, p: Prepared, keep: np.ndarray, now_us: int,
                     result: WriteResult) -> int:
         records = p.luminaire[keep]
         n = records.shape[0]

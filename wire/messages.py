@@ -1,39 +1,98 @@
-"""JSON messages of the edge-cloud contract: events, commands, acks, birth/death, config."""
+"""JSON messages of the edge-cloud contract: events, commands, acks, birth/death, config.
+
+What a controller reports (events, acks, states) is checked so that it can be stored as sent:
+strings hold no NUL and no unpaired surrogate, integers stay within what a JSON reader keeps
+exactly (|n| < 2**53), floats are finite, times exist in UTC and, when parsed with `now_us`, lie
+in the telemetry window [2015-01-01, now + 1 day].
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 import uuid
 import zoneinfo
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar, Union
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
-from wire.topics import validate_identifier
+from wire.records import TIME_MAX_AHEAD_US, TIME_MIN_US
+from wire.topics import Kind, validate_identifier
 
 U64_MAX = (1 << 64) - 1
 MAX_DETAIL_ITEMS = 32
 DALI_MAX_FADE_S = 90.5  # longest DALI fade time
+JSON_INT_MAX = (1 << 53) - 1
+"""Largest magnitude of a number in a detail: every JSON reader (a browser's too) keeps integers
+up to here exactly, and a float up to here is written without an exponent, so PostgreSQL's jsonb
+gives it back as the same float (1e300 would come back as a 301-digit integer)."""
+MAX_JSON_BYTES = 64 * 1024
+"""Longest JSON message accepted (bytes, or characters of a str); longer ones are not parsed."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class MessageError(ValueError):
     """A JSON message that does not follow the contract; the text says why."""
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as text (PostgreSQL and UTF-8 refuse it), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains an unpaired surrogate"
+    return None
+
+
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00
+        raise ValueError("is outside the calendar once converted to UTC") from None
+
+
+def epoch_us(value: datetime) -> int:
+    """An aware datetime as µs since the Unix epoch (the unit of telemetry record times)."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _in_window(value: datetime, info: ValidationInfo) -> datetime:
+    """Reported times lie in the telemetry window when the message is parsed with `now_us`."""
+    now_us = info.context.get("now_us") if isinstance(info.context, dict) else None
+    if now_us is None:
+        return value
+    at = epoch_us(value)
+    if at < TIME_MIN_US:
+        raise ValueError("is before 2015-01-01T00:00:00Z")
+    if at > now_us + TIME_MAX_AHEAD_US:
+        raise ValueError("is more than one day ahead of the receiver's clock")
+    return value
 
 
 def _controller(value: str) -> str:
@@ -60,6 +119,10 @@ def _new_id() -> str:
 
 UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 """An aware datetime (naive ones are refused), stored in UTC."""
+ReportedTime = Annotated[AwareDatetime, AfterValidator(_utc), AfterValidator(_in_window)]
+"""A time a controller reports: UTC, and inside the telemetry window on receipt."""
+Text = Annotated[str, AfterValidator(_text)]
+"""A string that can be stored as text: no NUL, no unpaired surrogate."""
 ControllerId = Annotated[str, AfterValidator(_controller)]
 MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 BootId = Annotated[int, Field(ge=0, le=U64_MAX)]
@@ -68,8 +131,31 @@ LuminaireIndex = Annotated[int, Field(ge=0, le=1023)]
 ArcLevel = Annotated[int, Field(ge=0, le=254)]
 """DALI arc power level: 0 off, 1..254 on the gear's logarithmic dimming curve."""
 FadeSeconds = Annotated[float, Field(ge=0, le=DALI_MAX_FADE_S)]
-DetailKey = Annotated[str, Field(min_length=1, max_length=64)]
-DetailValue = Union[bool, int, Annotated[float, AfterValidator(_finite)], Annotated[str, Field(max_length=256)]]
+DetailKey = Annotated[Text, Field(min_length=1, max_length=64)]
+MAX_DETAIL_TEXT = 256
+
+
+def _detail_value(value: object) -> bool | int | float | str:
+    """One check per JSON type: an integer out of bounds must not turn into a float."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):  # numpy integers too, when built in Python
+        if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
+            raise ValueError(f"integer beyond ±{JSON_INT_MAX}")
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not -JSON_INT_MAX <= _finite(float(value)) <= JSON_INT_MAX:
+            raise ValueError(f"number beyond ±{JSON_INT_MAX}")
+        return float(value)
+    if isinstance(value, str):
+        if len(value) > MAX_DETAIL_TEXT:
+            raise ValueError(f"text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")
+        return _text(value)
+    raise ValueError("must be a boolean, a number or a string")
+
+
+DetailValue = Annotated[bool | int | float | str, PlainValidator(_detail_value)]
+"""A detail's value: boolean, number (|x| <= JSON_INT_MAX; floats finite), or text."""
 
 
 class _Message(BaseModel):
@@ -124,7 +210,7 @@ class Event(_FromController):
 
     kind: EventKind
     severity: Severity
-    time: UtcTime
+    time: ReportedTime
     luminaire: LuminaireIndex | None = None
     detail: Annotated[dict[DetailKey, DetailValue], Field(max_length=MAX_DETAIL_ITEMS)] = Field(
         default_factory=dict
@@ -295,8 +381,8 @@ class Ack(_FromController):
 
     command_id: MessageId
     status: AckStatus
-    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    time: UtcTime
+    reason: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
+    time: ReportedTime
 
     @model_validator(mode="after")
     def _reason_when_not_ok(self) -> "Ack":
@@ -316,8 +402,8 @@ class State(_FromController):
     """Birth (online) or death (offline, also the last will), published retained."""
 
     online: bool
-    firmware: Annotated[str, Field(min_length=1, max_length=64)]
-    time: UtcTime
+    firmware: Annotated[Text, Field(min_length=1, max_length=64)]
+    time: ReportedTime
     luminaires: Annotated[int, Field(ge=0, le=1024)] = 0
     reason: OfflineReason | None = None
 
@@ -402,14 +488,29 @@ def _readable(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def loads(cls: type[M] | Any, data: bytes | str) -> M:
-    """Parse JSON into `cls` (a model or the Command union), raising MessageError."""
+def loads(cls: type[M] | Any, data: bytes | str, now_us: int | None = None) -> M:
+    """Parse JSON into `cls` (a model or the Command union), raising MessageError. JSON types
+    must match the fields' (an integer field takes no boolean, string or float).
+
+    With `now_us` (the receiver's clock, µs since the Unix epoch) the times a controller reports
+    must lie in the telemetry window [2015-01-01, now_us + 1 day].
+    """
     if not isinstance(data, bytes | bytearray | str):
         raise MessageError(f"expected JSON bytes or str, not {type(data).__name__}")
+    if len(data) > MAX_JSON_BYTES:
+        raise MessageError(f"message: {len(data)} bytes long; at most {MAX_JSON_BYTES} bytes")
     try:
-        return _adapter(cls).validate_json(data)
+        # strict: a JSON value of another type is refused, never converted (false is no boot
+        # id, "5" no count, 2.0 no sequence number)
+        return _adapter(cls).validate_json(data, strict=True, context={"now_us": now_us})
     except ValidationError as exc:
         raise MessageError(_readable(exc)) from None
+
+
+REPORTS: dict[Kind, type[Event] | type[Ack] | type[State]] = {
+    Kind.EVENT: Event, Kind.ACK: Ack, Kind.STATE: State,
+}
+"""The JSON messages a controller sends up, by topic kind."""
 
 
 def parse_command(data: bytes | str) -> Any:

@@ -1,11 +1,15 @@
-"""Vectorised validation of decoded records: one reject reason per bad record."""
+"""Vectorised validation of decoded records: one reject reason per bad record.
+
+The checks are derived from `wire.records`: each field's valid range within what its database
+column holds (`LUMINAIRE_LIMITS`, `SENSOR_LIMITS`), so a field that could be stored other than as
+sent is always checked. A derived check without its reject reason fails at import."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from wire.kernels import within_limits
-from wire.records import LUMINAIRE_DTYPE, LUMINAIRE_RANGES, Quantity
+from wire.records import LUMINAIRE_DTYPE, LUMINAIRE_LIMITS, SENSOR_DTYPE, SENSOR_LIMITS, Quantity
 from wire.rejects import RejectReason
 
 _OK = 0
@@ -22,7 +26,13 @@ _LUMINAIRE_CHECKS: tuple[tuple[str, float, float, bool, bool, int, int], ...] = 
         RejectReason(f"not_finite:{field}").code if LUMINAIRE_DTYPE[field].kind == "f" else 0,
         RejectReason(f"out_of_range:{field}").code,
     )
-    for field, low, high in LUMINAIRE_RANGES
+    for field, low, high in LUMINAIRE_LIMITS
+)
+
+_SENSOR_INT_CHECKS: tuple[tuple[str, int, int, int], ...] = tuple(
+    (field, int(low), int(high), RejectReason(f"out_of_range:{field}").code)
+    for field, low, high in SENSOR_LIMITS
+    if SENSOR_DTYPE[field].kind in "iu"  # the value's range depends on its quantity (below)
 )
 
 _QUANTITY_SLOTS = max(Quantity) + 2  # codes past the table share the last, unknown slot
@@ -66,11 +76,11 @@ def _column_plan(dtype: np.dtype, limits) -> tuple:
     )
 
 
-_LUMINAIRE_PLAN = _column_plan(LUMINAIRE_DTYPE, LUMINAIRE_RANGES)
+_LUMINAIRE_PLAN = _column_plan(LUMINAIRE_DTYPE, LUMINAIRE_LIMITS)
 for _ftype, _cols, _low, _high in _LUMINAIRE_PLAN:  # limits must survive the field's type
-    assert all(float(a) == float(b) for a, b in zip(_low, [r[1] for r in LUMINAIRE_RANGES
+    assert all(float(a) == float(b) for a, b in zip(_low, [r[1] for r in LUMINAIRE_LIMITS
                                                            if LUMINAIRE_DTYPE[r[0]] == _ftype]))
-    assert all(float(a) == float(b) for a, b in zip(_high, [r[2] for r in LUMINAIRE_RANGES
+    assert all(float(a) == float(b) for a, b in zip(_high, [r[2] for r in LUMINAIRE_LIMITS
                                                             if LUMINAIRE_DTYPE[r[0]] == _ftype]))
 _TIME_COL = np.array([LUMINAIRE_DTYPE.fields["time_us"][1] // 8], dtype=np.int64)
 
@@ -118,9 +128,23 @@ def sensor_rejects(
     records: np.ndarray, time_low: int, time_high: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (indices, reason codes) of invalid sensor records, in index order."""
+    # a signalling NaN from the wire raises numpy's "invalid value" warning when widened to
+    # float64 for the comparison; it stays NaN and is rejected as not finite
+    with np.errstate(invalid="ignore"):
+        return _sensor_rejects(records, time_low, time_high)
+
+
+def _sensor_rejects(
+    records: np.ndarray, time_low: int, time_high: int
+) -> tuple[np.ndarray, np.ndarray]:
     slot = np.minimum(records["quantity"], _QUANTITY_SLOTS - 1)
     values = records["value"]
     ok = _time_ok(records["time_us"], time_low, time_high)
+    for field, low, high, _code in _SENSOR_INT_CHECKS:
+        column = records[field]
+        if low > np.iinfo(column.dtype).min:
+            ok &= column >= low
+        ok &= column <= high
     ok &= values >= _QUANTITY_LOW[slot]  # False for NaN and for unknown quantities
     ok &= values <= _QUANTITY_HIGH[slot]
     bad = np.flatnonzero(~ok)
@@ -130,6 +154,8 @@ def sensor_rejects(
     sub = records[bad]
     times, slot, values = sub["time_us"], slot[bad], sub["value"]
     _first(codes, (times < time_low) | (times > time_high), RejectReason.OUT_OF_RANGE_TIME_US.code)
+    for field, low, high, code in _SENSOR_INT_CHECKS:
+        _first(codes, (sub[field] < low) | (sub[field] > high), code)
     _first(codes, ~_QUANTITY_KNOWN[slot], RejectReason.OUT_OF_RANGE_QUANTITY.code)
     _first(codes, ~np.isfinite(values), RejectReason.NOT_FINITE_VALUE.code)
     _first(codes, ~(values >= _QUANTITY_LOW[slot]) | ~(values <= _QUANTITY_HIGH[slot]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag
 
 import numpy as np
 
@@ -143,6 +143,101 @@ LUMINAIRE_RANGES: tuple[tuple[str, float, float], ...] = (
 )
 """Valid luminaire field ranges. `time_us` is checked against the decoder's window;
 `level`, `status`, `presence` and `failure` accept every value of their type."""
+
+
+
+class ColumnType(Enum):
+    """The SQL type of the column a wire field lands in, with the values it can hold.
+
+    A field is range-checked against its column here, in the contract, so that no value is
+    stored other than as it was sent (a uint16 field into a smallint column would wrap).
+    """
+
+    # values are (SQL name, lowest, highest); timestamptz limits are in µs since the Unix epoch
+    SMALLINT = ("smallint", -(1 << 15), (1 << 15) - 1)
+    INTEGER = ("integer", -(1 << 31), (1 << 31) - 1)
+    BIGINT = ("bigint", -(1 << 63), (1 << 63) - 1)
+    REAL = ("real", float(np.finfo(np.float32).min), float(np.finfo(np.float32).max))
+    DOUBLE = ("double precision", float(np.finfo(np.float64).min), float(np.finfo(np.float64).max))
+    TIMESTAMPTZ = ("timestamp with time zone", TIME_MIN_US, (1 << 63) - 1)
+
+    @property
+    def sql(self) -> str:
+        return str(self.value[0])
+
+    @property
+    def low(self) -> float:
+        return self.value[1]
+
+    @property
+    def high(self) -> float:
+        return self.value[2]
+
+
+RECORD_COLUMNS: dict[RecordType, dict[str, ColumnType]] = {
+    RecordType.LUMINAIRE: {
+        "time_us": ColumnType.TIMESTAMPTZ, "luminaire": ColumnType.SMALLINT,
+        "level": ColumnType.SMALLINT, "status": ColumnType.SMALLINT, "power_w": ColumnType.REAL,
+        "energy_wh": ColumnType.DOUBLE, "voltage_v": ColumnType.REAL,
+        "current_a": ColumnType.REAL, "power_factor": ColumnType.REAL,
+        "driver_temp_c": ColumnType.REAL, "ambient_lux": ColumnType.REAL,
+        "presence": ColumnType.INTEGER, "failure": ColumnType.INTEGER,
+    },
+    RecordType.SENSOR: {
+        "time_us": ColumnType.TIMESTAMPTZ, "sensor": ColumnType.SMALLINT,
+        "quantity": ColumnType.SMALLINT, "value": ColumnType.REAL,
+    },
+}
+"""Per record field, the type of its column (`time_us` lands in `time`; the other fields keep
+their names) in luminaire_telemetry and sensor_readings. A test compares it with the schema."""
+
+RECORD_TABLES = {RecordType.LUMINAIRE: "luminaire_telemetry", RecordType.SENSOR: "sensor_readings"}
+
+
+def _dtype_limits(dtype: np.dtype) -> tuple[float, float]:
+    if dtype.kind == "f":
+        info = np.finfo(dtype)
+        return float(info.min), float(info.max)
+    iinfo = np.iinfo(dtype)
+    return int(iinfo.min), int(iinfo.max)
+
+
+Limits = tuple[tuple[str, float, float], ...]
+"""(field, low, high) triples, bounds inclusive."""
+
+
+def field_limits(record_type: RecordType, ranges: Limits = ()) -> Limits:
+    """(field, low, high) of every field but `time_us` whose check can fail: the intersection of
+    its valid range (in `ranges`, if any) with what its column can hold; a float field is always
+    checked (it must also be finite); an integer field whose wire type fits its column and that
+    has no range of its own is not (every value is valid)."""
+    dtype = record_type.dtype
+    own = {field: (low, high) for field, low, high in ranges}
+    unknown = set(own) - set(dtype.names or ())
+    if unknown:
+        raise ValueError(f"ranges of fields a {record_type.name} record does not have: {unknown}")
+    limits = []
+    for field, column in RECORD_COLUMNS[record_type].items():
+        if field == "time_us":
+            continue
+        wire_low, wire_high = _dtype_limits(dtype[field])
+        low, high = own.get(field, (wire_low, wire_high))
+        low, high = max(low, column.low, wire_low), min(high, column.high, wire_high)
+        if low > high:
+            raise ValueError(f"{field}: no value fits both its range and its {column.sql} column")
+        if dtype[field].kind == "f" or (low, high) != (wire_low, wire_high):
+            limits.append((field, low, high))
+    return tuple(limits)
+
+
+LUMINAIRE_LIMITS = field_limits(RecordType.LUMINAIRE, LUMINAIRE_RANGES)
+"""The checks of a luminaire record's fields (beside its time): LUMINAIRE_RANGES within the
+columns."""
+SENSOR_LIMITS = field_limits(RecordType.SENSOR)
+"""The checks of a sensor record's integer fields (beside its time): what their columns hold.
+The value is checked against its quantity's range, the quantity against the known codes."""
+
+assert all(names.keys() == set(rt.dtype.names or ()) for rt, names in RECORD_COLUMNS.items())
 
 FLOAT_FIELDS = {
     RecordType.LUMINAIRE: tuple(n for n in LUMINAIRE_DTYPE.names if LUMINAIRE_DTYPE[n].kind == "f"),

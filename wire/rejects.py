@@ -44,6 +44,7 @@ class RejectReason(StrEnum):
     OUT_OF_RANGE_QUANTITY = "out_of_range:quantity"  # unknown quantity code
     NOT_FINITE_VALUE = "not_finite:value"
     OUT_OF_RANGE_VALUE = "out_of_range:value"  # outside the quantity's range
+    OUT_OF_RANGE_SENSOR = "out_of_range:sensor"  # beyond its smallint column (added last: codes stay)
 
     @property
     def code(self) -> int:

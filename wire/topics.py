@@ -27,6 +27,10 @@ class Kind(StrEnum):
     RECEIPT = "receipt"  # ingest -> controller: what the centre has stored (wire.messages.Receipt)
 
 
+UPWARD_KINDS = (Kind.TELEMETRY, Kind.EVENT, Kind.ACK, Kind.STATE)
+"""What controllers send up to the centre (ingest subscribes to each)."""
+
+
 class TopicError(ValueError):
     """A topic or identifier that is not part of the contract."""
 

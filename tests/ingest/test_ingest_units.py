@@ -15,6 +15,7 @@ from ingest.copy_binary import HEADER, PG_EPOCH_US, TRAILER, CopyLayout, PgType
 from ingest.ledger import first_occurrences
 from ingest.prepare import IngestReason, LedgerKind, prepare
 from ingest.rollup import reference_buckets
+from ingest.writer import storable
 from wire.codec import encode_luminaire
 from wire.rejects import RejectReason
 
@@ -122,3 +123,51 @@ def test_reference_rollup_is_independent_of_arrival_order(rows: list) -> None:
 def test_reference_rollup_counts_a_reset_from_zero() -> None:
     rows = [(0, 0, 0, 100.0), (0, 60, 1, 130.0), (0, 120, 2, 5.0), (0, 1000, 3, 25.0)]
     assert reference_buckets(rows) == {(0, 0): (35.0, 3), (0, 900): (20.0, 1)}
+
+
+# --- hostile JSON never escapes prepare -----------------------------------------------------
+
+EVENT_JSON = ('{"v":1,"id":"e1","controller":"c1","boot_id":1,"seq":%d,"kind":"boot",'
+              '"severity":"info","time":"%s"}')
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_prepare_survives_an_event_time_at_the_edge_of_the_calendar(when: str) -> None:
+    batch = [
+        ("luciole/v1/t/c1/event", (EVENT_JSON % (1, when)).encode()),
+        ("luciole/v1/t/c1/telemetry", encode_luminaire(1, 0, luminaire_records(2, T0_US))),
+    ]
+    p = prepare(batch, lambda t, c: 11, T0_US + 1)
+    assert [(r.msg, r.record, r.reason) for r in p.rejects] == [(0, None, IngestReason.BAD_EVENT)]
+    assert p.luminaire.shape[0] == 2 and not p.events
+
+
+def test_prepare_refuses_event_times_outside_the_telemetry_window() -> None:
+    inside = ["2015-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]
+    outside = ["0001-01-01T00:00:00Z", "2014-12-31T23:59:59Z", "2026-01-02T00:00:01Z",
+               "9999-12-31T23:59:59Z"]
+    batch = [("luciole/v1/t/c1/event", (EVENT_JSON % (i, when)).encode())
+             for i, when in enumerate(inside + outside)]
+    p = prepare(batch, lambda t, c: 11, T0_US)  # now = 2026-01-01T00:00:00Z
+    assert [m for m, _, _ in p.events] == [0, 1, 2]
+    assert [(r.msg, r.reason) for r in p.rejects] == [
+        (i, IngestReason.BAD_EVENT) for i in range(3, 7)]
+
+
+def test_copy_buffer_refuses_integers_its_column_cannot_hold() -> None:
+    layout = CopyLayout("t", (("s", PgType.SMALLINT), ("i", PgType.INTEGER)))
+    fits = {"s": np.array([0, 32767], np.uint16), "i": np.array([0, 65535], np.uint16)}
+    assert layout.encode(fits).shape[0] > 0
+    with pytest.raises(ValueError, match=r"t\.s: values 0\.\.40000 do not fit int16"):
+        layout.encode({"s": np.array([0, 40000], np.uint16), "i": np.zeros(2, np.uint16)})
+    with pytest.raises(ValueError, match="do not fit int32"):
+        layout.encode({"s": np.zeros(1, np.int16), "i": np.array([2**31], np.int64)})
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("luciole/v1/t/c/event", "luciole/v1/t/c/event"), ("a\x00b", "a\ufffdb"),
+     ("x\ud800y", "x?y"), ("é\U0001f4a1", "é\U0001f4a1"), (None, None)],
+)
+def test_dead_letter_text_is_made_storable(text: str | None, stored: str | None) -> None:
+    assert storable(text) == stored

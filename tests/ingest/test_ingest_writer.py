@@ -15,6 +15,8 @@ from ingest_helpers import T0_US, luminaire_records, poll_payloads, register_fle
 from ingest import rollup
 from ingest.copy_binary import write as copy_write
 from ingest.writer import LUMINAIRE_ROWS, Writer
+from wire.codec import SENSOR_DTYPE, Quantity, encode_sensor
+from wire.topics import Kind
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +166,53 @@ def test_incremental_rollup_matches_the_reference_for_any_arrival(db_dsn: str, r
     for key, (energy, samples) in expected.items():
         assert got[key][1] == samples
         assert got[key][0] == pytest.approx(energy, rel=1e-9, abs=1e-6)
+
+
+# --- findings of the hostile-controller review, against the real database --------------------
+
+
+def _stored_and_rejects(dsn: str) -> tuple[int, list[tuple[str, str, bytes]]]:
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute("SELECT count(*) FROM luminaire_telemetry").fetchone()[0]
+        rejects = conn.execute("SELECT topic, reason, payload FROM ingest_rejects").fetchall()
+    return stored, [(t, r, bytes(p)) for t, r, p in rejects]
+
+
+def test_nul_in_an_event_detail_is_dead_lettered_and_the_rest_of_the_batch_stored(
+        db_dsn: str) -> None:
+    fleet = register_fleet(db_dsn, 2)
+    controller = next(iter(fleet.keys))
+    poison = (b'{"v":1,"id":"e1","controller":"%s","boot_id":1,"seq":1,"kind":"boot",'
+              b'"severity":"info","time":"2026-01-01T00:00:00Z","detail":{"note":"a\\u0000b"}}'
+              % controller.encode())
+    valid = poll_payloads(fleet, polls=3, luminaires=4)
+    writer = Writer(db_dsn)
+    try:
+        writer.write([valid[0], (fleet.topic(controller, Kind.EVENT), poison), *valid[1:]],
+                     now_us=T0_US)
+    finally:
+        writer.close()
+    stored, rejects = _stored_and_rejects(db_dsn)
+    assert stored == 3 * 2 * 4
+    assert rejects == [(fleet.topic(controller, Kind.EVENT), "bad_event", poison)]
+
+
+def test_a_sensor_index_above_32767_is_dead_lettered_not_stored_negative(db_dsn: str) -> None:
+    fleet = register_fleet(db_dsn, 1)
+    controller = next(iter(fleet.keys))
+    records = np.zeros(2, dtype=SENSOR_DTYPE)
+    records["time_us"] = T0_US
+    records["sensor"] = [32767, 40000]
+    records["quantity"] = Quantity.NOISE_DBA
+    records["value"] = 55.0
+    payload = encode_sensor(3, 0, records)
+    writer = Writer(db_dsn)
+    try:
+        writer.write([(fleet.topic(controller), payload)], now_us=T0_US)
+    finally:
+        writer.close()
+    with psycopg.connect(db_dsn) as conn:
+        sensors = [r[0] for r in conn.execute("SELECT sensor FROM sensor_readings")]
+        rejects = conn.execute("SELECT reason, record_index FROM ingest_rejects").fetchall()
+    assert sensors == [32767]
+    assert rejects == [("out_of_range:sensor", 1)]

@@ -101,3 +101,35 @@ def test_ingest_stores_telemetry_rejects_and_rollups_with_its_own_role_and_accou
         publisher.close()
         consumer.stop()
         thread.join(timeout=15)
+
+
+
+def test_ingest_role_stores_acks_and_states(stack: RunningStack, db_dsn: str) -> None:
+    """Acks move a command's status and states set the online flag, as the ingest role."""
+    import json
+
+    from ingest.writer import Writer
+    from tests.ingest.ingest_helpers import T0_US
+    from wire.topics import Kind
+
+    fleet = register_fleet(db_dsn, 1)
+    (ctl,) = fleet.keys
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("INSERT INTO commands (id, tenant_id, controller_id, type, body, issued_at,"
+                     " expires_at) VALUES ('k1', %s, %s, 'identify', '{}', %s, %s)",
+                     (fleet.tenant, ctl, "2025-12-31T23:00:00Z", "2026-01-02T00:00:00Z"))
+    head = {"v": 1, "controller": ctl, "boot_id": 9, "time": "2026-01-01T00:00:00Z"}
+    ack = {**head, "id": "a1", "seq": 1, "command_id": "k1", "status": "done"}
+    state = {**head, "id": "s2", "seq": 2, "online": True, "firmware": "3.0", "luminaires": 4}
+    writer = Writer(_service_dsn(stack, db_dsn, DbService.INGEST))
+    try:
+        result = writer.write([(fleet.topic(ctl, Kind.ACK), json.dumps(ack).encode()),
+                               (fleet.topic(ctl, Kind.STATE), json.dumps(state).encode())],
+                              now_us=T0_US)
+    finally:
+        writer.close()
+    assert (result.acks, result.states, sum(result.rejects.values())) == (1, 1, 0)
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT status FROM commands").fetchall() == [("done",)]
+        assert conn.execute("SELECT online FROM controllers").fetchall() == [(True,)]
+        assert conn.execute("SELECT count(*) FROM controller_states").fetchall() == [(1,)]

@@ -55,7 +55,7 @@ LUMINAIRE_ROW = st.tuples(*LUMINAIRE_FIELDS.values())
 SENSOR_ROW = st.sampled_from(Quantity).flatmap(
     lambda q: st.tuples(
         st.integers(TIME_MIN_US, LATEST),
-        st.integers(0, 65535),
+        st.integers(0, 32767),  # the sensor column is a smallint
         st.just(int(q)),
         _float(q.low, q.high, 32),
     )

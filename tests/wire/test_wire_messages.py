@@ -48,10 +48,11 @@ TARGETS = st.one_of(
     st.builds(LuminaireTarget, luminaire=st.integers(0, 1023)),
     st.builds(GroupTarget, group=st.integers(0, 15)),
 )
+TEXT = st.characters(exclude_characters="\x00")  # surrogates are excluded by default
 DETAIL = st.dictionaries(
-    st.text(min_size=1, max_size=64),
-    st.one_of(st.booleans(), st.integers(-(2**53), 2**53),
-              st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=256)),
+    st.text(TEXT, min_size=1, max_size=64),
+    st.one_of(st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
+              st.floats(-(2**53), 2**53), st.text(TEXT, max_size=256)),
     max_size=32,
 )
 STEPS = st.one_of(
@@ -95,10 +96,10 @@ MESSAGES = st.one_of(
     command(ReadDiagnostics, target=TARGETS),
     command(Reboot, delay_s=st.integers(0, 3600)),
     st.builds(Ack, controller=CONTROLLERS, boot_id=U64, seq=U64, command_id=st.uuids().map(str),
-              status=st.sampled_from(AckStatus), reason=st.text(min_size=1, max_size=256),
+              status=st.sampled_from(AckStatus), reason=st.text(TEXT, min_size=1, max_size=256),
               time=TIMES),
     st.builds(State, controller=CONTROLLERS, boot_id=U64, seq=U64, online=st.just(False),
-              firmware=st.text(min_size=1, max_size=64), time=TIMES,
+              firmware=st.text(TEXT, min_size=1, max_size=64), time=TIMES,
               luminaires=st.integers(0, 1024), reason=st.none() | st.sampled_from(OfflineReason)),
     CONFIGS,
 )
