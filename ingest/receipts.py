@@ -45,6 +45,10 @@ def rejected_keys(batch: Sequence[tuple[str, bytes]], whole: Sequence[tuple[int,
             out.append((m, key, reason))
     return out
 
+EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int64), np.zeros(0, np.int64),
+         np.zeros(0, np.int32))
+"""No ledger entries: the key columns of `build` for a batch that stored nothing."""
+
 _Stored = tuple[str, int, int, int]  # stream, boot id, first seq, last seq
 _Refused = tuple[str, int, int, int, str]  # the same and the reason
 
