@@ -425,7 +425,7 @@ class Stream(StrEnum):
     MESSAGE = "message"  # JSON messages sent up (events and acks): one number each
 
 
-MAX_RECEIPT_RANGES = 1024
+MAX_RECEIPT_RANGES = 200  # with the longest numbers and reasons a receipt stays under MAX_JSON_BYTES
 REASON_PATTERN = r"^[a-z0-9_.:-]+$"
 ReasonText = Annotated[str, Field(min_length=1, max_length=64, pattern=REASON_PATTERN)]
 

@@ -94,3 +94,13 @@ def test_the_fast_receipt_json_is_the_models_own(stored: list[MessageKey], bad: 
                              for x in r.rejected])
         assert fast == messages.dumps(r)
         assert messages.loads(Receipt, fast) == r
+
+
+def test_the_largest_receipt_fits_a_json_message() -> None:
+    big = 2**64 - 1 - 4 * MAX_RECEIPT_RANGES
+    stored = [MessageKey(Stream.LUMINAIRE, 2**64 - 1, big + 2 * i, 1) for i in range(MAX_RECEIPT_RANGES)]
+    refused = [(MessageKey(Stream.SENSOR, 2**64 - 1, big + 2 * i, 1), "x" * 64)
+               for i in range(MAX_RECEIPT_RANGES)]
+    (receipt,) = receipts_for("c" * 64, stored, refused, NOW)
+    assert len(messages.dumps(receipt)) <= messages.MAX_JSON_BYTES
+    assert messages.loads(Receipt, messages.dumps(receipt)) == receipt
