@@ -86,15 +86,10 @@ def build(topics: Sequence[str], msg: np.ndarray, kind: np.ndarray, boot: np.nda
     if n:
         # controller of each entry, as an integer, to sort and merge ranges in numpy
         topic_ids: dict[str, int] = {}
-        names: list[str] = []
-        tid = np.empty(n, dtype=np.int64)
-        for j, m in enumerate(msg.tolist()):
-            name = topics[m]
-            k = topic_ids.get(name)
-            if k is None:
-                k = topic_ids[name] = len(names)
-                names.append(name)
-            tid[j] = k
+        names = [topics[m] for m in msg.tolist()]
+        tid = np.fromiter((topic_ids.setdefault(name, len(topic_ids)) for name in names),
+                          dtype=np.int64, count=n)
+        by_id = list(topic_ids)
         boot_u = np.ascontiguousarray(boot, dtype=np.int64).view(np.uint64)
         first_u = np.ascontiguousarray(first_seq, dtype=np.int64).view(np.uint64)
         stream = np.asarray(kind, dtype=np.int64)
@@ -107,14 +102,17 @@ def build(topics: Sequence[str], msg: np.ndarray, kind: np.ndarray, boot: np.nda
         joins[1:] = ((t[1:] == t[:-1]) & (s[1:] == s[:-1]) & (b[1:] == b[:-1])
                      & (f[1:] <= last[:-1] + np.uint64(1)))
         starts = np.flatnonzero(~joins)
-        ends = np.append(starts[1:], n)
-        for a, z in zip(starts.tolist(), ends.tolist(), strict=True):
-            target = _receipt_topic(names[int(t[a])], cache)
-            name_kind = STREAM_OF_LEDGER_KIND.get(int(s[a]))
+        range_last = np.maximum.reduceat(last, starts).tolist()
+        for ti, si, bi, fi, li in zip(t[starts].tolist(), s[starts].tolist(), b[starts].tolist(),
+                                      f[starts].tolist(), range_last, strict=True):
+            target = _receipt_topic(by_id[ti], cache)
+            name_kind = STREAM_OF_LEDGER_KIND.get(si)
             if target is None or name_kind is None:
                 continue
-            entry = per_topic.setdefault(target[0], (target[1], [], []))
-            entry[1].append((name_kind, int(b[a]), int(f[a]), int(last[a:z].max())))
+            entry = per_topic.get(target[0])
+            if entry is None:
+                entry = per_topic[target[0]] = (target[1], [], [])
+            entry[1].append((name_kind, bi, fi, li))
     for m, key, reason in rejected:
         target = _receipt_topic(topics[m], cache)
         if target is None:
