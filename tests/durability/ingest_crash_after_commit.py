@@ -1,5 +1,5 @@
-"""`python -m ingest`, except that the worker SIGKILLs itself right after its first batch with
-readings committed: the rows are in the database, but neither a receipt nor the broker's
+"""`python -m ingest`, except that the worker SIGKILLs itself right after its first committed
+batch: the rows are in the database, but neither a receipt nor the broker's
 acknowledgement has gone out. Run as a script by the ingest crash test."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ _write = writer.Writer.write
 
 def _write_then_die(self: writer.Writer, *args: object, **kwargs: object) -> writer.WriteResult:
     result = _write(self, *args, **kwargs)  # type: ignore[arg-type]
-    if result.records:
+    if result.messages:
         os.kill(os.getpid(), signal.SIGKILL)
     return result
 

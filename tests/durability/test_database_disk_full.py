@@ -22,7 +22,8 @@ from tests.ingest.ingest_helpers import ProcessWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.durability]
 
-READINGS = 30_000
+READINGS = 60_000
+HEADROOM_MIB = 4
 DB = "luciole_full"
 
 
@@ -44,7 +45,7 @@ def test_database_disk_full_holds_readings_until_space_returns(
         own_stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     space = tmp_path / "pgspace"
     space.mkdir()
-    if os.geteuid() != 0 or not _mount(space, 48):
+    if os.geteuid() != 0 or not _mount(space, 128):
         pytest.skip("cannot mount a small tmpfs here")
     try:
         endpoints = own_stack.up()
@@ -60,7 +61,10 @@ def test_database_disk_full_holds_readings_until_space_returns(
         controllers = [LinkController(tmp_path, own_stack, endpoints, f"full-c{i:02d}", 50, 3_000 + i)
                        for i in range(10)]
         names = [c.name for c in controllers]
-        register(dsn, names)  # the schema and catalogs take part of the 48 MiB
+        register(dsn, names)
+        # leave a few MiB beyond the schema and catalogs: the readings fill them
+        used = sum(f.stat().st_size for f in space.rglob("*") if f.is_file())
+        assert _mount(space, used // (1 << 20) + HEADROOM_MIB, remount=True)
         log = tmp_path / "ingest.log"
         env = ingest_env(own_stack, LUCIOLE_INGEST_DSN=endpoints.service_dsn(DbService.INGEST, DB))
         worker = ProcessWorker(env, log)

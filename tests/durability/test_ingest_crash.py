@@ -51,20 +51,20 @@ def test_ingest_sigkills_lose_and_duplicate_no_reading(own_stack: Stack, tmp_pat
     started = time.monotonic()
     try:
         fleet.start(READINGS)
-        step = READINGS // (KILLS + 2)
-        for kill in range(KILLS):
+        step = READINGS // (KILLS + 3)
+        for kill in range(KILLS + 1):
             # a random moment of the stream: batching, writing, publishing receipts, acknowledging
             goal = step * (kill + 1) + rng.randrange(step // 2)
             wait_for(lambda g=goal: fleet.taken >= g or fleet.error is not None, 60, "readings taken")
             assert fleet.error is None, fleet.error
-            worker.kill()
+            if kill == KILLS // 2:  # once, mid-stream: between commit and acknowledgement
+                worker.stop()
+                crashing = CrashAfterCommitWorker(env, log)
+                assert crashing.proc.wait(60) == -signal.SIGKILL, "it died right after a commit"
+                crashing._log.close()
+            else:
+                worker.kill()
             worker = ProcessWorker(env, log)
-        # once between commit and acknowledgement
-        worker.stop()
-        crashing = CrashAfterCommitWorker(env, log)
-        assert crashing.proc.wait(60) == -signal.SIGKILL, "it died right after a commit"
-        crashing._log.close()
-        worker = ProcessWorker(env, log)
         wait_for(lambda: fleet.taken >= READINGS, 60, "every reading taken")
         wait_for(lambda: fleet.held() == 0 or fleet.error is not None, 120,
                  "every outbox emptied by receipts")
