@@ -92,7 +92,8 @@ def test_ingest_stores_telemetry_rejects_and_rollups_with_its_own_role_and_accou
         publisher.publish(poll_payloads(fleet, polls=5, luminaires=2))
         publisher.publish([(fleet.topic(next(iter(fleet.keys))), b"not telemetry")])
         wait_for(lambda: scalar(db_dsn, "SELECT count(*) FROM luminaire_telemetry") == 3 * 5 * 2
-                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects") == 1
+                 and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects WHERE topic LIKE %s",
+                            (f"luciole/v1/{fleet.tenant}/%",)) == 1
                  and scalar(db_dsn, "SELECT count(*) FROM luminaire_state") == 3 * 2
                  and scalar(db_dsn, "SELECT count(*) FROM ingest_recent") == 0,
                  30, "telemetry, the reject and the fold stored by the ingest role")
