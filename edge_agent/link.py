@@ -1,8 +1,10 @@
 """The MQTT shell (aiomqtt, MQTT 5): connect, announce, listen, and drain the outbox in order.
 
 Nothing is published from memory: every reading, event and ack is written to the outbox first
-and removed only after its PUBACK, so what was accepted survives an outage, a SIGKILL or a power
-cut. The birth message (State online, retained) is sent on each connection before the backlog;
+and removed only when ingest's receipt (on the controller's own `receipt` topic) names it as
+stored or dead-lettered; a PUBACKed message with no receipt in time is sent again
+(`edge_agent.confirm`). So what was accepted survives an outage, a broker crash, a SIGKILL or a
+power cut. The birth message (State online, retained) is sent on each connection before the backlog;
 the last will (State offline, connection_lost, retained) lets the broker mark us offline.
 Both count the gear found: the first connection waits (a bounded time) for DALI discovery, and a
 change of the inventory later is announced by a clean reconnect, since MQTT sets the will only
@@ -24,10 +26,13 @@ from paho.mqtt.properties import Properties
 
 from edge_agent import metrics
 from edge_agent.clock import Clock
+from edge_agent.confirm import Confirmations, Released
 from edge_agent.settings import AgentSettings
-from edge_agent.store_forward import Outbox, Pending, TokenBucket
+from edge_agent.store_forward import Outbox, OutboxFull, Pending, TokenBucket
+from wire.messages import MessageError, Receipt, loads
+from wire.receipts import key_of
 from wire.retry import Backoff
-from wire.topics import Kind, topic
+from wire.topics import Kind, parse_topic, topic
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,12 @@ class Link:
         tenant, controller = settings.tenant, settings.controller_id
         self.topics = {k: topic(tenant, controller, k) for k in Kind}
         self._label = controller
+        self.confirm = Confirmations(
+            Backoff(initial_s=settings.confirm_timeout_s, max_s=settings.confirm_timeout_max_s),
+            settings.confirm_window, self._rng)
+        self.receipts_refused = 0  # receipts ignored: malformed, or naming another controller
+        self._unremoved: list[int] = []  # released by receipts, not yet removed (disk full)
+        self._full_logged = False
 
     def wake(self) -> None:
         """Something new is in the outbox."""
@@ -153,6 +164,7 @@ class Link:
                 lost = group.exceptions[0]
             finally:
                 self._client = None
+                self.confirm.connection_lost()
                 self.connected.clear()
                 metrics.CONNECTED.labels(self._label).set(0)
             if self._closing:
@@ -191,7 +203,9 @@ class Link:
         self._reported = None
         await client.publish(self.topics[Kind.STATE], self._state_payload(True, None), qos=1,
                              retain=True)
-        await client.subscribe([(self.topics[Kind.CMD], 1), (self.topics[Kind.CONFIG], 1)])
+        granted = await client.subscribe([(self.topics[Kind.CMD], 1), (self.topics[Kind.CONFIG], 1),
+                                          (self.topics[Kind.RECEIPT], 1)])
+        self._receipts_granted(granted)
         if self._closing:
             return  # goodbye() was said while connecting; an aiomqtt request swallowed the cancel
         self.connected.set()
@@ -207,31 +221,121 @@ class Link:
         await self._rearm.wait()
         raise _Rearm
 
+    def _receipts_granted(self, granted: object) -> None:
+        """A broker whose ACL predates receipts refuses that subscription: then no receipt can
+        come, and a PUBACK releases a message as before (broker-durable only), said loudly."""
+        codes = list(granted) if isinstance(granted, list | tuple) else []
+        code = codes[2] if len(codes) > 2 else 0
+        value = code.value if hasattr(code, "value") else int(code)
+        refused = value >= 0x80
+        if refused and self.confirm.end_to_end:
+            log.error("receipt subscription refused controller=%s topic=%s reason=%s; readings leave "
+                      "the outbox on the broker's PUBACK, not on ingest's confirmation: give the "
+                      "controller's broker role read access to its receipt topic", self._label,
+                      self.topics[Kind.RECEIPT], code)
+        self.confirm.end_to_end = not refused
+
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            self._on_message(str(message.topic), payload)
+            name = str(message.topic)
+            if name == self.topics[Kind.RECEIPT]:
+                self.on_receipt(payload)
+            else:
+                self._on_message(name, payload)
+
+    def on_receipt(self, payload: bytes) -> Released:
+        """A receipt on our own topic: release what it names. One that does not parse, or names
+        another controller, releases nothing."""
+        try:
+            receipt: Receipt = loads(Receipt, payload)
+        except MessageError as exc:
+            self._refuse_receipt(f"invalid: {exc}"[:200])
+            return Released()
+        if receipt.controller != self.settings.controller_id:
+            self._refuse_receipt(f"names controller {receipt.controller!r}")
+            return Released()
+        released = self.confirm.receipt(receipt)
+        self._release(released)
+        return released
+
+    def _remove_released(self) -> None:
+        """Remove what receipts released; with the disk full they wait for the next try."""
+        if not self._unremoved:
+            return
+        try:
+            self.outbox.remove(self._unremoved)
+        except OutboxFull as exc:
+            if not self._full_logged:
+                self._full_logged = True
+                log.warning("outbox disk full controller=%s: %d confirmed messages not removed yet "
+                            "(%s)", self._label, len(self._unremoved), exc)
+            return
+        self._unremoved, self._full_logged = [], False
+
+    def _refuse_receipt(self, why: str) -> None:
+        self.receipts_refused += 1
+        metrics.RECEIPTS_REFUSED.labels(self._label).inc()
+        log.warning("receipt ignored controller=%s: %s", self._label, why)
+
+    def _release(self, released: Released) -> None:
+        if not released.ids:
+            return
+        self._unremoved += released.ids
+        self._remove_released()
+        if released.stored:
+            metrics.CONFIRMED.labels(self._label, "stored").inc(released.stored)
+        for reason, n in released.rejected.items():
+            metrics.CONFIRMED.labels(self._label, reason).inc(n)
+            log.warning("centre dead-lettered messages controller=%s reason=%s count=%d",
+                        self._label, reason, n)
+        self._wake.set()  # the window has room again
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox oldest first, a window of QoS 1 messages at a time."""
+        """Publish the outbox oldest first, a window of QoS 1 messages at a time: first what is
+        due again (no receipt in time, or cut off by a lost connection), then new messages, at
+        most `confirm_window` unconfirmed at once."""
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            batch = self.outbox.peek(self.settings.inflight)
+            self._remove_released()
+            self.confirm.expire(loop.time())
+            again, fresh = self.confirm.to_send(self.settings.inflight)
+            batch = self.outbox.get(again)
+            if len(batch) < len(again):  # dropped meanwhile by the outbox's size or age bound
+                present = {m.id for m in batch}
+                self.confirm.forget([i for i in again if i not in present])
+            if fresh:
+                batch += self.outbox.peek(fresh, after_id=self.confirm.cursor)
             if not batch:
                 self._update_gauges()
-                await self._wake.wait()
+                due = self.confirm.next_due()
+                timeout = None if due is None else max(0.0, due - loop.time())
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
                 continue
             granted = self.bucket.take(len(batch))
-            if granted == 0:
+            if granted < len(batch):
+                self.confirm.requeue([m.id for m in batch[granted:]])
+                batch = batch[:granted]
+            if not batch:
                 await self.clock.sleep(self.bucket.wait_s(1))
                 continue
-            batch = batch[:granted]
+            for m in batch:
+                self.confirm.published(m.id, key_of(parse_topic(m.topic).kind, m.payload))
             # the publish calls reach the socket in this order (tasks start in creation order)
             results = await asyncio.gather(*(self._publish(client, m) for m in batch),
                                            return_exceptions=True)
-            done = [m.id for m, r in zip(batch, results) if r is None]
-            self.outbox.remove(done)
-            metrics.PUBLISHED.labels(self._label).inc(len(done))
+            now = loop.time()
+            acked = 0
+            for m, r in zip(batch, results, strict=True):
+                if r is None:
+                    acked += 1
+                    self._release(self.confirm.puback(m.id, now))
+            metrics.PUBLISHED.labels(self._label).inc(acked)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
@@ -244,6 +348,7 @@ class Link:
         metrics.BUFFERED.labels(self._label).set(s.messages)
         metrics.BUFFER_BYTES.labels(self._label).set(s.bytes)
         metrics.DROPPED.labels(self._label).set(s.dropped_total)
+        metrics.UNCONFIRMED.labels(self._label).set(self.confirm.awaiting())
 
     async def goodbye(self, reason: str, timeout_s: float = 2.0) -> None:
         """Publish the offline state (retained) if connected: a clean stop is not a lost link.

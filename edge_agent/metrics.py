@@ -5,8 +5,17 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 PUBLISHED = Counter("luciole_agent_messages_published_total",
-                    "Messages acknowledged by the broker (PUBACK) and removed from the outbox",
+                    "Messages acknowledged by the broker (PUBACK), resends included",
                     ["controller"])
+CONFIRMED = Counter("luciole_agent_messages_confirmed_total",
+                    "Messages a receipt released from the outbox, by outcome (stored, or the "
+                    "centre's reject reason)", ["controller", "outcome"])
+UNCONFIRMED = Gauge("luciole_agent_unconfirmed_messages",
+                    "Messages acknowledged by the broker and awaiting the centre's receipt",
+                    ["controller"])
+RECEIPTS_REFUSED = Counter("luciole_agent_receipts_refused_total",
+                           "Receipts ignored: malformed, or naming another controller",
+                           ["controller"])
 BUFFERED = Gauge("luciole_agent_outbox_messages", "Messages waiting in the outbox", ["controller"])
 BUFFER_BYTES = Gauge("luciole_agent_outbox_bytes", "Bytes waiting in the outbox", ["controller"])
 DROPPED = Gauge("luciole_agent_outbox_dropped_messages",

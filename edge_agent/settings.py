@@ -184,6 +184,12 @@ class AgentSettings(BaseSettings):
     drain_rate_per_s: float = Field(200.0, gt=0, description="backlog drain rate after reconnect")
     drain_burst: int = Field(50, ge=1)
     inflight: int = Field(8, ge=1, le=10, description="QoS 1 messages awaiting PUBACK at once")
+    confirm_timeout_s: float = Field(
+        60.0, gt=0, description="real seconds a PUBACKed message waits for ingest's receipt before "
+        "it is sent again (the first time; then doubling up to confirm_timeout_max_s, jittered)")
+    confirm_timeout_max_s: float = Field(900.0, gt=0)
+    confirm_window: int = Field(
+        1000, ge=1, le=100_000, description="messages sent and not yet confirmed, at most")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     control_tick_s: float = Field(1.0, gt=0, description="how often target levels are recomputed")
@@ -194,6 +200,12 @@ class AgentSettings(BaseSettings):
         900.0, gt=0, description="how often (agent time) each DALI bus is searched for new gear")
     clock_factor: float = Field(1.0, gt=0, description="agent time speed-up (demo, tests only)")
     clock_start: float | None = Field(None, description="agent start time, epoch s (tests only)")
+
+    @model_validator(mode="after")
+    def _confirm_timeouts(self) -> AgentSettings:
+        if self.confirm_timeout_max_s < self.confirm_timeout_s:
+            raise ValueError("confirm_timeout_max_s must be at least confirm_timeout_s")
+        return self
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,

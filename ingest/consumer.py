@@ -250,12 +250,20 @@ class Consumer:
         outcome = self.store.write([(topic, payload) for _, _, topic, payload in batch])
         if outcome is None:
             return  # stopping: not acknowledged, the broker redelivers to the next session
+        self._send_receipts(outcome.result.receipts)
         generation = self._generation
         for gen, mid, _, _ in batch:
             if gen == generation and mid:  # an older connection's mids: the broker redelivers
                 self.client.ack(mid, 1)
         self._released += len(batch)
         self._account(outcome, len(batch))
+
+    def _send_receipts(self, receipts: list[tuple[str, bytes]]) -> None:
+        """Tell each controller what this batch stored or dead-lettered (QoS 0: a lost receipt
+        costs a resend, which the ledger drops and confirms again). Only after the commit."""
+        for name, payload in receipts:
+            self.client.publish(name, payload, qos=0)
+        metrics.RECEIPTS.inc(len(receipts))
 
     def _account(self, outcome: Outcome, n: int) -> None:
         result = outcome.result

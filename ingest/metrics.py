@@ -43,3 +43,5 @@ ROLLUP_SECONDS = Histogram(
     "luciole_ingest_rollup_seconds", "Energy rollup pass time",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RECEIPTS = Counter("luciole_ingest_receipts_total",
+                   "Receipts published to controllers after a commit (one per controller per batch)")

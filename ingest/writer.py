@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest import acks, ledger, rollup, states
+from ingest import acks, ledger, receipts, rollup, states
 from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
 from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
@@ -90,6 +90,8 @@ class WriteResult:
     newest_record_us: int | None = None
     lag_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # now - record time, per record
     commit_s: float = 0.0
+    # (receipt topic, payload) to publish once committed: what each controller may let go of
+    receipts: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -107,6 +109,7 @@ class WriteResult:
         if other.lag_s.shape[0]:
             self.lag_s = np.concatenate([self.lag_s, other.lag_s])
         self.commit_s += other.commit_s
+        self.receipts += other.receipts
 
 
 class Writer:
@@ -117,6 +120,7 @@ class Writer:
         self.registry = Registry(registry_refresh_min_s)
         self.conn: psycopg.Connection | None = None
         self._topics: dict[str, object] = {}
+        self._receipt_topics: dict[str, tuple[str, str] | None] = {}
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> psycopg.Connection:
@@ -192,6 +196,7 @@ class Writer:
                 else:
                     result.duplicates = 1
             conn.commit()
+            result.receipts = _dead_letter_receipts(message, p, reason, new)
         except BaseException:
             self._abandon()
             raise
@@ -253,6 +258,11 @@ class Writer:
                 self._rejects(cur, rejects, batch)
                 result.rejects = Counter(r.reason for r in rejects)
         conn.commit()
+        # the ledger holds every identified message now (new or duplicate): confirmed as stored
+        whole = [(r.msg, str(r.reason)) for r in rejects if r.record is None]
+        result.receipts = receipts.build(
+            [t for t, _ in batch], p.key_msg, p.key_kind, p.key_boot, p.key_first_seq, p.key_count,
+            receipts.rejected_keys(batch, whole, identified), cache=self._receipt_topics)
         return result
 
     def _luminaires(self, cur: psycopg.Cursor, p: Prepared, keep: np.ndarray, now_us: int,
@@ -285,3 +295,18 @@ class Writer:
     # ------------------------------------------------------------------ rollup
     def refresh_rollups(self) -> rollup.RefreshResult | None:
         return rollup.refresh(self.connect())
+
+
+def _dead_letter_receipts(message: tuple[str, bytes], p: Prepared | None, reason: str,
+                          new: bool) -> list[tuple[str, bytes]]:
+    """The receipt of one dead-lettered message: rejected with its reason, or stored when the
+    ledger already held it (a copy of a message stored or dead-lettered before)."""
+    topics = [message[0]]
+    if p is not None and p.key_msg.shape[0]:
+        if not new:
+            return receipts.build(topics, p.key_msg, p.key_kind, p.key_boot, p.key_first_seq,
+                                  p.key_count)
+        keys = receipts.keys_of(p.key_kind, p.key_boot, p.key_first_seq, p.key_count)
+        return receipts.build(topics, *receipts.EMPTY, rejected=[(0, k, reason) for k in keys])
+    rejected = receipts.rejected_keys([message], [(0, reason)], np.zeros(1, dtype=bool))
+    return receipts.build(topics, *receipts.EMPTY, rejected=rejected)

@@ -18,9 +18,11 @@ from wire.topics import INGEST_SHARE_GROUP, Kind, subscription, topic, validate_
 
 # What a controller may do on its own topics, and nothing else.
 DEVICE_PUBLISHES = (Kind.TELEMETRY, Kind.EVENT, Kind.STATE, Kind.ACK)
-DEVICE_SUBSCRIBES = (Kind.CMD, Kind.CONFIG)
-# Ingest reads what controllers send; the API sends what controllers obey.
+DEVICE_SUBSCRIBES = (Kind.CMD, Kind.CONFIG, Kind.RECEIPT)
+# Ingest reads what controllers send and publishes nothing but receipts (end-to-end
+# confirmation); the API sends what controllers obey.
 INGEST_READS = (Kind.TELEMETRY, Kind.EVENT, Kind.STATE, Kind.ACK)
+INGEST_PUBLISHES = (Kind.RECEIPT,)
 API_PUBLISHES = (Kind.CMD, Kind.CONFIG)
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -56,7 +58,8 @@ class Role(StrEnum):
     """What an account is for; each has its own dynamic-security role."""
 
     ADMIN = "admin"  # manages accounts over $CONTROL: the launcher and the command line only
-    INGEST = "ingest"  # one account per ingest worker process: reads telemetry, event, state, ack
+    INGEST = "ingest"  # one account per ingest worker process: reads telemetry, event, state, ack;
+    # publishes receipts
     API = "api"  # publishes commands and config
     FLEET = "fleet"  # the fleet simulator: one account per publisher process, plus its cmd reader
     DEVICE = "device"  # one controller: its own topics only
@@ -125,6 +128,8 @@ def role_acls(account: BrokerAccount) -> list[dict[str, Any]]:
             shared = f"$share/{INGEST_SHARE_GROUP}/{subscription(kind)}"
             acls.append(_acl("subscribePattern", shared))
             acls.append(_acl("publishClientReceive", subscription(kind)))
+        for kind in INGEST_PUBLISHES:
+            acls.append(_acl("publishClientSend", subscription(kind)))
     elif account.role is Role.API:
         for kind in API_PUBLISHES:
             acls.append(_acl("publishClientSend", subscription(kind)))

@@ -414,6 +414,57 @@ class State(_FromController):
         return self
 
 
+# --- receipts: end-to-end confirmation -------------------------------------------------
+
+
+class Stream(StrEnum):
+    """A controller's numbered streams within one boot: each numbers its items from 0."""
+
+    LUMINAIRE = "luminaire"  # luminaire telemetry records
+    SENSOR = "sensor"  # sensor telemetry records
+    MESSAGE = "message"  # JSON messages sent up (events and acks): one number each
+
+
+MAX_RECEIPT_RANGES = 200  # with the longest numbers and reasons a receipt stays under MAX_JSON_BYTES
+REASON_PATTERN = r"^[a-z0-9_.:-]+$"
+ReasonText = Annotated[str, Field(min_length=1, max_length=64, pattern=REASON_PATTERN)]
+
+
+class SeqRange(BaseModel):
+    """Items `first_seq`..`last_seq` (inclusive) of one stream of one boot of a controller."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stream: Stream
+    boot_id: BootId
+    first_seq: Seq
+    last_seq: Seq
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeqRange:
+        if self.last_seq < self.first_seq:
+            raise ValueError("last_seq must be at least first_seq")
+        return self
+
+
+class RejectedRange(SeqRange):
+    """Items the centre refused and kept as dead letters, with the reason."""
+
+    reason: ReasonText
+
+
+class Receipt(_Message):
+    """Published by ingest on a controller's `receipt` topic after the transaction that stored its
+    messages committed: `stored` names what is in the database (a duplicate included: it was
+    stored before), `rejected` what was dead-lettered. A message covered by either may leave the
+    controller's outbox."""
+
+    controller: ControllerId
+    time: UtcTime
+    stored: Annotated[tuple[SeqRange, ...], Field(max_length=MAX_RECEIPT_RANGES)] = ()
+    rejected: Annotated[tuple[RejectedRange, ...], Field(max_length=MAX_RECEIPT_RANGES)] = ()
+
+
 # --- JSON in and out ---------------------------------------------------------------------
 
 M = TypeVar("M")

@@ -24,6 +24,7 @@ class Kind(StrEnum):
     CMD = "cmd"
     ACK = "ack"
     CONFIG = "config"
+    RECEIPT = "receipt"  # ingest -> controller: what the centre has stored (wire.messages.Receipt)
 
 
 UPWARD_KINDS = (Kind.TELEMETRY, Kind.EVENT, Kind.ACK, Kind.STATE)

@@ -33,6 +33,9 @@ def settings_for(tmp_path: Path, endpoints, tenant: str, controller: str, passwo
         broker=dict(host=endpoints.mqtt_host, port=endpoints.mqtt_port, username=controller,
                     password=password),
         reconnect_min_s=0.2, reconnect_max_s=5.0,
+        # no ingest runs in most agent tests: no receipt comes, and a resend would be a
+        # duplicate at the broker; tests of confirmation set their own timeouts
+        confirm_timeout_s=600.0, confirm_timeout_max_s=600.0,
     )
     data.update(overrides)
     return AgentSettings(**data)

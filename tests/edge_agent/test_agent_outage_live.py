@@ -132,7 +132,8 @@ def test_sigkilled_agent_loses_no_buffered_reading(stack, tmp_path: Path) -> Non
             broker=dict(host=e.mqtt_host, port=port, username=controller, password=password),
             dali=[dict(kind="daliserver", host="127.0.0.1", port=dali.port)],
             config=dict(telemetry_interval_s=60, dali_poll_interval_s=10),
-            clock_factor=60.0, clock_start=WINTER_NIGHT, reconnect_min_s=1, reconnect_max_s=5)))
+            clock_factor=60.0, clock_start=WINTER_NIGHT, reconnect_min_s=1, reconnect_max_s=5,
+            confirm_timeout_s=600.0, confirm_timeout_max_s=600.0)))
 
     def start() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config_path)],

@@ -153,3 +153,34 @@ def test_a_controller_cannot_manage_accounts(accounts: Accounts) -> None:
         attacker.publish(CONTROL_TOPIC, json.dumps(create).encode())
     with accounts.probe(sneaky, client_id=sneaky, password=password) as probe:
         assert not probe.accepted
+
+
+def test_only_ingest_publishes_receipts_and_a_controller_reads_only_its_own(
+        accounts: Accounts) -> None:
+    """A receipt releases readings from a controller's outbox: no controller may publish one
+    (a forged receipt would make its victim drop readings the centre never stored), nor read
+    another's."""
+    b_receipt = topic(TENANT_B, accounts.b, Kind.RECEIPT)
+    a_receipt = topic(TENANT_A, accounts.a, Kind.RECEIPT)
+    with accounts.controller(accounts.b) as victim, accounts.controller(accounts.a) as attacker:
+        assert not _failed(victim.subscribe(b_receipt, retained=False))
+        assert not _failed(attacker.subscribe(a_receipt, retained=False))
+        for hostile in (b_receipt, "luciole/v1/+/+/receipt", f"luciole/v1/{TENANT_B}/+/receipt",
+                        f"$share/x/{b_receipt}"):
+            assert _failed(attacker.subscribe(hostile, retained=False)), hostile
+        attacker.publish(b_receipt, b"forged")  # PUBACKed (MQTT 5 may not say no), not delivered
+        attacker.publish(a_receipt, b"forged for itself")
+        with accounts.probe(ingest_account(1)) as ingest_client:
+            ingest_client.publish(b_receipt, b"from ingest")
+            ingest_client.publish(a_receipt, b"from ingest to a")
+        # the forged ones were handled before ingest's (each publish waited for its PUBACK)
+        assert victim.expect().payload == b"from ingest"
+        assert attacker.expect().payload == b"from ingest to a"
+        assert victim.received.empty() and attacker.received.empty()
+    with accounts.probe("api") as api:  # nor may the API
+        with accounts.controller(accounts.b) as victim:
+            assert not _failed(victim.subscribe(b_receipt, retained=False))
+            api.publish(b_receipt, b"from the api")
+            with accounts.probe(ingest_account(1)) as ingest_client:
+                ingest_client.publish(b_receipt, b"marker")
+            assert victim.expect().payload == b"marker"

@@ -42,14 +42,19 @@ def test_device_role_lists_exactly_its_own_topics() -> None:
         ("publishClientReceive", "luciole/v1/ixelles/ctl-1/cmd"),
         ("subscribeLiteral", "luciole/v1/ixelles/ctl-1/config"),
         ("publishClientReceive", "luciole/v1/ixelles/ctl-1/config"),
+        ("subscribeLiteral", "luciole/v1/ixelles/ctl-1/receipt"),
+        ("publishClientReceive", "luciole/v1/ixelles/ctl-1/receipt"),
     ]
 
 
-def test_ingest_reads_through_its_shared_group_and_publishes_nothing() -> None:
+def test_ingest_reads_through_its_shared_group_and_publishes_receipts_only() -> None:
     acls = _acls(BrokerAccount("ingest-1", Role.INGEST))
     assert ("subscribePattern", "$share/ingest/luciole/v1/+/+/telemetry") in acls
-    assert {kind for kind, _ in acls} == {"subscribePattern", "publishClientReceive"}
-    assert {t.rsplit("/", 1)[1] for _, t in acls} == {"telemetry", "event", "state", "ack"}
+    reads = [(k, t) for k, t in acls if k != "publishClientSend"]
+    assert {kind for kind, _ in reads} == {"subscribePattern", "publishClientReceive"}
+    assert {t.rsplit("/", 1)[1] for _, t in reads} == {"telemetry", "event", "state", "ack"}
+    assert [(k, t) for k, t in acls if k == "publishClientSend"] == [
+        ("publishClientSend", "luciole/v1/+/+/receipt")]
 
 
 def test_api_publishes_commands_and_config_only() -> None:

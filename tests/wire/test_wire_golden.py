@@ -65,6 +65,7 @@ def test_golden_bytes_decode_to_their_records(name: str, record_type: RecordType
     ("config_v1.json", messages.ControllerConfig),
     ("cmd_set_level_v1.json", messages.Command),
     ("cmd_schedule_v1.json", messages.Command),
+    ("receipt_v1.json", messages.Receipt),
 ])
 def test_golden_json_parses_and_serialises_unchanged(name: str, model: Any) -> None:
     raw = (GOLDEN / name).read_bytes()
