@@ -14,8 +14,7 @@ import uuid
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from functools import cache
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import (
@@ -140,7 +139,7 @@ def _detail_value(value: object) -> bool | int | float | str:
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral):  # numpy integers too, when built in Python
-        if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
+        if not -JSON_INT_MAX <= int(value) <= JSON_INT_MAX:
             raise ValueError(f"integer beyond ±{JSON_INT_MAX}")
         return int(value)
     if isinstance(value, numbers.Real):
@@ -234,7 +233,7 @@ class GroupTarget(BaseModel):
     group: Annotated[int, Field(ge=0, le=15)]
 
 
-Target = Union[LuminaireTarget, GroupTarget, Literal["all"]]
+Target = LuminaireTarget | GroupTarget | Literal["all"]
 """`{"luminaire": n}`, `{"group": g}` or `"all"`."""
 
 
@@ -475,9 +474,15 @@ def dumps(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
 
 
-@cache
-def _adapter(cls: Any) -> TypeAdapter:
-    return TypeAdapter(cls)
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: Any) -> TypeAdapter[Any]:
+    """One pydantic adapter per message type, built once."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 def _readable(exc: ValidationError) -> str:

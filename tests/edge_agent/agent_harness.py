@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from controller_fw_sim.dali import SimulatedDaliBus
@@ -16,7 +16,7 @@ from tests.mqtt_probe import Probe
 from wire.codec import decode
 from wire.topics import Kind, parse_topic
 
-WINTER_NIGHT = datetime(2024, 12, 16, 21, 0, tzinfo=timezone.utc).timestamp()
+WINTER_NIGHT = datetime(2024, 12, 16, 21, 0, tzinfo=UTC).timestamp()
 """A Brussels winter evening: the fallback schedule burns at full level."""
 
 

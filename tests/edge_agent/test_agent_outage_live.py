@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 class DurableWatcher(Watcher):
     """A subscriber with a persistent session: it misses nothing across a broker restart."""
 
-    def __enter__(self) -> "DurableWatcher":
+    def __enter__(self) -> DurableWatcher:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.reconnect_delay_set(0.1, 0.5)
