@@ -49,7 +49,6 @@ from controller_fw_sim.fleet_sensors import (
     DEFAULT_MULTIFUNCTION_FRACTION,
     CabinetMeters,
     UrbanSensors,
-    wire_rows,
 )
 from controller_fw_sim.sensors import (
     BRUSSELS,
@@ -59,6 +58,7 @@ from controller_fw_sim.sensors import (
     temperature_c,
     traffic_shape,
 )
+from wire.codec import encode_rows
 from wire.messages import (
     Ack,
     AckStatus,
@@ -70,6 +70,7 @@ from wire.messages import (
     Reboot,
     SetLevel,
     State,
+    command_id_of,
     dumps,
     parse_command,
 )
@@ -523,7 +524,8 @@ class Fleet:
 
         due = np.flatnonzero(self.next_due_s <= t_s)
         if due.shape[0] == 0:
-            return Outbox(when, due, np.empty((0, HEADER_SIZE + 48 * self.m), dtype=_U8))
+            row_bytes = HEADER_SIZE + LUMINAIRE_DTYPE.itemsize * self.m
+            return Outbox(when, due, np.empty((0, row_bytes), dtype=_U8))
         self.next_due_s[due] += self.interval_s[due]
         due = due[self.powered[due]]  # an unpowered controller sends nothing
         if self.faults is not None:
@@ -577,7 +579,7 @@ class Fleet:
                 for name in names:
                     rec[name][lacking] = 0
 
-        out = wire_rows(RecordType.LUMINAIRE, self.boot_id[controllers], self.next_seq[controllers],
+        out = encode_rows(RecordType.LUMINAIRE, self.boot_id[controllers], self.next_seq[controllers],
                         rec.reshape(k, m))
         self.next_seq[controllers] += np.uint64(m)
         self.messages_built += k
@@ -601,7 +603,7 @@ class Fleet:
 
     def _sensor_rows(self, controllers: np.ndarray, records: np.ndarray) -> SensorRows:
         """Sensor messages of `controllers`, one (R records) each, numbered in the sensor stream."""
-        rows = wire_rows(RecordType.SENSOR, self.boot_id[controllers], self.next_sensor_seq[controllers],
+        rows = encode_rows(RecordType.SENSOR, self.boot_id[controllers], self.next_sensor_seq[controllers],
                          records)
         self.next_sensor_seq[controllers] += np.uint64(records.shape[1])
         self.sensor_messages_built += controllers.shape[0]
@@ -670,7 +672,7 @@ class Fleet:
         try:
             command = parse_command(payload)
         except MessageError as exc:
-            command_id = _loose_id(payload)
+            command_id = command_id_of(payload)
             if command_id is None:
                 return None
             return self._ack(controller, command_id, AckStatus.REFUSED, f"invalid command: {exc}"[:256])
@@ -734,17 +736,6 @@ class Fleet:
                   command_id=command_id, status=status, reason=reason, time=self.now)
         self._json.append(JsonOut(Kind.ACK, controller, dumps(ack), False))
         return ack
-
-
-def _loose_id(payload: bytes | str) -> str | None:
-    try:
-        doc = json.loads(payload)
-    except (ValueError, TypeError):
-        return None
-    value = doc.get("id") if isinstance(doc, dict) else None
-    if isinstance(value, str) and 0 < len(value) <= 64 and all(c.isalnum() or c in "_.:-" for c in value):
-        return value
-    return None
 
 
 def luminaire_fault_id(inventory: Inventory, controller: int, index: int) -> str:

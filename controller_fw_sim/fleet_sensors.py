@@ -21,13 +21,8 @@ from controller_fw_sim.modbus_meter import MeterConfig, MeterModel
 from controller_fw_sim.sensors import SensorField
 from wire import sensor_channels as wire_sensor_channels
 from wire.records import (
-    HEADER_DTYPE,
-    HEADER_SIZE,
-    MAGIC,
     SENSOR_DTYPE,
-    VERSION,
     Quantity,
-    RecordType,
 )
 from wire.sensor_channels import METER_QUANTITIES, URBAN_SENSOR_BASE, meter_records, meter_sensor
 
@@ -40,25 +35,6 @@ METER_RECORDS = len(METER_QUANTITIES)
 DEFAULT_MULTIFUNCTION_FRACTION = 0.05
 
 _U8 = np.uint8
-
-
-def wire_rows(record_type: RecordType, boot_id: np.ndarray, first_seq: np.ndarray,
-              records: np.ndarray) -> np.ndarray:
-    """k messages of R records each, (k, R) of the record type's dtype, as (k, 24 + size R) rows."""
-    k, r = records.shape
-    dtype = record_type.dtype
-    header = np.zeros(k, dtype=HEADER_DTYPE)
-    header["magic"] = MAGIC
-    header["version"] = VERSION
-    header["record_type"] = record_type
-    header["record_count"] = r
-    header["record_size"] = dtype.itemsize
-    header["boot_id"] = boot_id
-    header["first_seq"] = first_seq
-    out = np.empty((k, HEADER_SIZE + dtype.itemsize * r), dtype=_U8)
-    out[:, :HEADER_SIZE] = header.view(_U8).reshape(k, HEADER_SIZE)
-    out[:, HEADER_SIZE:] = np.ascontiguousarray(records).view(_U8).reshape(k, dtype.itemsize * r)
-    return out
 
 
 class CabinetMeters:

@@ -6,9 +6,7 @@ the offline state, cancels every task and awaits them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 
 from edge_agent import metrics
@@ -51,6 +49,7 @@ from wire.messages import (
     SetLevel,
     Severity,
     State,
+    command_id_of,
     dumps,
     loads,
     parse_command,
@@ -426,7 +425,7 @@ class Agent:
         try:
             command = parse_command(payload)
         except MessageError as exc:
-            command_id = _id_of(payload)
+            command_id = command_id_of(payload)
             if command_id is not None and self.state.seen(command_id) is None:
                 self._ack(command_id, AckStatus.REFUSED, f"invalid command: {exc}"[:256])
             log.warning("invalid command controller=%s error=%s", self.controller, exc)
@@ -506,14 +505,5 @@ class Agent:
             return ("no D4i diagnostics (memory banks 205/206) on luminaire "
                     + ", ".join(lacking))
         return None
-
-
-def _id_of(payload: bytes) -> str | None:
-    try:
-        value = json.loads(payload).get("id")
-    except (ValueError, AttributeError):
-        return None
-    ok = isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value)
-    return value if ok else None  # an id the Ack model accepts, or no answer at all
 
 

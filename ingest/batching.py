@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wire.records import HEADER_SIZE, LUMINAIRE_DTYPE
+
 
 @dataclass(frozen=True)
 class BatchPolicy:
@@ -31,6 +33,7 @@ class BatchPolicy:
         return max(0.0, self.max_wait_s - age_s)
 
 
-def estimated_records(payload_len: int, header: int = 24, record: int = 48) -> int:
+def estimated_records(payload_len: int, header: int = HEADER_SIZE,
+                      record: int = LUMINAIRE_DTYPE.itemsize) -> int:
     """Records a telemetry payload of this length carries at most (for the size limit)."""
     return max(1, (payload_len - header) // record) if payload_len > header else 1

@@ -33,7 +33,7 @@ __all__ = [
     "HEADER_DTYPE", "LUMINAIRE_DTYPE", "SENSOR_DTYPE", "MAX_RECORDS_PER_MESSAGE",
     "MAX_PAYLOAD_BYTES", "RecordType", "Quantity", "LuminaireFailure", "RejectReason",
     "Reject", "Rejects", "CodecError", "Decoded", "Batch", "encode_luminaire",
-    "encode_sensor", "encode", "decode", "decode_batch",
+    "encode_sensor", "encode", "encode_rows", "decode", "decode_batch",
 ]
 
 _U64_LIMIT = 1 << 64
@@ -83,6 +83,28 @@ def encode(record_type: RecordType, boot_id: int, first_seq: int, records: np.nd
     header = np.zeros(1, dtype=HEADER_DTYPE)
     header[0] = (MAGIC, VERSION, record_type, count, dtype.itemsize, boot_id, first_seq)
     return header.tobytes() + np.ascontiguousarray(records).tobytes()
+
+
+def encode_rows(record_type: RecordType, boot_id: np.ndarray, first_seq: np.ndarray,
+                records: np.ndarray) -> np.ndarray:
+    """Encode k messages of R records each at once: `records` (k, R) of the record type's dtype,
+    `boot_id` and `first_seq` (k,), as a (k, HEADER_SIZE + R * record size) uint8 array whose row
+    i is the payload `encode(record_type, boot_id[i], first_seq[i], records[i])` would give."""
+    record_type = RecordType(record_type)
+    dtype = record_type.dtype
+    k, r = records.shape
+    header = np.zeros(k, dtype=HEADER_DTYPE)
+    header["magic"] = MAGIC
+    header["version"] = VERSION
+    header["record_type"] = record_type
+    header["record_count"] = r
+    header["record_size"] = dtype.itemsize
+    header["boot_id"] = boot_id
+    header["first_seq"] = first_seq
+    out = np.empty((k, HEADER_SIZE + dtype.itemsize * r), dtype=np.uint8)
+    out[:, :HEADER_SIZE] = header.view(np.uint8).reshape(k, HEADER_SIZE)
+    out[:, HEADER_SIZE:] = np.ascontiguousarray(records).view(np.uint8).reshape(k, dtype.itemsize * r)
+    return out
 
 
 def encode_luminaire(boot_id: int, first_seq: int, records: np.ndarray) -> bytes:

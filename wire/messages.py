@@ -8,8 +8,10 @@ in the telemetry window [2015-01-01, now + 1 day].
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import re
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
@@ -123,7 +125,9 @@ ReportedTime = Annotated[AwareDatetime, AfterValidator(_utc), AfterValidator(_in
 Text = Annotated[str, AfterValidator(_text)]
 """A string that can be stored as text: no NUL, no unpaired surrogate."""
 ControllerId = Annotated[str, AfterValidator(_controller)]
-MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_MESSAGE_ID = re.compile(_MESSAGE_ID_PATTERN)
+MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=_MESSAGE_ID_PATTERN)]
 BootId = Annotated[int, Field(ge=0, le=U64_MAX)]
 Seq = Annotated[int, Field(ge=0, le=U64_MAX)]
 LuminaireIndex = Annotated[int, Field(ge=0, le=1023)]
@@ -516,6 +520,19 @@ REPORTS: dict[Kind, type[Event] | type[Ack] | type[State]] = {
     Kind.EVENT: Event, Kind.ACK: Ack, Kind.STATE: State,
 }
 """The JSON messages a controller sends up, by topic kind."""
+
+
+def command_id_of(payload: bytes | str) -> str | None:
+    """The id of a command that failed validation, when it has a usable one: the controller then
+    refuses it by that id (an ack); without one, nobody could match the answer, so none is sent."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    value = doc.get("id") if isinstance(doc, dict) else None
+    if isinstance(value, str) and _MESSAGE_ID.fullmatch(value):
+        return value
+    return None
 
 
 def parse_command(data: bytes | str) -> Any:

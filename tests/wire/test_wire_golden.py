@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from wire import messages
-from wire.codec import decode, encode_luminaire, encode_sensor
+from wire.codec import decode, encode_luminaire, encode_rows, encode_sensor
 from wire.records import LUMINAIRE_DTYPE, SENSOR_DTYPE, RecordType
 
 GOLDEN = Path(__file__).with_name("golden")
@@ -43,6 +43,17 @@ def test_luminaire_telemetry_encodes_to_the_golden_bytes() -> None:
 
 def test_sensor_telemetry_encodes_to_the_golden_bytes() -> None:
     assert encode_sensor(7, 2000, _sensor_records()) == _golden_bytes("telemetry_sensor_v1.hex")
+
+
+def test_the_vectorised_encoder_gives_the_golden_bytes_row_by_row() -> None:
+    """The fleet simulator encodes thousands of messages at once: each row is a golden payload."""
+    records = np.stack([_luminaire_records(), _luminaire_records()])
+    rows = encode_rows(RecordType.LUMINAIRE, np.array([7, 7]), np.array([1000, 1000]), records)
+    golden = _golden_bytes("telemetry_luminaire_v1.hex")
+    assert [row.tobytes() for row in rows] == [golden, golden]
+    sensors = encode_rows(RecordType.SENSOR, np.array([7]), np.array([2000]),
+                          _sensor_records()[None, :])
+    assert sensors[0].tobytes() == _golden_bytes("telemetry_sensor_v1.hex")
 
 
 @pytest.mark.parametrize(("name", "record_type", "first_seq", "expected"), [

@@ -30,6 +30,7 @@ from wire.messages import (
     SetLevel,
     Severity,
     State,
+    command_id_of,
     dumps,
     loads,
     parse_command,
@@ -253,3 +254,20 @@ def test_every_model_forbids_extra_fields_and_is_frozen():
                 GroupTarget, LuminaireTarget, *COMMAND_TYPES):
         assert issubclass(cls, BaseModel)
         assert cls.model_config["extra"] == "forbid" and cls.model_config["frozen"], cls
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (b'{"id": "cmd-1", "type": "set_level", "level": 999}', "cmd-1"),  # invalid, id usable
+    (b'{"id": "a:b.c_d-9"}', "a:b.c_d-9"),
+    (b'{"id": "x" }', "x"),
+    (b'{"id": ""}', None),
+    (b'{"id": "has space"}', None),
+    (b'{"id": "' + b"x" * 65 + b'"}', None),
+    (b'{"id": 12}', None),
+    (b'["id"]', None),
+    (b"not json", None),
+    (b"\xff\xfe", None),
+])
+def test_a_refused_command_is_answered_by_its_id_only_when_it_has_a_usable_one(
+        payload: bytes, expected: str | None) -> None:
+    assert command_id_of(payload) == expected
