@@ -112,7 +112,7 @@ def relative_light(level: int) -> float:
     if level <= 0:
         return 0.0
     level = min(level, 254)
-    return round(10.0 ** ((level - 1) / (253.0 / 3.0) - 1.0) / 100.0, 4)
+    return round(10.0 ** ((level - 1) / (253.0 / 3.0) - 1.0) / 100.0, 6)
 
 
 def status_of(open_fault_kinds: Iterable[str]) -> str:
