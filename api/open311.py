@@ -1,6 +1,5 @@
 """Public Open311 GeoReport v2 routes: services, and citizens' requests matched to streetlights."""
 
-from __future__ import annotations
 
 import json
 import logging

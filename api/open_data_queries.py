@@ -88,7 +88,7 @@ _GROUPS = """
 SELECT g.id, g.name,
        min(coalesce(l.lon, c.lon)), min(coalesce(l.lat, c.lat)),
        max(coalesce(l.lon, c.lon)), max(coalesce(l.lat, c.lat)),
-       array_agg(c.id ORDER BY c.id, l.idx), array_agg(l.idx ORDER BY c.id, l.idx),
+       array_agg(c.id::text ORDER BY c.id, l.idx), array_agg(l.idx ORDER BY c.id, l.idx),
        array_agg(CASE WHEN c.online THEN s.level END ORDER BY c.id, l.idx),
        count(DISTINCT c.cabinet_id), min(c.cabinet_id),
        bool_and(k.lat IS NOT NULL AND k.lon IS NOT NULL)
@@ -109,7 +109,7 @@ _CIRCUITS = """
 SELECT k.id, k.lon, k.lat,
        min(coalesce(l.lon, c.lon)), min(coalesce(l.lat, c.lat)),
        max(coalesce(l.lon, c.lon)), max(coalesce(l.lat, c.lat)),
-       coalesce(array_agg(c.id ORDER BY c.id, l.idx) FILTER (WHERE l.id IS NOT NULL), '{}'),
+       coalesce(array_agg(c.id::text ORDER BY c.id, l.idx) FILTER (WHERE l.id IS NOT NULL), '{}'),
        coalesce(array_agg(l.idx ORDER BY c.id, l.idx) FILTER (WHERE l.id IS NOT NULL), '{}'),
        coalesce(array_agg(CASE WHEN c.online THEN s.level END ORDER BY c.id, l.idx)
                 FILTER (WHERE l.id IS NOT NULL), '{}')

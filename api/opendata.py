@@ -1,6 +1,5 @@
 """Public open-data routes: a tenant's streetlights as GeoJSON and as FIWARE NGSI-LD entities."""
 
-from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable

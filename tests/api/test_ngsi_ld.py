@@ -37,7 +37,8 @@ def test_status_follows_the_most_serious_open_fault(kinds: tuple[str, ...], stat
 
 
 @pytest.mark.parametrize("level, light, state", [
-    (0, 0.0, "off"), (1, 0.001, "low"), (170, 0.1, "low"), (229, 0.5, "low"), (250, 0.9, "low"), (251, 0.92, "on"),
+    (0, 0.0, "off"), (1, 0.001, "low"), (170, 0.1, "low"), (229, 0.5, "low"), (250, 0.9, "low"),
+    (251, 0.92, "on"),
     (254, 1.0, "on"),
 ])
 def test_dali_arc_level_gives_light_on_the_logarithmic_curve(level: int, light: float,
