@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from api.geo import haversine_m, valid_position
+from api.open311_format import Open311Error
 from api.open311_services import BY_CODE, POLE_ID, Service
+from wire.topics import TopicError, validate_identifier
 
 MATCH_RADIUS_M = 50.0
 """How far from a reported position a streetlight may be to be the one reported."""
@@ -26,16 +28,6 @@ MAX_FIELD = {"address_string": 500, "address_id": 100, "pole_id": 100, "email": 
              "account_id": 100, "media_url": 2048, "jurisdiction_id": 64, "service_code": 40}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class ReportError(ValueError):
-    """A report refused, with the Open311 error code (HTTP status) and a description for the app."""
-
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
 
 
 @dataclass(frozen=True)
@@ -69,14 +61,14 @@ def _text(fields: Mapping[str, str], name: str) -> str | None:
     if not value:
         return None
     if _CONTROL.search(value):
-        raise ReportError(400, f"{name} contains a control character")
+        raise Open311Error(400, f"{name} contains a control character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ReportError(400, f"{name} is not valid text") from None
+        raise Open311Error(400, f"{name} is not valid text") from None
     limit = MAX_DESCRIPTION if name == "description" else MAX_FIELD.get(name, 200)
     if len(value) > limit:
-        raise ReportError(400, f"{name} is longer than {limit} characters")
+        raise Open311Error(400, f"{name} is longer than {limit} characters")
     return value
 
 
@@ -85,43 +77,43 @@ def _coordinate(fields: Mapping[str, str], name: str) -> float | None:
     if raw is None:
         return None
     if not _NUMBER.match(raw):
-        raise ReportError(400, f"{name} is not a number")
+        raise Open311Error(400, f"{name} is not a number")
     value = float(raw)
     if not math.isfinite(value):
-        raise ReportError(400, f"{name} is not a finite number")
+        raise Open311Error(400, f"{name} is not a finite number")
     return value
 
 
 def parse_report(fields: Mapping[str, str]) -> Report:
     """Check an Open311 POST /requests body (already decoded to single string values; attributes
-    as `attribute[code]`). Raises ReportError with the reason the app should show."""
+    as `attribute[code]`). Raises Open311Error with the reason the app should show."""
     jurisdiction = _text(fields, "jurisdiction_id")
     if jurisdiction is None:
-        raise ReportError(400, "jurisdiction_id was not provided")
-    if not _TENANT.match(jurisdiction):
-        raise ReportError(404, "jurisdiction_id not found")
+        raise Open311Error(400, "jurisdiction_id was not provided")
+    if not is_tenant_id(jurisdiction):
+        raise Open311Error(404, "jurisdiction_id not found")
     code = _text(fields, "service_code")
     if code is None:
-        raise ReportError(400, "service_code was not provided")
+        raise Open311Error(400, "service_code was not provided")
     service = BY_CODE.get(code)
     if service is None:
-        raise ReportError(400, "service_code not found: one of " + ", ".join(BY_CODE))
+        raise Open311Error(400, "service_code not found: one of " + ", ".join(BY_CODE))
     lat, lon = _coordinate(fields, "lat"), _coordinate(fields, "long")
     if (lat is None) != (lon is None):
-        raise ReportError(400, "lat and long go together")
+        raise Open311Error(400, "lat and long go together")
     if lat is not None and lon is not None and not valid_position(lat, lon):
-        raise ReportError(400, "lat must lie in [-90, 90] and long in [-180, 180] (WGS 84 degrees)")
+        raise Open311Error(400, "lat must lie in [-90, 90] and long in [-180, 180] (WGS 84 degrees)")
     pole = _text(fields, f"attribute[{POLE_ID.code}]")
     address = _text(fields, "address_string")
     if lat is None and pole is None and address is None:
-        raise ReportError(400, "a location is required: lat and long, address_string or "
+        raise Open311Error(400, "a location is required: lat and long, address_string or "
                                f"attribute[{POLE_ID.code}]")
     media = _text(fields, "media_url")
     if media is not None and not re.match(r"^https?://[^\s]+$", media):
-        raise ReportError(400, "media_url must be an http or https URL")
+        raise Open311Error(400, "media_url must be an http or https URL")
     email = _text(fields, "email")
     if email is not None and not re.match(r"^[^@\s]+@[^@\s]+$", email):
-        raise ReportError(400, "email is not an e-mail address")
+        raise Open311Error(400, "email is not an e-mail address")
     return Report(
         jurisdiction_id=jurisdiction, service=service, lat=lat, lon=lon, address_string=address,
         pole_id=pole, description=_text(fields, "description") or "", media_url=media,
@@ -129,6 +121,15 @@ def parse_report(fields: Mapping[str, str]) -> Report:
         first_name=_text(fields, "first_name"), last_name=_text(fields, "last_name"),
         phone=_text(fields, "phone"),
     )
+
+
+def is_tenant_id(value: str) -> bool:
+    """True when `value` can name a tenant (wire.topics' identifier rule)."""
+    try:
+        validate_identifier(value, "tenant")
+    except TopicError:
+        return False
+    return True
 
 
 def reporter_key(device_id: str | None, client: str) -> str:

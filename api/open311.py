@@ -1,14 +1,10 @@
 """Public Open311 GeoReport v2 routes: services, and citizens' requests matched to streetlights."""
 
-
-import json
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 import psycopg
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,12 +14,14 @@ from api.geo import bbox_around
 from api.ngsi_ld import streetlight_id
 from api.open311_format import (
     FORMATS,
+    Open311Error,
     render,
     render_errors,
     service_definition,
     service_entry,
     w3c,
 )
+from api.open311_parse import decode_fields, request_filters
 from api.open311_services import BY_CODE, SERVICES
 from api.rate_limit import TokenBuckets
 
@@ -31,14 +29,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 """Largest request body accepted (a 4,000-character description is far below it)."""
-MAX_RESULTS = 1000
-"""Most requests one GET /requests returns (Open311's own limit)."""
-DEFAULT_WINDOW = timedelta(days=90)
-"""GET /requests without dates covers this much past (as Open311 says)."""
 MAX_CANDIDATES = 1000
 
-_JSON_TYPES = ("application/json",)
-_FORM_TYPES = ("application/x-www-form-urlencoded",)
 
 _TENANT = "SELECT name FROM tenants WHERE id = %s"
 
@@ -129,16 +121,6 @@ LIMIT %(limit)s
 """
 
 
-class Open311Error(Exception):
-    """An Open311 error answer: HTTP status (also the error's code) and description."""
-
-    def __init__(self, code: int, description: str, headers: Mapping[str, str] | None = None):
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.headers = dict(headers or {})
-
-
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise Open311Error(404, "format not found: use .json or .xml")
@@ -150,10 +132,9 @@ def _answer(fmt: str, body: bytes, status: int = 200,
     return Response(body, status_code=status, media_type=FORMATS[fmt], headers=dict(headers or {}))
 
 
-def _error(fmt: str, err: Open311Error | cr.ReportError) -> Response:
+def _error(fmt: str, err: Open311Error) -> Response:
     fmt = fmt if fmt in FORMATS else "json"
-    headers = err.headers if isinstance(err, Open311Error) else {}
-    return _answer(fmt, render_errors(fmt, err.code, err.description), err.code, headers)
+    return _answer(fmt, render_errors(fmt, err.code, err.description), err.code, err.headers)
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -168,68 +149,6 @@ async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             raise Open311Error(413, f"the request body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def decode_fields(content_type: str, body: bytes) -> dict[str, str]:
-    """The fields of a POST body, form-encoded (as Open311 says) or a JSON object, as single
-    strings; attributes as `attribute[code]`. The first of repeated form fields counts."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Open311Error(400, "the body is not UTF-8") from None
-    fields: dict[str, str] = {}
-    if media in _FORM_TYPES:
-        try:
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
-                              errors="strict", max_num_fields=100)
-        except (ValueError, UnicodeDecodeError):
-            raise Open311Error(400, "the form is malformed or has too many fields") from None
-        for key, value in pairs:
-            fields.setdefault(key, value)
-        return fields
-    if media in _JSON_TYPES:
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            raise Open311Error(400, "the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise Open311Error(400, "the JSON body must be an object")
-        for key, value in data.items():
-            if key == "attribute" and isinstance(value, dict):
-                for code, v in value.items():
-                    fields[f"attribute[{code}]"] = _scalar(f"attribute[{code}]", v)
-            else:
-                fields[key] = _scalar(key, value)
-        return fields
-    raise Open311Error(415, "send application/x-www-form-urlencoded (or application/json)")
-
-
-def _scalar(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value) if isinstance(value, float) and not math.isfinite(value) else str(value)
-    if value is None:
-        return ""
-    raise Open311Error(400, f"{name} must be a string or a number")
-
-
-def _when(value: str, name: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise Open311Error(400, f"{name} is not a W3C date-time (e.g. 2026-01-31T18:00:00Z)") from None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
-def _list(value: str | None, name: str, limit: int = 200) -> list[str] | None:
-    if value is None or not value.strip():
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if len(items) > limit:
-        raise Open311Error(400, f"{name} lists more than {limit} values")
-    return items
 
 
 def _request_entry(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -261,7 +180,7 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
     buckets = TokenBuckets(capacity=reports_per_client, per_s=refill_per_hour / 3600.0)
 
     async def tenant_name(conn: psycopg.AsyncConnection[Any], tenant: str | None) -> str:
-        if tenant is None or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", tenant):
+        if tenant is None or not cr.is_tenant_id(tenant):
             raise Open311Error(404, "jurisdiction_id not found")
         cur = await conn.execute(_TENANT, (tenant,))
         row = await cur.fetchone()
@@ -313,7 +232,7 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             return _answer(fmt, render(fmt, "service_requests", "request",
                                        [{"service_request_id": str(rid),
                                          "service_notice": notice}]), 201)
-        except (Open311Error, cr.ReportError) as err:
+        except Open311Error as err:
             return _error(fmt, err)
 
     @r.get("/requests.{fmt}", summary="Requests of a jurisdiction, filtered (Open311)")
@@ -325,7 +244,7 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             if tenant is None:
                 raise Open311Error(400, "jurisdiction_id was not provided")
             await tenant_name(conn, tenant)
-            params = _filters(q)
+            params = request_filters(q)
             params["tenant"] = tenant
             cur = await conn.execute(_READ, params)
             rows = await cur.fetchall()
@@ -354,40 +273,6 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             return _error(fmt, err)
 
     return r
-
-
-def _filters(q: Mapping[str, str]) -> dict[str, Any]:
-    """The query parameters of GET /requests as _READ's parameters (Open311: with
-    service_request_id the other filters are ignored; without dates, the last 90 days)."""
-    params: dict[str, Any] = {"ids": None, "codes": None, "start": None, "end": None,
-                              "closed": None, "limit": MAX_RESULTS}
-    ids = _list(q.get("service_request_id"), "service_request_id")
-    if ids is not None:
-        if not all(i.isascii() and i.isdigit() and len(i) <= 18 for i in ids):
-            raise Open311Error(400, "service_request_id must be numbers")
-        params["ids"] = [int(i) for i in ids]
-        return params
-    codes = _list(q.get("service_code"), "service_code")
-    if codes is not None:
-        unknown = [c for c in codes if c not in BY_CODE]
-        if unknown:
-            raise Open311Error(400, "service_code not found: one of " + ", ".join(BY_CODE))
-        params["codes"] = codes
-    start = q.get("start_date")
-    end = q.get("end_date")
-    params["start"] = _when(start, "start_date") if start else None
-    params["end"] = _when(end, "end_date") if end else None
-    if params["start"] is None and params["end"] is None:
-        params["start"] = datetime.now(UTC) - DEFAULT_WINDOW
-    if params["start"] and params["end"] and params["end"] < params["start"]:
-        raise Open311Error(400, "end_date is before start_date")
-    statuses = _list(q.get("status"), "status", 2)
-    if statuses is not None:
-        if not set(statuses) <= {"open", "closed"}:
-            raise Open311Error(400, "status must be open or closed")
-        if len(set(statuses)) == 1:
-            params["closed"] = statuses[0] == "closed"
-    return params
 
 
 async def _store(conn: psycopg.AsyncConnection[Any], report: cr.Report,

@@ -13,6 +13,18 @@ from api.open311_services import ATTRIBUTES, Service
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 
 
+class Open311Error(ValueError):
+    """A request refused: the HTTP status (also the Open311 error's code), a description for the
+    app, and headers to send with it (Retry-After)."""
+
+    def __init__(self, code: int, description: str,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.headers = dict(headers or {})
+
+
 def w3c(t: datetime) -> str:
     """A W3C date-time with its offset, to the second (Open311's format)."""
     return t.astimezone(UTC).replace(microsecond=0).isoformat()

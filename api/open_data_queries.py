@@ -18,6 +18,7 @@ from api.ngsi_ld import (
     streetlight_model,
 )
 from wire.records import LEVEL_UNKNOWN
+from wire.topics import TopicError, validate_identifier
 
 FETCH_ROWS = 2000
 """Rows fetched from the server-side cursor at a time."""
@@ -138,7 +139,11 @@ _TENANT = "SELECT name FROM tenants WHERE id = %s"
 
 
 async def tenant_name(conn: psycopg.AsyncConnection[Any], tenant: str) -> str | None:
-    """The tenant's display name, or None when there is no such tenant."""
+    """The tenant's display name, or None when there is no such tenant (or no such id can be)."""
+    try:
+        validate_identifier(tenant, "tenant")
+    except TopicError:
+        return None
     cur = await conn.execute(_TENANT, (tenant,))
     row = await cur.fetchone()
     return None if row is None else str(row[0])

@@ -1,6 +1,5 @@
 """Public open-data routes: a tenant's streetlights as GeoJSON and as FIWARE NGSI-LD entities."""
 
-
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -15,7 +14,6 @@ from api.ngsi_ld import CONTEXT, ENTITY_TYPES, normalized
 
 log = logging.getLogger(__name__)
 
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 CACHE_CONTROL = "public, max-age=60"
 
 _PRODUCERS = {
@@ -45,7 +43,7 @@ def router(connection: Callable[..., Any]) -> APIRouter:
     """The open-data routes; `connection` is a dependency yielding a psycopg AsyncConnection."""
     r = APIRouter(prefix="/opendata", tags=["open data"])
     Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
-    Tenant = Annotated[str, Path(pattern=TENANT_PATTERN, description="the municipality's id")]
+    Tenant = Annotated[str, Path(description="the municipality's id")]
 
     @r.get("/{tenant}/streetlights.geojson",
            summary="A tenant's streetlights and control cabinets as a GeoJSON FeatureCollection",

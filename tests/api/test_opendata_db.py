@@ -159,8 +159,9 @@ def test_no_personal_or_secret_data_and_no_other_municipality(public_api: Public
      400),
     ("/anderlecht/ngsi-ld/entities?options=sysAttrs", 400),
     ("/anderlecht/ngsi-ld/entities?options=keyValues,normalized", 400),
-    ("/anderlecht';DROP TABLE luminaires;--/streetlights.geojson", 422),
-    ("/" + "a" * 300 + "/streetlights.geojson", 422),
+    ("/anderlecht';DROP TABLE luminaires;--/streetlights.geojson", 404),
+    ("/" + "a" * 300 + "/streetlights.geojson", 404),
+    ("/anderl%00echt/ngsi-ld/entities", 404),
 ])
 def test_hostile_requests_get_a_clear_error(public_api: PublicApi, path: str, status: int) -> None:
     seed(public_api.owner_dsn)
