@@ -14,26 +14,29 @@ def feature(entity: Mapping[str, Any]) -> dict[str, Any]:
             "properties": properties}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; NaN and infinities are refused (they are not JSON)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 async def json_array(items: AsyncIterable[Mapping[str, Any]], head: str = "[",
                      tail: str = "]", batch: int = 500) -> AsyncIterator[bytes]:
-    """Encode `items` as the elements of a JSON array between `head` and `tail`, a batch of
-    elements per chunk, so a large export never sits whole in memory."""
+    """Encode `items` as the elements of a JSON array between `head` and `tail`, `batch` elements
+    per chunk (encoded in one call), so a large export never sits whole in memory."""
     yield head.encode()
-    first = True
-    parts: list[str] = []
+    separator = ""
+    parts: list[Mapping[str, Any]] = []
     async for item in items:
-        parts.append(("" if first else ",") + dumps(item))
-        first = False
+        parts.append(item)
         if len(parts) >= batch:
-            yield "".join(parts).encode()
+            yield (separator + dumps(parts)[1:-1]).encode()
+            separator = ","
             parts.clear()
     if parts:
-        yield "".join(parts).encode()
+        yield (separator + dumps(parts)[1:-1]).encode()
     yield tail.encode()
 
 

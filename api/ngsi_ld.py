@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from analytics.fault_types import (
@@ -58,6 +59,7 @@ _LOCATION_CATEGORY = {"arterial": "road", "collector": "road", "residential": "r
 _EN13201 = re.compile(r"^([MCP])[0-6]$")
 
 
+@cache
 def location_category(road_class: str | None) -> str | None:
     """Streetlight.locationCategory from a luminaire's road class, None when not known."""
     if not road_class:
@@ -71,6 +73,9 @@ def location_category(road_class: str | None) -> str | None:
 LOW_BELOW = 0.9
 """A lit luminaire whose light output is below this share of full light is `low` (dimmed)."""
 
+_ABSENT_POWER = int(LuminaireFailure.ABSENT_POWER)
+_ABSENT_DIAGNOSTICS = int(LuminaireFailure.ABSENT_DIAGNOSTICS)
+
 COORDINATE_DIGITS = 7
 """Decimal places kept in coordinates (about 1 cm)."""
 
@@ -81,22 +86,26 @@ def entity_id(entity_type: str, tenant: str, *parts: object) -> str:
 
 
 def streetlight_id(tenant: str, controller_id: str, idx: int) -> str:
-    return entity_id("Streetlight", tenant, controller_id, idx)
+    return f"urn:ngsi-ld:Streetlight:{tenant}:{controller_id}:{idx}"
 
 
+@cache
 def cabinet_id(tenant: str, cabinet: str) -> str:
     return entity_id("StreetlightControlCabinet", tenant, cabinet)
 
 
+@cache
 def group_id(tenant: str, group: int) -> str:
     return entity_id("StreetlightGroup", tenant, group)
 
 
+@cache
 def circuit_group_id(tenant: str, cabinet: str) -> str:
     """The group of every streetlight a cabinet feeds (its circuit, switched together)."""
     return entity_id("StreetlightGroup", tenant, "circuit", cabinet)
 
 
+@cache
 def model_id(tenant: str, model: str) -> str:
     """A model's URN; characters the NGSI identifier pattern refuses become '-', and then a short
     digest of the name keeps two names that read alike apart."""
@@ -107,6 +116,7 @@ def model_id(tenant: str, model: str) -> str:
     return entity_id("StreetlightModel", tenant, safe)
 
 
+@cache
 def relative_light(level: int) -> float:
     """Light output (0..1) of a DALI arc power level on the IEC 62386-102 logarithmic curve."""
     if level <= 0:
@@ -118,12 +128,15 @@ def relative_light(level: int) -> float:
 def status_of(open_fault_kinds: Iterable[str]) -> str:
     """Streetlight.status from the kinds of the faults open on it, its controller and its cabinet."""
     kinds = set(open_fault_kinds)
+    if not kinds:
+        return "ok"
     for status, causes in _STATUS_BY_KIND:
         if kinds & causes:
             return status
     return "ok"
 
 
+@cache
 def power_state_of(level: int) -> str:
     """Streetlight.powerState from a known arc level."""
     if level <= 0:
@@ -223,9 +236,9 @@ def streetlight(row: StreetlightRow) -> dict[str, Any]:
         e["observationDateTime"] = _time(live.time)
         e["powerState"] = power_state_of(live.level)
         e["illuminanceLevel"] = relative_light(live.level)
-        if not live.failure & LuminaireFailure.ABSENT_POWER and _finite(live.power_w):
+        if not live.failure & _ABSENT_POWER and _finite(live.power_w):
             e["powerConsumption"] = round(live.power_w, 2)
-        if not live.failure & LuminaireFailure.ABSENT_DIAGNOSTICS:
+        if not live.failure & _ABSENT_DIAGNOSTICS:
             if _finite(live.voltage_v):
                 e["voltage"] = round(live.voltage_v, 1)
             if _finite(live.power_factor):
