@@ -297,3 +297,34 @@ def test_the_flood_limit_holds_its_memory() -> None:
     for i in range(10_000):
         buckets.take(f"198.51.{i // 256}.{i % 256}")
     assert len(buckets._buckets) == 100
+
+
+FIELDS = ["jurisdiction_id", "service_code", "lat", "long", "address_string", "description",
+          "attribute[pole_id]", "email", "first_name", "last_name", "phone", "device_id",
+          "media_url", "unknown"]
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS),
+                       st.text(max_size=60) | st.sampled_from(["streetlight_out", "anderlecht",
+                                                               "50.8", "4.3", "NaN", "-1e999"])))
+def test_any_fields_give_a_report_or_an_open311_error(fields: dict[str, str]) -> None:
+    try:
+        report = cr.parse_report(fields)
+    except Open311Error as err:
+        assert err.code in (400, 404) and err.description
+        return
+    assert report.service.code in BY_CODE
+    assert report.lat is not None or report.pole_id or report.address_string
+    if report.lat is not None and report.lon is not None:
+        assert valid_position(report.lat, report.lon)
+
+
+@given(st.sampled_from(["application/json", "application/x-www-form-urlencoded"]),
+       st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_body_gives_fields_or_an_open311_error(content_type: str, body: bytes) -> None:
+    try:
+        fields = decode_fields(content_type, body)
+    except Open311Error as err:
+        assert err.code == 400
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
