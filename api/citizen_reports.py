@@ -295,7 +295,7 @@ class Linked:
     fault_kind: str | None
     fault_raised_at: datetime | None
     fault_cleared_at: datetime | None
-    by_address_only: bool
+    without_position: bool
 
 
 def _clock(t: datetime) -> str:
@@ -307,9 +307,9 @@ def status_and_notes(link: Linked, requested_at: datetime,
     """(status, status_notes, updated_datetime) of a report: closed when the fault that explains
     it has cleared, open otherwise."""
     if link.streetlight is None:
-        if link.by_address_only:
-            return ("open", "Located by address only: no streetlight matched; a crew will look.",
-                    requested_at)
+        if link.without_position:
+            return ("open", "No position given, and no streetlight on the pole or at the address "
+                            "given: a crew will look.", requested_at)
         return ("open", f"No streetlight within {radius_m:.0f} m of this position: a crew will "
                         "look.", requested_at)
     where = f"Matched to streetlight {link.streetlight}"

@@ -121,6 +121,18 @@ LIMIT %(limit)s
 """
 
 
+_ERROR_SCHEMA = {"type": "array", "items": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries of the Open311 errors a route answers with."""
+    return {code: {"description": "Open311 error",
+                   "content": {"application/json": {"schema": _ERROR_SCHEMA},
+                               "text/xml": {}}} for code in codes}
+
+
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise Open311Error(404, "format not found: use .json or .xml")
@@ -157,7 +169,7 @@ def _request_entry(row: tuple[Any, ...]) -> dict[str, Any]:
     link = cr.Linked(
         streetlight=streetlight_id(tenant, controller, idx) if controller is not None else None,
         distance_m=distance, fault_kind=kind, fault_raised_at=raised_at,
-        fault_cleared_at=cleared_at, by_address_only=lat is None)
+        fault_cleared_at=cleared_at, without_position=lat is None)
     status, notes, updated = cr.status_and_notes(link, requested_at)
     service = BY_CODE.get(code)
     entry: dict[str, Any] = {
@@ -188,7 +200,8 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             raise Open311Error(404, "jurisdiction_id not found")
         return str(row[0])
 
-    @r.get("/services.{fmt}", summary="The services a citizen may request (Open311)")
+    @r.get("/services.{fmt}", summary="The services a citizen may request (Open311)",
+           responses=_responses(404))
     async def services(fmt: str, request: Request, conn: Conn) -> Response:
         try:
             fmt = _format(fmt)
@@ -200,7 +213,8 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
         except Open311Error as err:
             return _error(fmt, err)
 
-    @r.get("/services/{code}.{fmt}", summary="A service's definition: its attributes (Open311)")
+    @r.get("/services/{code}.{fmt}", summary="A service's definition: its attributes (Open311)",
+           responses=_responses(404))
     async def definition(code: str, fmt: str) -> Response:
         try:
             fmt = _format(fmt)
@@ -213,7 +227,8 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             return _error(fmt, err)
 
     @r.post("/requests.{fmt}", status_code=201,
-            summary="Report a problem: form-encoded (Open311) or JSON")
+            summary="Report a problem: form-encoded (Open311) or JSON",
+            responses=_responses(400, 404, 413, 415, 429))
     async def post_request(fmt: str, request: Request, conn: Conn) -> Response:
         try:
             fmt = _format(fmt)
@@ -235,7 +250,8 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
         except Open311Error as err:
             return _error(fmt, err)
 
-    @r.get("/requests.{fmt}", summary="Requests of a jurisdiction, filtered (Open311)")
+    @r.get("/requests.{fmt}", summary="Requests of a jurisdiction, filtered (Open311)",
+           responses=_responses(400, 404))
     async def get_requests(fmt: str, request: Request, conn: Conn) -> Response:
         try:
             fmt = _format(fmt)
@@ -253,7 +269,8 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
         except Open311Error as err:
             return _error(fmt, err)
 
-    @r.get("/requests/{rid}.{fmt}", summary="One request (Open311)")
+    @r.get("/requests/{rid}.{fmt}", summary="One request (Open311)",
+           responses=_responses(404))
     async def get_request(rid: str, fmt: str, request: Request, conn: Conn) -> Response:
         try:
             fmt = _format(fmt)

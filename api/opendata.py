@@ -24,6 +24,10 @@ _PRODUCERS = {
 }
 
 
+_PROBLEM = {"description": "RFC 9457 problem details",
+            "content": {"application/problem+json": {"schema": {"type": "object"}}}}
+
+
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
     return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
                         status_code=status, media_type="application/problem+json")
@@ -48,7 +52,7 @@ def router(connection: Callable[..., Any]) -> APIRouter:
     @r.get("/{tenant}/streetlights.geojson",
            summary="A tenant's streetlights and control cabinets as a GeoJSON FeatureCollection",
            response_class=StreamingResponse,
-           responses={200: {"content": {"application/geo+json": {}}}, 404: {}})
+           responses={200: {"content": {"application/geo+json": {}}}, 404: _PROBLEM})
     async def geojson(tenant: Tenant, conn: Conn) -> Any:
         name = await q.tenant_name(conn, tenant)
         if name is None:
@@ -69,7 +73,7 @@ def router(connection: Callable[..., Any]) -> APIRouter:
            summary="A tenant's FIWARE Streetlighting entities, NGSI-LD normalized or key-values",
            response_class=StreamingResponse,
            responses={200: {"content": {"application/ld+json": {}, "application/json": {}}},
-                      400: {}, 404: {}})
+                      400: _PROBLEM, 404: _PROBLEM})
     async def entities(
         tenant: Tenant, conn: Conn,
         type: Annotated[str | None, Query(

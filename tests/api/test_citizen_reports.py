@@ -248,10 +248,10 @@ def test_reporter_keys_are_pseudonymous_and_prefer_the_device_id() -> None:
 
 
 @pytest.mark.parametrize("link, status, notes", [
-    (cr.Linked(None, None, None, None, None, by_address_only=False), "open",
+    (cr.Linked(None, None, None, None, None, without_position=False), "open",
      "No streetlight within 50 m of this position: a crew will look."),
-    (cr.Linked(None, None, None, None, None, by_address_only=True), "open",
-     "Located by address only: no streetlight matched; a crew will look."),
+    (cr.Linked(None, None, None, None, None, without_position=True), "open",
+     "No position given, and no streetlight on the pole or at the address given: a crew will look."),
     (cr.Linked("urn:x", 12.4, None, None, None, False), "open",
      "Matched to streetlight urn:x (12 m away); no fault detected on it yet: it will be inspected."),
     (cr.Linked("urn:x", None, "lampFailure", T0, None, False), "open",

@@ -130,7 +130,7 @@ def test_by_pole_and_unmatched_reports(public_api: PublicApi) -> None:
     address = _post(public_api, {"jurisdiction_id": "anderlecht", "service_code": "damaged_pole",
                                  "address_string": "Rue Wayez 12"})
     entry = _get(public_api, address.json()[0]["service_request_id"])
-    assert entry["address"] == "Rue Wayez 12" and "address only" in entry["status_notes"]
+    assert entry["address"] == "Rue Wayez 12" and "No position given" in entry["status_notes"]
     assert "lat" not in entry
 
 
