@@ -276,9 +276,13 @@ def test_contact_details_are_write_only_for_the_api(public_api: PublicApi, stack
     with psycopg.connect(public_api.owner_dsn) as conn:
         assert conn.execute("SELECT email FROM citizen_report_contacts").fetchall() == \
             [("jane@example.org",)]
-    with psycopg.connect(public_api.api_dsn) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT email FROM citizen_report_contacts")
+    for statement in ("SELECT email FROM citizen_report_contacts",
+                      "UPDATE citizen_reports SET description = 'rewritten'",
+                      "UPDATE citizen_reports SET fault_id = NULL",
+                      "DELETE FROM citizen_reports"):
+        with psycopg.connect(public_api.api_dsn) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
     from luciole.db_roles import DbService
     database = psycopg.conninfo.conninfo_to_dict(public_api.owner_dsn)["dbname"]
     with psycopg.connect(stack.endpoints.service_dsn(DbService.JOBS, str(database))) as conn:
