@@ -1,6 +1,8 @@
 """The MQTT shell of a worker: paho-mqtt 2 (MQTT 5, persistent session, manual acks, shared
 subscription). The network thread only appends messages to a bounded deque; the batcher thread
-closes batches, has the Writer commit them, and only then acknowledges their message ids.
+closes batches, has the Writer commit them, and only then acknowledges their message ids. Which
+ids, and when to stop reading, is decided by `ingest.deliveries.Deliveries` (sans-I/O); this module
+only moves messages, acknowledgements and receipts.
 
 Memory is bounded by the broker's flow control: with Receive Maximum R the broker sends at most R
 unacknowledged QoS 1 messages, so while the database is down the worker simply stops
@@ -26,6 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest import metrics
 from ingest.batching import BatchPolicy, estimated_records
+from ingest.deliveries import Deliveries, Delivery
 from ingest.failures import Failure
 from ingest.isolation import BatchStore, Outcome
 from ingest.settings import IngestSettings
@@ -71,15 +74,12 @@ class Consumer:
                                 self._stopping_wait, on_failure=self._count_failure)
         self.totals = Totals()
         self._broker = broker
-        self._inbox: deque[tuple[int, int, str, bytes]] = deque()  # (generation, mid, topic, payload)
-        self._generation = 0  # +1 per (re)connection: mids of an older one are never acked
+        self._inbox: deque[Delivery] = deque()
+        self.deliveries = Deliveries(settings.receive_maximum)
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
         self._last_rollup = 0.0
         self._under_load = False
-        self._received = 0  # by the network thread
-        self._released = 0  # acknowledged or dropped (stale generation), by the batcher
-        self.peak_unacked = 0
         self._paused_logged_at = float("-inf")
         self._last_received = time.monotonic()
         metrics.INFLIGHT.set_function(self.unacked)
@@ -87,7 +87,11 @@ class Consumer:
 
     def unacked(self) -> int:
         """Messages received and neither acknowledged nor dropped."""
-        return self._received - self._released
+        return self.deliveries.unacked()
+
+    @property
+    def peak_unacked(self) -> int:
+        return self.deliveries.peak_unacked
 
     # ------------------------------------------------------------------ MQTT
     def _client(self) -> mqtt.Client:
@@ -118,14 +122,14 @@ class Consumer:
         if reason_code.is_failure:
             log.warning("mqtt connect refused reason=%s", reason_code)
             return
-        self._generation += 1
+        self.deliveries.connected()
         # retained births and last wills come with a new subscription only, not on every
         # reconnection of the persistent session (the ledger would drop them, but a fleet's worth)
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(shared_subscription(kind, self.settings.share_group), options)
                           for kind in UPWARD_KINDS])
         log.info("mqtt connected client_id=%s session_present=%s generation=%d",
-                 self.settings.client_id, flags.session_present, self._generation)
+                 self.settings.client_id, flags.session_present, self.deliveries.generation)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
                       properties: Any) -> None:
@@ -139,7 +143,7 @@ class Consumer:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
-        self._generation += 1  # unacked messages come again on the next connection
+        self.deliveries.disconnected()  # unacked messages come again on the next connection
         self._subscribed.clear()
         metrics.CONNECTED.set(0)
         if not self._stopping.is_set():
@@ -149,26 +153,22 @@ class Consumer:
         # Receive Maximum should stop the broker at `limit` unacknowledged messages, but
         # Mosquitto 2.0.11 overruns it once acknowledgements flow; so the bound is enforced here
         # too: this (network) thread stops reading, TCP backpressure holds the rest in the broker.
-        limit = self.settings.receive_maximum
-        if self._received - self._released >= limit:
+        deliveries = self.deliveries
+        if deliveries.must_pause():
             now = time.monotonic()
             if now - self._paused_logged_at >= 30.0:
                 self._paused_logged_at = now
                 log.warning("%d messages unacknowledged (the broker overran Receive Maximum): "
-                            "pausing reads until a batch commits", limit)
-            while self._received - self._released >= limit and not self._stopping.is_set():
+                            "pausing reads until a batch commits", deliveries.limit)
+            while deliveries.must_pause() and not self._stopping.is_set():
                 time.sleep(0.002)
         mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
         try:
             topic = message.topic
         except UnicodeDecodeError:  # brokers refuse such topics; if one came, it is a bad topic
             topic = _UNREADABLE_TOPIC
-        self._inbox.append((self._generation, mid, topic, bytes(message.payload)))
-        self._received += 1
+        self._inbox.append(deliveries.received_message(mid, topic, bytes(message.payload)))
         self._last_received = time.monotonic()
-        unacked = self._received - self._released
-        if unacked > self.peak_unacked:
-            self.peak_unacked = unacked
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         return self._subscribed.wait(timeout_s)
@@ -213,21 +213,21 @@ class Consumer:
         self.start_network()
 
     # ------------------------------------------------------------------ batching
-    def _collect(self) -> list[tuple[int, int, str, bytes]]:
-        batch: list[tuple[int, int, str, bytes]] = []
+    def _collect(self) -> list[Delivery]:
+        batch: list[Delivery] = []
         records = 0
         opened = 0.0
         inbox = self._inbox
+        take = self.deliveries.take
         while not self._stopping.is_set():
             while inbox and not self.policy.full(len(batch), records):
                 item = inbox.popleft()
-                if item[0] != self._generation:
-                    self._released += 1
+                if not take(item):
                     continue  # from a closed connection: it will be redelivered
                 if not batch:
                     opened = time.monotonic()
                 batch.append(item)
-                records += estimated_records(len(item[3]))
+                records += estimated_records(len(item.payload))
             age = time.monotonic() - opened if batch else 0.0
             if self.policy.due(len(batch), records, age):
                 # a batch that fills up before its time runs out means messages are waiting
@@ -244,18 +244,15 @@ class Consumer:
     def _count_failure(self, _failure: Failure) -> None:
         self.totals.db_errors += 1
 
-    def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
+    def _commit_and_ack(self, batch: list[Delivery]) -> None:
         """Store the batch (its bad messages dead-lettered, see ingest.isolation), then
         acknowledge every message of it received on the current connection."""
-        outcome = self.store.write([(topic, payload) for _, _, topic, payload in batch])
+        outcome = self.store.write([(d.topic, d.payload) for d in batch])
         if outcome is None:
             return  # stopping: not acknowledged, the broker redelivers to the next session
         self._send_receipts(outcome.result.receipts)
-        generation = self._generation
-        for gen, mid, _, _ in batch:
-            if gen == generation and mid:  # an older connection's mids: the broker redelivers
-                self.client.ack(mid, 1)
-        self._released += len(batch)
+        for mid in self.deliveries.committed(batch):
+            self.client.ack(mid, 1)
         self._account(outcome, len(batch))
 
     def _send_receipts(self, receipts: list[tuple[str, bytes]]) -> None:
