@@ -26,14 +26,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest import metrics
+from ingest import metrics, rollup
 from ingest.batching import BatchPolicy, estimated_records
 from ingest.deliveries import Deliveries, Delivery
 from ingest.failures import Failure
 from ingest.isolation import BatchStore, Outcome
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
-from wire.retry import Backoff
+from wire.retry import Attempts, Backoff
 from wire.topics import UPWARD_KINDS, shared_subscription
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class Consumer:
         self.settings = settings
         self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
                                   settings.batch_max_wait_s)
-        self.writer = Writer(dsn, settings.registry_refresh_min_s)
+        self.writer = Writer(dsn, settings.registry_refresh_min_s, receipts=settings.receipts)
+        self._dsn = dsn
         self.store = BatchStore(self.writer,
                                 Backoff(initial_s=settings.retry_initial_s, max_s=settings.retry_max_s),
                                 self._stopping_wait, on_failure=self._count_failure)
@@ -78,8 +79,6 @@ class Consumer:
         self.deliveries = Deliveries(settings.receive_maximum)
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
-        self._last_rollup = 0.0
-        self._under_load = False
         self._paused_logged_at = float("-inf")
         self._last_received = time.monotonic()
         metrics.INFLIGHT.set_function(self.unacked)
@@ -186,31 +185,38 @@ class Consumer:
     def run(self) -> None:
         """Connect, then batch, write and acknowledge until stop(); disconnects at the end."""
         self.start_network()
+        fold = threading.Thread(target=self._fold_loop, name="ingest-fold")
+        fold.start()
         try:
             while not self._stopping.is_set():
                 batch = self._collect()
                 if batch:
                     self._commit_and_ack(batch)
-                self._maybe_rollup()
                 self._maybe_reconnect_idle()
         finally:
+            self._stopping.set()
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
+            fold.join()
 
     def _maybe_reconnect_idle(self) -> None:
         """Mosquitto 2.0.11 can stop sending to a client whose Receive Maximum it mis-counted
         (it overruns it, then stalls with the session's queue full). A fresh connection resets
         the count; done only with nothing unacknowledged, so nothing is redelivered."""
-        idle_s = self.settings.idle_reconnect_s
-        if not idle_s or time.monotonic() - self._last_received < idle_s or self.unacked():
+        if not self._idle_reconnect_due():
             return
-        log.info("nothing received for %.0fs: reconnecting to reset the broker's flow control", idle_s)
+        log.info("nothing received for %.0fs: reconnecting to reset the broker's flow control",
+                 self.settings.idle_reconnect_s)
         self._last_received = time.monotonic()
         self.client.disconnect()
         self.client.loop_stop()
         self.client = self._client()
         self.start_network()
+
+    def _idle_reconnect_due(self) -> bool:
+        idle_s = self.settings.idle_reconnect_s
+        return bool(idle_s) and time.monotonic() - self._last_received >= idle_s and not self.unacked()
 
     # ------------------------------------------------------------------ batching
     def _collect(self) -> list[Delivery]:
@@ -230,10 +236,8 @@ class Consumer:
                 records += estimated_records(len(item.payload))
             age = time.monotonic() - opened if batch else 0.0
             if self.policy.due(len(batch), records, age):
-                # a batch that fills up before its time runs out means messages are waiting
-                self._under_load = self.policy.full(len(batch), records)
                 break
-            if not batch and self._rollup_due():
+            if not batch and self._idle_reconnect_due():
                 break
             time.sleep(min(_POLL_S, self.policy.wait_s(len(batch), age)) or _POLL_S)
         return batch
@@ -293,33 +297,36 @@ class Consumer:
             metrics.LAG_SECONDS.observe(float(np.median(result.lag_s)))
             metrics.LAG_MAX_SECONDS.set(float(result.lag_s.max()))
 
-    # ------------------------------------------------------------------ rollups
-    def _rollup_due(self) -> bool:
-        """The fold (latest state, energy rollups) runs every rollup_interval_s, except while
-        batches fill up before their time runs out (messages are waiting): then durable ingest
-        and acknowledgements come first and the derived data catches up later, at most
-        rollup_max_delay_s behind."""
-        since = time.monotonic() - self._last_rollup
-        if since < max(self.settings.rollup_interval_s, 0.05):
-            return False
-        return not self._under_load or since >= self.settings.rollup_max_delay_s
-
-    def _maybe_rollup(self) -> None:
-        if not self._rollup_due():
-            return
-        self._last_rollup = time.monotonic()
-        started = time.perf_counter()
-        try:
-            done = self.writer.refresh_rollups()
-        except psycopg.Error as exc:
-            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
-            log.warning("rollup pass failed (%s); marks stay for the next pass", type(exc).__name__)
-            self.writer.close()
-            return
-        except Exception as exc:  # a bug: the queue stays for the next pass, ingest goes on
-            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
-            log.exception("rollup pass failed unexpectedly; marks stay for the next pass")
-            self.writer.close()
-            return
-        if done is not None and done.luminaires:
-            metrics.ROLLUP_SECONDS.observe(time.perf_counter() - started)
+    # ------------------------------------------------------------------ the fold
+    def _fold_loop(self) -> None:
+        """Fold what was committed into the live state and the energy rollups, every
+        rollup_interval_s, in this thread with a connection of its own: the pass runs in the
+        database while the batcher goes on committing (one worker folds at a time, under the
+        fold's advisory lock). A failed pass leaves its rows for the next one."""
+        interval = max(self.settings.rollup_interval_s, 0.05)
+        failures = Attempts(Backoff(initial_s=self.settings.retry_initial_s,
+                                    max_s=self.settings.retry_max_s))
+        conn: psycopg.Connection | None = None
+        wait = interval
+        while not self._stopping.wait(wait):
+            started = time.perf_counter()
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = psycopg.connect(self._dsn, autocommit=False, connect_timeout=5)
+                done = rollup.refresh(conn)
+            except Exception as exc:  # a failed pass (psycopg.Error) or a bug: rows stay queued
+                metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+                log.warning("fold pass failed error=%s; its rows stay for the next pass",
+                            type(exc).__name__, exc_info=not isinstance(exc, psycopg.Error))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                wait = failures.failed()
+                continue
+            failures.succeeded()
+            elapsed = time.perf_counter() - started
+            if done is not None and done.luminaires:
+                metrics.ROLLUP_SECONDS.observe(elapsed)
+            wait = max(0.0, interval - elapsed)
+        if conn is not None:
+            conn.close()
