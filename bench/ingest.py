@@ -1,8 +1,15 @@
 """Ingest benchmark against the real broker and database, in one temporary stack:
 (a) the raw binary COPY ceiling into luminaire_telemetry, (b) the broker ceiling (publishers to a
-bare QoS 1 subscriber, no database), (c) end-to-end ingest with several publishers and workers;
-for a cabinet poll (50 records a message) and a small message (4 records). Last line:
-`ingest: N records/s end-to-end; ratio R` for the cabinet-poll shape, R = c / min(a, b)."""
+bare QoS 1 subscriber, no database), (c) end-to-end ingest with several publishers and workers,
+receipts on (as in production), and how far the fold (live state, 15-minute rollups) trails the
+newest stored record while it runs (p50, p99, max); (d) the same without receipts (what
+end-to-end confirmation costs); for a cabinet poll (50 records a message) and a small message
+(4 records). Last line: `ingest: N records/s end-to-end; ratio R; fold lag p50 X s p99 Y s` for
+the cabinet-poll shape, R = c / min(a, b).
+
+Lag: every 0.5 s one snapshot reads the records stored (ledger) and those not folded yet
+(ingest_segments); the fold's lag at that moment is how long ago the stored count reached today's
+folded count (interpolated between snapshots), i.e. wall-clock time from commit to live state."""
 
 from __future__ import annotations
 
@@ -239,8 +246,35 @@ def ledger_records(dsn: str) -> int:
         return int(conn.execute("SELECT coalesce(sum(record_count), 0) FROM message_ledger").fetchone()[0])
 
 
+@dataclass(frozen=True)
+class Run:
+    rate: float  # records/s stored, first publish to last record stored
+    lag_p50: float  # fold lag while running, s
+    lag_p99: float
+    lag_max: float
+    catch_up: float  # fold done this long after the last record was stored, s
+
+
+def lag_figures(samples: list[tuple[float, int, int]]) -> tuple[float, float, float]:
+    """(p50, p99, max) of the fold's lag, from snapshots (t, stored, folded) in time order."""
+    t = np.array([x[0] for x in samples])
+    stored = np.array([x[1] for x in samples], dtype=np.float64)
+    folded = np.array([x[2] for x in samples], dtype=np.float64)
+    busy = stored > 0
+    if not busy.any():
+        return 0.0, 0.0, 0.0
+    # stored is non-decreasing: when did it reach each folded count?
+    reached = np.interp(folded[busy], np.maximum.accumulate(stored), t)
+    lag = np.maximum(t[busy] - reached, 0.0)
+    return float(np.percentile(lag, 50)), float(np.percentile(lag, 99)), float(lag.max())
+
+
+SNAPSHOT = """SELECT (SELECT coalesce(sum(record_count), 0) FROM message_ledger),
+                     (SELECT coalesce(sum(readings), 0) FROM ingest_segments)"""
+
+
 def end_to_end(ep: Endpoints, tenant: str, names: list[str], shape: Shape, parts: int, workers: int,
-               log_dir: Path) -> tuple[float, list[str]]:
+               log_dir: Path, receipts: bool = True) -> tuple[Run, list[str]]:
     group = f"b{uuid.uuid4().hex[:8]}"
     ids = [f"bench-ingest-{group}-{i}" for i in range(workers)]
     procs, logs = [], []
@@ -254,52 +288,67 @@ def end_to_end(ep: Endpoints, tenant: str, names: list[str], shape: Shape, parts
             "LUCIOLE_INGEST_SHARE_GROUP": group, "LUCIOLE_INGEST_CLIENT_ID": cid,
             "LUCIOLE_INGEST_METRICS_PORT": "0", "LUCIOLE_INGEST_PROGRESS_EVERY_S": "5",
             "LUCIOLE_INGEST_SESSION_EXPIRY_S": "600",
+            "LUCIOLE_INGEST_RECEIPTS": "true" if receipts else "false",
         })
         log = log_dir / f"{cid}.log"
         logs.append(log)
         procs.append(subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
                                       stdout=open(log, "wb"), stderr=subprocess.STDOUT))
-    deadline = time.monotonic() + 60
-    while not all(b"mqtt subscribed" in log.read_bytes() for log in logs):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise RuntimeError("ingest workers did not start: " + logs[0].read_text()[-2000:])
-        time.sleep(0.05)
-    pubs, go, _results = start_publishers(ep, tenant, names, shape, parts)
-    started = time.monotonic()
-    go.set()
-    stored, last_print = 0, started
-    deadline = started + 300
-    while stored < shape.records and time.monotonic() < deadline:
-        # counting scans the ledger: poll rarely while far from the end, often near it
-        rate = stored / max(time.monotonic() - started, 1e-3)
-        eta = (shape.records - stored) / rate if rate else 1.0
-        time.sleep(min(1.0, max(0.05, eta / 4)))
-        stored = ledger_records(ep.dsn()) - base
-        now = time.monotonic()
-        if now - last_print >= 2:
-            rate = stored / (now - started)
-            eta = (shape.records - stored) / rate if rate else float("inf")
-            say(f"  e2e: {stored:,}/{shape.records:,} records  {rate:,.0f} records/s  ETA {eta:.0f}s")
-            last_print = now
-    elapsed = time.monotonic() - started
-    # the fold (latest state, energy rollups) may run behind under a backlog: how far behind?
-    with psycopg.connect(ep.dsn(), autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM ingest_recent)").fetchone()[0]:
-                break
-            time.sleep(0.1)
-    say(f"  fold (state, rollups) caught up {time.monotonic() - started - elapsed:.1f}s after the "
-        "last record was stored")
-    for p in pubs:
-        p.join(30)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(30)
+    pubs: list = []
+    try:
+        deadline = time.monotonic() + 60
+        while not all(b"mqtt subscribed" in log.read_bytes() for log in logs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError("ingest workers did not start: " + logs[0].read_text()[-2000:])
+            time.sleep(0.05)
+        pubs, go, _results = start_publishers(ep, tenant, names, shape, parts)
+        samples: list[tuple[float, int, int]] = []  # (t since start, stored, folded)
+        with psycopg.connect(ep.dsn(), autocommit=True) as conn:
+            started = time.monotonic()
+            go.set()
+            stored, last_print = 0, started
+            deadline = started + 300
+            while time.monotonic() < deadline:
+                total, pending = conn.execute(SNAPSHOT).fetchone()
+                now = time.monotonic()
+                stored = total - base
+                samples.append((now - started, stored, stored - pending))
+                if stored >= shape.records and pending == 0:
+                    break
+                if now - last_print >= 2:
+                    rate = stored / (now - started)
+                    eta = (shape.records - stored) / rate if rate else float("inf")
+                    say(f"  e2e: {stored:,}/{shape.records:,} records  {rate:,.0f} records/s  "
+                        f"ETA {eta:.0f}s")
+                    last_print = now
+                # at most 0.5 s between snapshots, more often near the end (the rate's accuracy)
+                rate = stored / max(now - started, 1e-3)
+                eta = (shape.records - stored) / rate if rate and stored < shape.records else 1.0
+                time.sleep(min(0.5, max(0.05, eta / 4)))
+        # stored when the last snapshot below the total was taken: within one snapshot period
+        done_at = next((t for t, s, _ in samples if s >= shape.records), samples[-1][0])
+        elapsed = done_at
+        folded_at = samples[-1][0]
+        p50, p99, worst = lag_figures(samples)
+        say(f"  fold (state, rollups) lag while ingesting: p50 {p50:.1f} s, p99 {p99:.1f} s, "
+            f"max {worst:.1f} s; caught up {folded_at - done_at:.1f} s after the last record was stored")
+    finally:  # no worker outlives its run, whatever happened
+        for p in pubs:
+            p.join(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
     forget_sessions(ep, ids)
     if stored < shape.records:
         raise RuntimeError(f"only {stored} of {shape.records} records stored in time")
-    return shape.records / elapsed, ids
+    return Run(shape.records / elapsed, p50, p99, worst, folded_at - done_at), ids
+
+
+def _truncate(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("TRUNCATE luminaire_telemetry, message_ledger, luminaire_state, ingest_segments,"
+                     " energy_cursor, energy_15min, energy_15min_supply")
 
 
 def verify(dsn: str, expected: int) -> None:
@@ -317,6 +366,8 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the message counts")
     parser.add_argument("--copy-seconds", type=float, default=4.0)
+    parser.add_argument("--receipts-cost", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run (d), end to end without receipts, for each shape")
     parser.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True,
                         help="PostgreSQL fsync (on: the durability ingest acknowledges)")
     args = parser.parse_args()
@@ -324,7 +375,7 @@ def main() -> None:
         "cabinet poll, 50 records/message": Shape(50, 200, max(1, int(200 * args.scale))),
         "small message, 4 records/message": Shape(4, 2500, max(1, int(100 * args.scale))),
     }
-    summary: list[tuple[str, float, float, float, float]] = []
+    summary: list[tuple[str, float, float, Run, float, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         stack = Stack(StackSettings(var_dir=Path(tmp) / "var", mqtt_port=0, pg_port=0,
                                     pg_fsync=args.fsync, pg_shared_buffers="512MB"))
@@ -332,7 +383,8 @@ def main() -> None:
         try:
             migrate(ep.dsn())
             say(f"stack up in {tmp}: mosquitto :{ep.mqtt_port}, postgres :{ep.pg_port} "
-                f"(fsync {'on' if args.fsync else 'off'}); {os.cpu_count()} cores shared by all")
+                f"(fsync {'on' if args.fsync else 'off'}); {os.cpu_count()} cores shared by all, "
+                f"load average {os.getloadavg()[0]:.1f}")
             for label, shape in shapes.items():
                 tenant = f"bench{shape.per_message}"
                 names = register(ep.dsn(), tenant, shape.controllers)
@@ -342,25 +394,39 @@ def main() -> None:
                 say(f"  (a) COPY ceiling: {a:,.0f} rows/s")
                 b = broker_ceiling(ep, tenant, names, shape, args.publishers)
                 say(f"  (b) broker ceiling: {b:,.0f} records/s ({b / shape.per_message:,.0f} messages/s)")
-                c, _ = end_to_end(ep, tenant, names, shape, args.publishers, args.workers, Path(tmp))
+                c = end_to_end(ep, tenant, names, shape, args.publishers, args.workers, Path(tmp))[0]
                 verify(ep.dsn(), shape.records)
-                say(f"  (c) end-to-end: {c:,.0f} records/s ({c / shape.per_message:,.0f} messages/s), "
-                    f"{args.workers} workers, {args.publishers} publishers; stored exactly once")
-                ratio = c / min(a, b)
+                say(f"  (c) end-to-end: {c.rate:,.0f} records/s ({c.rate / shape.per_message:,.0f} "
+                    f"messages/s), {args.workers} workers, {args.publishers} publishers, receipts on; "
+                    "stored exactly once")
+                ratio = c.rate / min(a, b)
                 say(f"  ratio c / min(a, b) = {ratio:.2f}")
-                summary.append((label, a, b, c, ratio))
-                with psycopg.connect(ep.dsn()) as conn:
-                    conn.execute("TRUNCATE luminaire_telemetry, message_ledger, luminaire_state,"
-                                 " ingest_recent, energy_cursor, energy_15min, energy_15min_supply")
+                d = None
+                if args.receipts_cost:
+                    _truncate(ep.dsn())
+                    d = end_to_end(ep, tenant, names, shape, args.publishers, args.workers,
+                                   Path(tmp), receipts=False)[0].rate
+                    verify(ep.dsn(), shape.records)
+                    say(f"  (d) end-to-end without receipts: {d:,.0f} records/s; receipts cost "
+                        f"{1 - c.rate / d:+.0%} of it (ratio d / min(a, b) = {d / min(a, b):.2f})")
+                summary.append((label, a, b, c, ratio, d))
+                _truncate(ep.dsn())
         finally:
             stack.down()
     say("")
-    say(f"{'shape':36} {'(a) COPY rows/s':>16} {'(b) broker rec/s':>17} {'(c) e2e rec/s':>14} "
-        f"{'e2e msg/s':>10} {'ratio':>6}")
-    for (label, a, b, c, ratio), shape in zip(summary, shapes.values(), strict=True):
-        say(f"{label:36} {a:16,.0f} {b:17,.0f} {c:14,.0f} {c / shape.per_message:10,.0f} {ratio:6.2f}")
-    label, a, b, c, ratio = summary[0]
-    say(f"ingest: {c:.0f} records/s end-to-end; ratio {ratio:.2f}")
+    say(f"{'shape':34} {'(a) COPY rows/s':>15} {'(b) broker rec/s':>16} {'(c) e2e rec/s':>13} "
+        f"{'ratio':>5} {'lag p50/p99/max s':>17} {'(d) no receipts':>15}")
+    for label, a, b, c, ratio, d in summary:
+        lag = f"{c.lag_p50:.1f}/{c.lag_p99:.1f}/{c.lag_max:.1f}"
+        nod = f"{d:,.0f}" if d else "-"
+        say(f"{label:34} {a:15,.0f} {b:16,.0f} {c.rate:13,.0f} {ratio:5.2f} {lag:>17} {nod:>15}")
+    load = os.getloadavg()[0]
+    say(f"({os.cpu_count()} cores shared with the broker, the database, the publishers and other users "
+        f"of the machine, load average {load:.1f} at the end: figures move between runs, by 30 % "
+        "and more on a busy machine; compare only with the ceilings of the same run)")
+    label, a, b, c, ratio, d = summary[0]
+    say(f"ingest: {c.rate:.0f} records/s end-to-end; ratio {ratio:.2f}; fold lag p50 {c.lag_p50:.1f} s "
+        f"p99 {c.lag_p99:.1f} s")
 
 
 if __name__ == "__main__":

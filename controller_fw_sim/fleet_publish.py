@@ -20,9 +20,8 @@ import select
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -32,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from wire.retry import Backoff
+from controller_fw_sim.publish_window import PublishError, PublisherWindow, Reconnect, Work
 from wire.topics import Kind, TopicError, parse_topic, subscription, topic
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,6 @@ _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 # shared counters per worker
 _SUBMITTED, _ACKED, _MAXRSS_KB, _FAILED, _FIELDS = 0, 1, 2, 3, 4
 SESSION_EXPIRY_S = 3600  # the broker keeps a publisher's session across a short outage
-
-
-class PublishError(RuntimeError):
-    """A publisher could not connect, or lost its connection to the broker."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +79,6 @@ def _topics_of(kind: Kind, tenants: Sequence[str], controllers: Sequence[str]) -
     return [topic(t, c, kind) for t, c in zip(tenants, controllers, strict=True)]
 
 
-@dataclass(frozen=True)
-class Reconnect:
-    """How a publisher reconnects: the project's one backoff between attempts, and how long it
-    stays disconnected before it reports an error."""
-
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.1, max_s=5.0))
-    give_up_s: float = 600.0
-
-
 def _connect_properties(session_expiry_s: int) -> Properties:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = session_expiry_s
@@ -103,95 +89,69 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
             counters, window: int, client_id: str, backoff: Reconnect) -> None:
     """One publisher process: publish what arrives on `conn` at QoS 1 until it sends None.
 
-    A lost connection is retried with `backoff`; paho keeps every unacknowledged message
-    and sends it again (DUP) once the broker accepts the reconnection (clean start false),
-    so nothing handed to the worker is lost, at the cost of possible duplicates.
+    The I/O only: paho's socket, the parent's pipe and select. What to publish, when to reconnect
+    and when the work is done is `PublisherWindow`'s (controller_fw_sim.publish_window). A lost
+    connection is retried; paho keeps every unacknowledged message and sends it again (DUP) once
+    the broker accepts the reconnection (clean start false), so nothing handed to the worker is
+    lost, at the cost of possible duplicates.
     """
     mine = slice(w, None, workers)
     topics = [_topics_of(k, tenants[mine], controllers[mine]) for k in KINDS]
     base = w * _FIELDS
-    acked = [0]
     connack: list = []  # reason codes of CONNACKs not yet handled
-    rng = random.Random(client_id)
-
-    def on_publish(client, userdata, mid, reason, props):
-        acked[0] += 1
-        if reason.is_failure:
-            counters[base + _FAILED] += 1
-
     client = make_client(target, client_id)
     client.max_inflight_messages_set(window)
-    client.on_publish = on_publish
     try:
         connect_manual(client, target, properties=_connect_properties(SESSION_EXPIRY_S))
     except (PublishError, OSError) as exc:
         conn.send(("error", str(exc)))
         return
+    state = PublisherWindow(window, backoff, random.Random(client_id), time.monotonic())
+    client.on_publish = lambda c, u, mid, reason, props: state.puback(reason.is_failure)
     client.on_connect = lambda c, u, flags, reason, props: connack.append(reason)
     conn.send(("ready", None))
     sock = client.socket()
-    connected = True
-    attempt, retry_at, lost_at = 0, 0.0, 0.0
-    work: deque = deque()  # [kind topics, retain, local controller indices, payloads, next row]
-    sent = 0
-    closing = False
-    last_misc = time.monotonic()
     publish = client.publish
 
     def lose(why: str) -> None:
-        nonlocal connected, sock, attempt, retry_at, lost_at
-        if connected:
+        nonlocal sock
+        if state.lost(time.monotonic()):
             log.warning("publisher=%d connection lost (%s); %d messages unacknowledged",
-                        w, why, sent - acked[0])
-            lost_at = time.monotonic()
-        connected, sock = False, None
-        attempt += 1
-        retry_at = time.monotonic() + backoff.backoff.delay(attempt, rng)
+                        w, why, state.in_flight())
+        sock = None
 
     try:
         while True:
-            now = time.monotonic()
-            if sock is None and now >= retry_at:
-                if now - lost_at > backoff.give_up_s:
-                    raise PublishError(f"no connection to the broker for {backoff.give_up_s:.0f} s")
+            if state.reconnect_due(time.monotonic()):
                 try:
                     client.reconnect()  # clean start false: paho resends what was in flight
                     sock = client.socket()
+                    state.socket_opened()
                 except OSError as exc:
                     lose(f"reconnect: {exc}")
             while connack:
                 reason = connack.pop(0)
-                if reason.is_failure:
+                if state.connack(not reason.is_failure, time.monotonic()):
+                    log.info("publisher=%d reconnected after %.1f s", w, time.monotonic() - state.lost_at)
+                else:
                     client.disconnect()
                     lose(f"refused: {reason}")
-                else:
-                    connected, attempt = True, 0
-                    log.info("publisher=%d reconnected after %.1f s", w, time.monotonic() - lost_at)
-            inflight = sent - acked[0]
-            room = window - inflight if connected else 0
-            while work and room > 0:
-                item = work[0]
-                tlist, retain, ctl, rows, at = item
-                end = min(len(ctl), at + room)
-                for i in range(at, end):
+            for chunk in state.take():
+                item = chunk.work
+                tlist, retain, ctl, rows = item.topics, item.retain, item.ctl, item.rows
+                for i in range(chunk.start, chunk.end):
                     row = rows[i]
                     publish(tlist[ctl[i]], row if isinstance(row, bytes) else row.tobytes(), 1, retain)
-                sent += end - at
-                room -= end - at
-                if end == len(ctl):
-                    work.popleft()
-                else:
-                    item[4] = end
-            counters[base + _ACKED] = acked[0]
-            if closing and not work and sent == acked[0] and connected:
+            counters[base + _ACKED] = state.acked
+            counters[base + _FAILED] = state.failed
+            if state.done():
                 break
-            waiting_for_work = not work and not closing
-            rlist = [conn] if waiting_for_work or room > 0 or sock is None else []
+            read_pipe = state.wants_work()
+            rlist = [conn] if read_pipe else []
             if sock is not None:
                 rlist.append(sock)
             wlist = [sock] if sock is not None and client.want_write() else []
-            timeout = 1.0 if sock is not None else max(0.0, min(1.0, retry_at - time.monotonic()))
-            readable, _, _ = select.select(rlist, wlist, [], timeout)
+            readable, _, _ = select.select(rlist, wlist, [], state.wait_s(time.monotonic()))
             if sock is not None and (sock in readable or wlist):
                 rc = client.loop_read(max(window, 1))
                 if rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
@@ -199,27 +159,25 @@ def _worker(w: int, workers: int, conn, target: MqttTarget, tenants: list[str], 
                 elif client.want_write() and client.loop_write() not in (mqtt.MQTT_ERR_SUCCESS,
                                                                           mqtt.MQTT_ERR_AGAIN):
                     lose("write failed")
-            now = time.monotonic()
-            if sock is not None and now - last_misc > 1.0:
-                if client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:  # keepalive expired
-                    lose("keepalive")
-                last_misc = now
-            while conn in rlist and conn.poll():
+            if state.misc_due(time.monotonic()) and client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:
+                lose("keepalive")
+            while read_pipe and conn.poll():
                 msg = conn.recv()
                 if msg is None:
-                    closing = True
+                    state.close()
                     break
                 code, retain, ctl, rows = msg
-                work.append([topics[code], retain, ctl // workers, rows, 0])
+                state.submitted(Work(topics[code], retain, ctl // workers, rows))
     except PublishError as exc:
         conn.send(("error", str(exc)))
         return
     finally:
-        counters[base + _ACKED] = acked[0]
+        counters[base + _ACKED] = state.acked
+        counters[base + _FAILED] = state.failed
         counters[base + _MAXRSS_KB] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     client.disconnect()
     client.loop_write()
-    conn.send(("done", acked[0]))
+    conn.send(("done", state.acked))
 
 
 class PublisherPool:

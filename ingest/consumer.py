@@ -1,6 +1,8 @@
 """The MQTT shell of a worker: paho-mqtt 2 (MQTT 5, persistent session, manual acks, shared
 subscription). The network thread only appends messages to a bounded deque; the batcher thread
-closes batches, has the Writer commit them, and only then acknowledges their message ids.
+closes batches, has the Writer commit them, and only then acknowledges their message ids. Which
+ids, and when to stop reading, is decided by `ingest.deliveries.Deliveries` (sans-I/O); this module
+only moves messages, acknowledgements and receipts.
 
 Memory is bounded by the broker's flow control: with Receive Maximum R the broker sends at most R
 unacknowledged QoS 1 messages, so while the database is down the worker simply stops
@@ -24,13 +26,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest import metrics
+from ingest import metrics, rollup
 from ingest.batching import BatchPolicy, estimated_records
+from ingest.deliveries import Deliveries, Delivery
 from ingest.failures import Failure
 from ingest.isolation import BatchStore, Outcome
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
-from wire.retry import Backoff
+from wire.retry import Attempts, Backoff
 from wire.topics import UPWARD_KINDS, shared_subscription
 
 log = logging.getLogger(__name__)
@@ -65,21 +68,17 @@ class Consumer:
         self.settings = settings
         self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
                                   settings.batch_max_wait_s)
-        self.writer = Writer(dsn, settings.registry_refresh_min_s)
+        self.writer = Writer(dsn, settings.registry_refresh_min_s, receipts=settings.receipts)
+        self._dsn = dsn
         self.store = BatchStore(self.writer,
                                 Backoff(initial_s=settings.retry_initial_s, max_s=settings.retry_max_s),
                                 self._stopping_wait, on_failure=self._count_failure)
         self.totals = Totals()
         self._broker = broker
-        self._inbox: deque[tuple[int, int, str, bytes]] = deque()  # (generation, mid, topic, payload)
-        self._generation = 0  # +1 per (re)connection: mids of an older one are never acked
+        self._inbox: deque[Delivery] = deque()
+        self.deliveries = Deliveries(settings.receive_maximum)
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
-        self._last_rollup = 0.0
-        self._under_load = False
-        self._received = 0  # by the network thread
-        self._released = 0  # acknowledged or dropped (stale generation), by the batcher
-        self.peak_unacked = 0
         self._paused_logged_at = float("-inf")
         self._last_received = time.monotonic()
         metrics.INFLIGHT.set_function(self.unacked)
@@ -87,7 +86,11 @@ class Consumer:
 
     def unacked(self) -> int:
         """Messages received and neither acknowledged nor dropped."""
-        return self._received - self._released
+        return self.deliveries.unacked()
+
+    @property
+    def peak_unacked(self) -> int:
+        return self.deliveries.peak_unacked
 
     # ------------------------------------------------------------------ MQTT
     def _client(self) -> mqtt.Client:
@@ -118,14 +121,14 @@ class Consumer:
         if reason_code.is_failure:
             log.warning("mqtt connect refused reason=%s", reason_code)
             return
-        self._generation += 1
+        self.deliveries.connected()
         # retained births and last wills come with a new subscription only, not on every
         # reconnection of the persistent session (the ledger would drop them, but a fleet's worth)
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(shared_subscription(kind, self.settings.share_group), options)
                           for kind in UPWARD_KINDS])
         log.info("mqtt connected client_id=%s session_present=%s generation=%d",
-                 self.settings.client_id, flags.session_present, self._generation)
+                 self.settings.client_id, flags.session_present, self.deliveries.generation)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
                       properties: Any) -> None:
@@ -139,7 +142,7 @@ class Consumer:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
-        self._generation += 1  # unacked messages come again on the next connection
+        self.deliveries.disconnected()  # unacked messages come again on the next connection
         self._subscribed.clear()
         metrics.CONNECTED.set(0)
         if not self._stopping.is_set():
@@ -149,26 +152,22 @@ class Consumer:
         # Receive Maximum should stop the broker at `limit` unacknowledged messages, but
         # Mosquitto 2.0.11 overruns it once acknowledgements flow; so the bound is enforced here
         # too: this (network) thread stops reading, TCP backpressure holds the rest in the broker.
-        limit = self.settings.receive_maximum
-        if self._received - self._released >= limit:
+        deliveries = self.deliveries
+        if deliveries.must_pause():
             now = time.monotonic()
             if now - self._paused_logged_at >= 30.0:
                 self._paused_logged_at = now
                 log.warning("%d messages unacknowledged (the broker overran Receive Maximum): "
-                            "pausing reads until a batch commits", limit)
-            while self._received - self._released >= limit and not self._stopping.is_set():
+                            "pausing reads until a batch commits", deliveries.limit)
+            while deliveries.must_pause() and not self._stopping.is_set():
                 time.sleep(0.002)
         mid = message.mid if message.qos == 1 else 0  # 0: nothing to acknowledge
         try:
             topic = message.topic
         except UnicodeDecodeError:  # brokers refuse such topics; if one came, it is a bad topic
             topic = _UNREADABLE_TOPIC
-        self._inbox.append((self._generation, mid, topic, bytes(message.payload)))
-        self._received += 1
+        self._inbox.append(deliveries.received_message(mid, topic, bytes(message.payload)))
         self._last_received = time.monotonic()
-        unacked = self._received - self._released
-        if unacked > self.peak_unacked:
-            self.peak_unacked = unacked
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         return self._subscribed.wait(timeout_s)
@@ -186,54 +185,59 @@ class Consumer:
     def run(self) -> None:
         """Connect, then batch, write and acknowledge until stop(); disconnects at the end."""
         self.start_network()
+        fold = threading.Thread(target=self._fold_loop, name="ingest-fold")
+        fold.start()
         try:
             while not self._stopping.is_set():
                 batch = self._collect()
                 if batch:
                     self._commit_and_ack(batch)
-                self._maybe_rollup()
                 self._maybe_reconnect_idle()
         finally:
+            self._stopping.set()
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
+            fold.join()
 
     def _maybe_reconnect_idle(self) -> None:
         """Mosquitto 2.0.11 can stop sending to a client whose Receive Maximum it mis-counted
         (it overruns it, then stalls with the session's queue full). A fresh connection resets
         the count; done only with nothing unacknowledged, so nothing is redelivered."""
-        idle_s = self.settings.idle_reconnect_s
-        if not idle_s or time.monotonic() - self._last_received < idle_s or self.unacked():
+        if not self._idle_reconnect_due():
             return
-        log.info("nothing received for %.0fs: reconnecting to reset the broker's flow control", idle_s)
+        log.info("nothing received for %.0fs: reconnecting to reset the broker's flow control",
+                 self.settings.idle_reconnect_s)
         self._last_received = time.monotonic()
         self.client.disconnect()
         self.client.loop_stop()
         self.client = self._client()
         self.start_network()
 
+    def _idle_reconnect_due(self) -> bool:
+        idle_s = self.settings.idle_reconnect_s
+        return bool(idle_s) and time.monotonic() - self._last_received >= idle_s and not self.unacked()
+
     # ------------------------------------------------------------------ batching
-    def _collect(self) -> list[tuple[int, int, str, bytes]]:
-        batch: list[tuple[int, int, str, bytes]] = []
+    def _collect(self) -> list[Delivery]:
+        batch: list[Delivery] = []
         records = 0
         opened = 0.0
         inbox = self._inbox
+        take = self.deliveries.take
         while not self._stopping.is_set():
             while inbox and not self.policy.full(len(batch), records):
                 item = inbox.popleft()
-                if item[0] != self._generation:
-                    self._released += 1
+                if not take(item):
                     continue  # from a closed connection: it will be redelivered
                 if not batch:
                     opened = time.monotonic()
                 batch.append(item)
-                records += estimated_records(len(item[3]))
+                records += estimated_records(len(item.payload))
             age = time.monotonic() - opened if batch else 0.0
             if self.policy.due(len(batch), records, age):
-                # a batch that fills up before its time runs out means messages are waiting
-                self._under_load = self.policy.full(len(batch), records)
                 break
-            if not batch and self._rollup_due():
+            if not batch and self._idle_reconnect_due():
                 break
             time.sleep(min(_POLL_S, self.policy.wait_s(len(batch), age)) or _POLL_S)
         return batch
@@ -244,18 +248,15 @@ class Consumer:
     def _count_failure(self, _failure: Failure) -> None:
         self.totals.db_errors += 1
 
-    def _commit_and_ack(self, batch: list[tuple[int, int, str, bytes]]) -> None:
+    def _commit_and_ack(self, batch: list[Delivery]) -> None:
         """Store the batch (its bad messages dead-lettered, see ingest.isolation), then
         acknowledge every message of it received on the current connection."""
-        outcome = self.store.write([(topic, payload) for _, _, topic, payload in batch])
+        outcome = self.store.write([(d.topic, d.payload) for d in batch])
         if outcome is None:
             return  # stopping: not acknowledged, the broker redelivers to the next session
         self._send_receipts(outcome.result.receipts)
-        generation = self._generation
-        for gen, mid, _, _ in batch:
-            if gen == generation and mid:  # an older connection's mids: the broker redelivers
-                self.client.ack(mid, 1)
-        self._released += len(batch)
+        for mid in self.deliveries.committed(batch):
+            self.client.ack(mid, 1)
         self._account(outcome, len(batch))
 
     def _send_receipts(self, receipts: list[tuple[str, bytes]]) -> None:
@@ -296,33 +297,36 @@ class Consumer:
             metrics.LAG_SECONDS.observe(float(np.median(result.lag_s)))
             metrics.LAG_MAX_SECONDS.set(float(result.lag_s.max()))
 
-    # ------------------------------------------------------------------ rollups
-    def _rollup_due(self) -> bool:
-        """The fold (latest state, energy rollups) runs every rollup_interval_s, except while
-        batches fill up before their time runs out (messages are waiting): then durable ingest
-        and acknowledgements come first and the derived data catches up later, at most
-        rollup_max_delay_s behind."""
-        since = time.monotonic() - self._last_rollup
-        if since < max(self.settings.rollup_interval_s, 0.05):
-            return False
-        return not self._under_load or since >= self.settings.rollup_max_delay_s
-
-    def _maybe_rollup(self) -> None:
-        if not self._rollup_due():
-            return
-        self._last_rollup = time.monotonic()
-        started = time.perf_counter()
-        try:
-            done = self.writer.refresh_rollups()
-        except psycopg.Error as exc:
-            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
-            log.warning("rollup pass failed (%s); marks stay for the next pass", type(exc).__name__)
-            self.writer.close()
-            return
-        except Exception as exc:  # a bug: the queue stays for the next pass, ingest goes on
-            metrics.DB_ERRORS.labels(type(exc).__name__).inc()
-            log.exception("rollup pass failed unexpectedly; marks stay for the next pass")
-            self.writer.close()
-            return
-        if done is not None and done.luminaires:
-            metrics.ROLLUP_SECONDS.observe(time.perf_counter() - started)
+    # ------------------------------------------------------------------ the fold
+    def _fold_loop(self) -> None:
+        """Fold what was committed into the live state and the energy rollups, every
+        rollup_interval_s, in this thread with a connection of its own: the pass runs in the
+        database while the batcher goes on committing (one worker folds at a time, under the
+        fold's advisory lock). A failed pass leaves its rows for the next one."""
+        interval = max(self.settings.rollup_interval_s, 0.05)
+        failures = Attempts(Backoff(initial_s=self.settings.retry_initial_s,
+                                    max_s=self.settings.retry_max_s))
+        conn: psycopg.Connection | None = None
+        wait = interval
+        while not self._stopping.wait(wait):
+            started = time.perf_counter()
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = psycopg.connect(self._dsn, autocommit=False, connect_timeout=5)
+                done = rollup.refresh(conn)
+            except Exception as exc:  # a failed pass (psycopg.Error) or a bug: rows stay queued
+                metrics.DB_ERRORS.labels(type(exc).__name__).inc()
+                log.warning("fold pass failed error=%s; its rows stay for the next pass",
+                            type(exc).__name__, exc_info=not isinstance(exc, psycopg.Error))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                wait = failures.failed()
+                continue
+            failures.succeeded()
+            elapsed = time.perf_counter() - started
+            if done is not None and done.luminaires:
+                metrics.ROLLUP_SECONDS.observe(elapsed)
+            wait = max(0.0, interval - elapsed)
+        if conn is not None:
+            conn.close()

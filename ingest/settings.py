@@ -49,11 +49,13 @@ class IngestSettings(BaseSettings):
     registry_refresh_min_s: float = Field(
         2.0, ge=0, description="least time between registry reloads on a miss"
     )
-    rollup_interval_s: float = Field(1.0, ge=0, description="least time between fold passes (state, rollups)")
-    rollup_max_delay_s: float = Field(
-        15.0, gt=0,
-        description="under a backlog the fold waits so acknowledgements keep up, but never longer",
-    )
+    rollup_interval_s: float = Field(
+        1.0, ge=0, description="least time between fold passes (state, rollups); the fold runs in "
+        "its own thread and database connection, beside the commits")
+    receipts: bool = Field(
+        True, description="publish each controller's receipt after each commit (end-to-end "
+        "confirmation: agents keep readings until named in one); false only where no controller "
+        "waits for them, e.g. to measure what they cost (bench/ingest.py)")
 
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0: no /metrics server")

@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest import acks, ledger, receipts, rollup, states
+from ingest import acks, ledger, receipts, rollup, segments, states
 from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
 from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
@@ -39,13 +39,16 @@ def _record_rows(record_type: RecordType) -> CopyLayout:
 
 LUMINAIRE_ROWS = _record_rows(RecordType.LUMINAIRE)
 SENSOR_ROWS = _record_rows(RecordType.SENSOR)
-RECENT_ROWS = CopyLayout(
-    "ingest_recent",
+SEGMENT_ROWS = CopyLayout(
+    "ingest_segments",
     (
         ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT), ("time", _T.TIMESTAMPTZ),
         ("seq", _T.BIGINT), ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
         ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("power_factor", _T.REAL),
-        ("driver_temp_c", _T.REAL), ("failure", _T.INTEGER),
+        ("driver_temp_c", _T.REAL), ("failure", _T.INTEGER), ("readings", _T.INTEGER),
+        ("m_first_time", _T.TIMESTAMPTZ), ("m_first_seq", _T.BIGINT), ("m_first_wh", _T.DOUBLE),
+        ("m_last_time", _T.TIMESTAMPTZ), ("m_last_seq", _T.BIGINT), ("m_last_wh", _T.DOUBLE),
+        ("m_inner_wh", _T.DOUBLE), ("m_samples", _T.INTEGER),
     ),
 )
 
@@ -115,8 +118,9 @@ class WriteResult:
 class Writer:
     """Owns one database connection; `write` is one batch, all or nothing."""
 
-    def __init__(self, dsn: str, registry_refresh_min_s: float = 2.0) -> None:
+    def __init__(self, dsn: str, registry_refresh_min_s: float = 2.0, receipts: bool = True) -> None:
         self.dsn = dsn
+        self.receipts = receipts  # build receipts after each commit
         self.registry = Registry(registry_refresh_min_s)
         self.conn: psycopg.Connection | None = None
         self._topics: dict[str, object] = {}
@@ -196,7 +200,8 @@ class Writer:
                 else:
                     result.duplicates = 1
             conn.commit()
-            result.receipts = _dead_letter_receipts(message, p, reason, new)
+            if self.receipts:
+                result.receipts = _dead_letter_receipts(message, p, reason, new)
         except BaseException:
             self._abandon()
             raise
@@ -258,6 +263,8 @@ class Writer:
                 self._rejects(cur, rejects, batch)
                 result.rejects = Counter(r.reason for r in rejects)
         conn.commit()
+        if not self.receipts:
+            return result
         # the ledger holds every identified message now (new or duplicate): confirmed as stored
         whole = [(r.msg, str(r.reason)) for r in rejects if r.record is None]
         result.receipts = receipts.build(
@@ -281,13 +288,7 @@ class Writer:
             "driver_temp_c": records["driver_temp_c"], "ambient_lux": records["ambient_lux"],
             "presence": records["presence"], "failure": records["failure"], "boot_id": boot, "seq": seq,
         })
-        copy_write(cur, RECENT_ROWS, {
-            "controller_key": controller, "luminaire": records["luminaire"], "time": times,
-            "seq": seq, "level": records["level"], "status": records["status"],
-            "power_w": records["power_w"], "energy_wh": records["energy_wh"],
-            "voltage_v": records["voltage_v"], "power_factor": records["power_factor"],
-            "driver_temp_c": records["driver_temp_c"], "failure": records["failure"],
-        })
+        queue_segments(cur, controller, records, seq)  # the fold's queue, in this transaction
         result.newest_record_us = int(times.max())
         result.lag_s = (now_us - times) / 1e6
         return n
@@ -295,6 +296,22 @@ class Writer:
     # ------------------------------------------------------------------ rollup
     def refresh_rollups(self) -> rollup.RefreshResult | None:
         return rollup.refresh(self.connect())
+
+
+def queue_segments(cur: psycopg.Cursor, controller: np.ndarray, records: np.ndarray,
+                   seq: np.ndarray) -> int:
+    """Queue the fold's segments of stored luminaire readings (ingest/segments.py); returns how
+    many rows that took."""
+    seg = segments.build(controller, records, seq)
+    copy_write(cur, SEGMENT_ROWS, {
+        "controller_key": seg.controller_key, "luminaire": seg.luminaire, "time": seg.time_us,
+        "seq": seg.seq, **seg.state, "readings": seg.readings,
+        "m_first_time": seg.m_first_time_us, "m_first_seq": seg.m_first_seq,
+        "m_first_wh": seg.m_first_wh, "m_last_time": seg.m_last_time_us,
+        "m_last_seq": seg.m_last_seq, "m_last_wh": seg.m_last_wh, "m_inner_wh": seg.m_inner_wh,
+        "m_samples": seg.m_samples,
+    })
+    return len(seg)
 
 
 def _dead_letter_receipts(message: tuple[str, bytes], p: Prepared | None, reason: str,

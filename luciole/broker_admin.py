@@ -18,7 +18,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from luciole.broker_config import CONTROL_TOPIC, BrokerAccount, Role, role_acls
+from luciole.broker_config import (
+    CONTROL_TOPIC,
+    BrokerAccount,
+    Role,
+    missing_device_acls,
+    role_acls,
+)
+
+ACL_EXISTS = "ACL with this topic already exists"
 
 
 class BrokerAdminError(RuntimeError):
@@ -103,8 +111,14 @@ class BrokerAdmin:
         role. A role held by a client is never deleted: Mosquitto 2.0.11's plugin was seen to
         crash later when that happened."""
         if account.role is Role.DEVICE:
-            self.checked([{"command": "createRole", "rolename": account.rolename,
-                           "acls": role_acls(account)}], tolerated=("Role already exists",))
+            acls = role_acls(account)
+            error = self.run([{"command": "createRole", "rolename": account.rolename,
+                               "acls": acls}])[0].get("error")
+            if error == "Role already exists":  # re-provisioned: give it what it lacks
+                self.checked([_add_acl(account.rolename, acl) for acl in acls],
+                             tolerated=(ACL_EXISTS,))
+            elif error:
+                raise BrokerAdminError(f"createRole {account.rolename}: {error}")
         client: dict[str, Any] = {"command": "createClient", "username": account.username,
                                   "password": password,
                                   "roles": [{"rolename": account.rolename}]}
@@ -130,6 +144,21 @@ class BrokerAdmin:
                              "rolename": stale})
         self.checked(commands)
 
+    def upgrade_device_roles(self) -> int:
+        """Give every device role the ACLs today's device role has (controllers provisioned before
+        receipts lack their receipt topic). Returns the number of roles upgraded."""
+        found = self.run([{"command": "listRoles", "verbose": True}])[0]
+        if found.get("error"):
+            raise BrokerAdminError(f"listRoles: {found['error']}")
+        upgraded = 0
+        for role in found.get("data", {}).get("roles", []):
+            missing = missing_device_acls(role)
+            if missing:
+                self.checked([_add_acl(role["rolename"], acl) for acl in missing],
+                             tolerated=(ACL_EXISTS,))
+                upgraded += 1
+        return upgraded
+
     def delete_account(self, account: BrokerAccount) -> None:
         self.checked([{"command": "deleteClient", "username": account.username}],
                       tolerated=("Client not found",))
@@ -149,3 +178,7 @@ class BrokerAdmin:
         if client_id is not None:
             command["clientid"] = client_id
         self.checked([command], tolerated=("Client already exists",))
+
+
+def _add_acl(rolename: str, acl: dict[str, Any]) -> dict[str, Any]:
+    return {"command": "addRoleACL", "rolename": rolename, **acl}

@@ -14,7 +14,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from wire.topics import INGEST_SHARE_GROUP, Kind, subscription, topic, validate_identifier
+from wire.topics import (
+    INGEST_SHARE_GROUP,
+    Kind,
+    TopicError,
+    parse_topic,
+    subscription,
+    topic,
+    validate_identifier,
+)
 
 # What a controller may do on its own topics, and nothing else.
 DEVICE_PUBLISHES = (Kind.TELEMETRY, Kind.EVENT, Kind.STATE, Kind.ACK)
@@ -203,10 +211,43 @@ def render_dynsec_config(accounts: list[tuple[BrokerAccount, PasswordHash]]) -> 
     }
 
 
-def refresh_service_roles(config: dict[str, Any]) -> dict[str, Any]:
-    """The same file with today's default access and service roles (device roles untouched)."""
+def device_account_of_role(role: dict[str, Any]) -> BrokerAccount | None:
+    """The device account a role was made for, read from the role's own topics (identifiers may
+    hold '-', so the role name alone is ambiguous); None for any other role."""
+    name = role.get("rolename", "")
+    if not name.startswith("device-"):
+        return None
+    for acl in role.get("acls", []):
+        try:
+            parts = parse_topic(acl.get("topic", ""))
+        except TopicError:
+            continue
+        account = BrokerAccount(parts.controller, Role.DEVICE, parts.tenant, parts.controller)
+        if account.rolename == name:
+            return account
+    return None
+
+
+def missing_device_acls(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ACLs today's device role has and this (older) device role lacks: e.g. the receipt
+    topic of a controller provisioned before receipts existed. Only its own topics."""
+    account = device_account_of_role(role)
+    if account is None:
+        return []
+    held = {(a.get("acltype"), a.get("topic")) for a in role.get("acls", [])}
+    return [a for a in role_acls(account) if (a["acltype"], a["topic"]) not in held]
+
+
+def refresh_roles(config: dict[str, Any]) -> dict[str, Any]:
+    """The same file with today's default access and service roles, and each device role given
+    the ACLs it lacks (an upgrade adds; what a device role holds is kept)."""
     current = {r["rolename"]: r for r in service_roles()}
-    kept = [r for r in config.get("roles", []) if r.get("rolename") not in current]
+    kept = []
+    for role in config.get("roles", []):
+        if role.get("rolename") in current:
+            continue
+        missing = missing_device_acls(role)
+        kept.append({**role, "acls": [*role.get("acls", []), *missing]} if missing else role)
     return {**config, "defaultACLAccess": dict(DEFAULT_ACL_ACCESS),
             "roles": list(current.values()) + kept}
 

@@ -26,7 +26,7 @@ from luciole.broker_config import (
     Role,
     hash_password,
     new_secret,
-    refresh_service_roles,
+    refresh_roles,
     render_dynsec_config,
     render_mosquitto_conf,
 )
@@ -312,6 +312,11 @@ class Stack:
             endpoints.mosquitto_pid = self._start_mosquitto(endpoints)
             self._save(endpoints)
         self._wait_ready(endpoints)
+        if mq_running:  # a broker started by an older Luciole: its device roles, upgraded live
+            with self.broker_admin(endpoints) as admin:
+                upgraded = admin.upgrade_device_roles()
+            if upgraded:
+                log.info("broker device roles upgraded count=%d", upgraded)
         return endpoints
 
     def _chown_for_postgres(self, path: Path) -> None:
@@ -441,11 +446,12 @@ class Stack:
         return self.mq_dir / "dynamic-security.json"
 
     def _write_dynsec(self, endpoints: Endpoints) -> None:
-        """The plugin's file: made once with the admin; afterwards only the service roles are
-        brought up to date (the accounts added over $CONTROL are kept)."""
+        """The plugin's file: made once with the admin; afterwards the service roles are brought
+        up to date and device roles given what they lack (the accounts added over $CONTROL are
+        kept)."""
         path = self.dynsec_file()
         try:
-            config = refresh_service_roles(json.loads(path.read_text()))
+            config = refresh_roles(json.loads(path.read_text()))
         except (OSError, ValueError):
             admin = BrokerAccount(endpoints.mqtt_username, Role.ADMIN)
             config = render_dynsec_config([(admin, hash_password(endpoints.mqtt_password))])

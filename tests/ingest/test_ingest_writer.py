@@ -14,7 +14,7 @@ from ingest_helpers import T0_US, luminaire_records, poll_payloads, register_fle
 
 from ingest import rollup
 from ingest.copy_binary import write as copy_write
-from ingest.writer import LUMINAIRE_ROWS, Writer
+from ingest.writer import LUMINAIRE_ROWS, Writer, queue_segments
 from wire.codec import SENSOR_DTYPE, Quantity, encode_sensor
 from wire.topics import Kind
 
@@ -130,7 +130,7 @@ arrivals = st.lists(
 @given(arrivals)
 def test_incremental_rollup_matches_the_reference_for_any_arrival(db_dsn: str, rows: list) -> None:
     with psycopg.connect(db_dsn) as conn:
-        conn.execute("TRUNCATE luminaire_telemetry, ingest_recent, energy_cursor, energy_15min,"
+        conn.execute("TRUNCATE luminaire_telemetry, ingest_segments, energy_cursor, energy_15min,"
                      " luminaire_state")
         conn.commit()
         for batch_no in range(4):
@@ -146,10 +146,7 @@ def test_incremental_rollup_matches_the_reference_for_any_arrival(db_dsn: str, r
                             boot_id=np.zeros(len(part), np.int64), seq=seq)
                 with conn.cursor() as cur:
                     copy_write(cur, LUMINAIRE_ROWS, cols)
-                    cur.execute(  # what the writer queues for the fold, in the same transaction
-                        "INSERT INTO ingest_recent SELECT controller_key, luminaire, time, seq, level,"
-                        " status, power_w, energy_wh, voltage_v, power_factor, driver_temp_c, failure"
-                        " FROM luminaire_telemetry WHERE seq >= %s", (1000 * batch_no,))
+                    queue_segments(cur, np.ones(len(part), np.int32), records, seq)
                 conn.commit()
             if any(r[4] for r in part) or batch_no == 3:
                 rollup.refresh(conn)
@@ -216,3 +213,18 @@ def test_a_sensor_index_above_32767_is_dead_lettered_not_stored_negative(db_dsn:
         rejects = conn.execute("SELECT reason, record_index FROM ingest_rejects").fetchall()
     assert sensors == [32767]
     assert rejects == [("out_of_range:sensor", 1)]
+
+
+@pytest.mark.parametrize("receipts", [True, False])
+def test_receipts_are_built_only_when_asked(db_dsn: str, receipts: bool) -> None:
+    """`LUCIOLE_INGEST_RECEIPTS=false` (to measure their cost) stores the same and confirms nothing;
+    by default each controller of the batch gets one receipt."""
+    fleet = register_fleet(db_dsn, 3)
+    writer = Writer(db_dsn, receipts=receipts)
+    batch = poll_payloads(fleet, polls=3, luminaires=2)
+    result = writer.write(batch[:6])
+    dead = writer.dead_letter(batch[6], "internal_error")  # one the database refused, say
+    writer.close()
+    assert result.luminaire_records == 12 and dead.rejects
+    assert len(result.receipts) == (3 if receipts else 0)
+    assert len(dead.receipts) == (1 if receipts else 0)

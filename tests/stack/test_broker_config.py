@@ -15,11 +15,13 @@ from luciole.broker_config import (
     Role,
     TlsFiles,
     hash_password,
+    missing_device_acls,
     new_secret,
-    refresh_service_roles,
+    refresh_roles,
     render_dynsec_config,
     render_mosquitto_conf,
     role_acls,
+    role_of,
 )
 from wire.topics import TopicError
 
@@ -92,7 +94,7 @@ def test_refresh_keeps_device_roles_and_rewrites_service_roles() -> None:
     config = render_dynsec_config([(device, hash_password("x"))])
     config["roles"] = [r if r["rolename"] != "ingest" else {"rolename": "ingest", "acls": []}
                        for r in config["roles"]]
-    refreshed = refresh_service_roles(config)
+    refreshed = refresh_roles(config)
     roles = {r["rolename"]: r for r in refreshed["roles"]}
     assert roles["ingest"]["acls"] == role_acls(BrokerAccount("ingest-1", Role.INGEST))
     assert roles["device-ixelles-ctl-1"]["acls"] == role_acls(device)
@@ -132,3 +134,33 @@ def test_tls_listener_for_devices_plaintext_stays_on_loopback() -> None:
     assert "listener 1883 127.0.0.1" in conf
     assert "listener 8883 0.0.0.0\ncafile /ca\ncertfile /crt\nkeyfile /key" in conf
     assert "require_certificate true" in conf
+
+
+def _without_receipts(role: dict) -> dict:
+    return {**role, "acls": [a for a in role["acls"] if not a["topic"].endswith("/receipt")]}
+
+
+def test_refresh_upgrades_device_roles_made_before_receipts() -> None:
+    """Each device role gets the ACLs of today's device role for its own topics, read from the
+    role's own ACLs (identifiers may contain '-', so the role name alone is ambiguous)."""
+    devices = [BrokerAccount("a-b", Role.DEVICE, "x-y", "a-b"),
+               BrokerAccount("c", Role.DEVICE, "x-y-z", "c")]
+    config = render_dynsec_config([(d, hash_password("x")) for d in devices])
+    config["roles"] = [_without_receipts(r) if r["rolename"].startswith("device-") else r
+                       for r in config["roles"]]
+    foreign = {"rolename": "device-someone-else", "acls": []}  # no topic of its own: left as is
+    config["roles"].append(foreign)
+    refreshed = {r["rolename"]: r for r in refresh_roles(config)["roles"]}
+    for d in devices:
+        assert sorted(map(str, refreshed[d.rolename]["acls"])) == sorted(map(str, role_acls(d)))
+    assert refreshed["device-someone-else"] == foreign
+
+
+@pytest.mark.parametrize(("acls", "missing"), [
+    ("all", 0), ("without receipts", 2), ("telemetry only", 9)])
+def test_missing_device_acls(acls: str, missing: int) -> None:
+    d = BrokerAccount("c", Role.DEVICE, "t", "c")
+    full = role_of(d)
+    role = {"all": full, "without receipts": _without_receipts(full),
+            "telemetry only": {**full, "acls": full["acls"][:1]}}[acls]
+    assert len(missing_device_acls(role)) == missing

@@ -101,7 +101,7 @@ def test_ingest_stores_telemetry_rejects_and_rollups_with_its_own_role_and_accou
                  and scalar(db_dsn, "SELECT count(*) FROM ingest_rejects WHERE "
                             + own_rejects(fleet.tenant)) == 1
                  and scalar(db_dsn, "SELECT count(*) FROM luminaire_state") == 3 * 2
-                 and scalar(db_dsn, "SELECT count(*) FROM ingest_recent") == 0,
+                 and scalar(db_dsn, "SELECT count(*) FROM ingest_segments") == 0,
                  30, "telemetry, the reject and the fold stored by the ingest role")
         assert consumer.totals.db_errors == 0
     finally:
