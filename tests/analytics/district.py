@@ -13,23 +13,12 @@ from controller_fw_sim.faults import Scenario, parse_scenario
 from controller_fw_sim.fleet import DEFAULT_START, Fleet
 from controller_fw_sim.fleet_inventory import TENANTS, Inventory, build_inventory
 from controller_fw_sim.fleet_store import FleetStore, mark_switched
-from ingest.copy_binary import CopyLayout, PgType, write
+from ingest.copy_binary import write
+from ingest.writer import LUMINAIRE_ROWS, SENSOR_ROWS
 from luciole.seed import seed_inventory
 
-_T = PgType
-LAYOUTS = {
-    "luminaire_telemetry": CopyLayout("luminaire_telemetry", (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT),
-        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
-        ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("current_a", _T.REAL),
-        ("power_factor", _T.REAL), ("driver_temp_c", _T.REAL), ("ambient_lux", _T.REAL),
-        ("presence", _T.INTEGER), ("failure", _T.INTEGER), ("boot_id", _T.BIGINT),
-        ("seq", _T.BIGINT))),
-    "sensor_readings": CopyLayout("sensor_readings", (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("sensor", _T.SMALLINT),
-        ("quantity", _T.SMALLINT), ("value", _T.REAL), ("boot_id", _T.BIGINT),
-        ("seq", _T.BIGINT))),
-}
+#: the COPY layouts ingest writes with, built from wire.records.RECORD_COLUMNS
+LAYOUTS = {layout.table: layout for layout in (LUMINAIRE_ROWS, SENSOR_ROWS)}
 START = DEFAULT_START  # 2025-01-14 15:55 UTC, ten minutes before sunset
 INTERVAL_S = 300.0
 
