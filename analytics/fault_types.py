@@ -19,6 +19,9 @@ class FaultType:
     severity: Severity
     raise_after: int = 3  # consecutive readings (or passes) showing it before it is raised
     clear_after: int = 6  # consecutive readings (or passes) without it before it is cleared
+    #: hold-off: raised again within this time after it was cleared, the same fault is reopened
+    #: (a flapping link or lamp is one fault), not a new one opened
+    reopen_within_s: float = 1800.0
 
 
 LAMP_FAILURE = FaultType("lampFailure", "LampMonitorFunction", "luminaire", "critical", 3, 3)
@@ -51,7 +54,7 @@ LUMINAIRE_KINDS: tuple[FaultType, ...] = (
 KIND_INDEX = {t.name: i for i, t in enumerate(LUMINAIRE_KINDS)}
 
 COMMUNICATION_FAILURE = FaultType("communicationFailure", "CommunicationFunction", "controller",
-                                  "warning", 1, 1)
+                                  "warning", 1, 1, reopen_within_s=3600.0)
 SUPPLY_LOSS = FaultType("supplyLoss", "LampMonitorFunction", "cabinet", "critical", 1, 2)
 CONTACTOR_FAILURE = FaultType("relayFailure", "LampMonitorFunction", "cabinet", "critical", 1, 2)
 CABINET_ENERGY_MISMATCH = FaultType("cabinetEnergyMismatch", "Luciole", "cabinet", "warning", 3, 6)

@@ -70,11 +70,17 @@ def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_sta
     n = reg.n_controllers
     if n == 0:
         return events
-    heard = np.zeros(n, dtype=bool)
+    # heard again: a reading newer than any before this pass (a reading of this pass older than
+    # the silence that raised a fault is no sign that the link is back)
+    before = st.last_seen.copy()
+    back_at = np.full(n, np.inf)
     if len(r):
         ctl = reg.lum_ctl[r.lum]
         np.fmax.at(st.last_seen, ctl, r.t)
-        heard[ctl] = True
+        newer = ~(r.t <= before[ctl])
+        np.fmin.at(back_at, ctl[newer], r.t[newer])
+    heard = np.isfinite(back_at)
+    was_open = st.comm_open.copy()
     st.last_seen[:] = np.where(np.isnan(st.last_seen), t_start, st.last_seen)
     places = np.arange(n)
     night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, places, np.full(n, t_end))
@@ -123,10 +129,10 @@ def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_sta
             cause=(f"controller {reg.ctl_id[k]}{where} silent since "
                    f"{clock(float(silent_from[k]), reg.ctl_tz[k])} while its supply is on"),
             detail={"last_seen": float(st.last_seen[k])}))
-    for k in np.flatnonzero(st.comm_open & heard).tolist():
+    for k in np.flatnonzero(was_open & st.comm_open & heard).tolist():
         st.comm_open[k] = False
-        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, t_end, reg.ctl_tenant[k],
-                                 controller_id=reg.ctl_id[k]))
+        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, float(back_at[k]),
+                                 reg.ctl_tenant[k], controller_id=reg.ctl_id[k]))
     return events
 
 

@@ -139,20 +139,29 @@ def explain(labels: list[Label], detected: list[Detected], causes: list[str], n:
             and lab.start - 60 <= d.raised_at <= lab.end + 1800 for d, _ in raised)]
         for d, c in false[:n]:
             console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}")
+        by_device: dict[tuple[object, ...], list[float]] = {}
+        for d, _ in raised:
+            by_device.setdefault(d.device, []).append(d.raised_at)
+        again = [(dev, sorted(ts)) for dev, ts in by_device.items() if len(ts) > 1]
+        for dev, ts in again[:n]:
+            episodes = [f"{lab.start:.0f}..{lab.end:.0f}" for lab in shared
+                        if label_device(lab.fault, lab.device) == dev]
+            console.print(f"[yellow]{name} raised {len(ts)} times[/yellow] on {dev} at "
+                          f"{', '.join(f'{t:.0f}' for t in ts)} (episodes {', '.join(episodes)})")
         for lab in missed[:n]:
             console.print(f"[red]missed {fault}[/red] {lab.device} {lab.start:.0f}..{lab.end:.0f}")
 
 
 def report(scores: list[Score]) -> tuple[float, float]:
     table = Table(title="fault detection against ground truth")
-    for col in ("simulated fault", "raised as", "labels", "found", "raised", "precision",
-                "recall", "median delay"):
+    for col in ("simulated fault", "raised as", "labels", "found", "raised", "raised again",
+                "precision", "recall", "median delay"):
         table.add_column(col, justify="right" if col not in ("simulated fault", "raised as")
                          else "left")
     for s in scores:
         delay = "-" if np.isnan(s.median_delay_s) else f"{s.median_delay_s / 60:.0f} min"
         table.add_row(s.fault, s.raised_as, str(s.labels), str(s.found), str(s.detections),
-                      f"{s.precision:.3f}", f"{s.recall:.3f}", delay)
+                      str(s.duplicates), f"{s.precision:.3f}", f"{s.recall:.3f}", delay)
     console.print(table)
     precision = min(np.nan_to_num(s.precision, nan=0.0) for s in scores)
     recall = min(np.nan_to_num(s.recall, nan=0.0) for s in scores)

@@ -171,3 +171,50 @@ def test_power_baselines_are_kept_per_luminaire(db_dsn: str) -> None:
     base = np.array([r[0] for r in rows])
     assert (base > 30).all() and (base < 140).all()
     assert all(r[1] >= 24 for r in rows)
+
+
+def _outages() -> list[dict[str, object]]:
+    """Controllers falling silent at several phases of the job's passes, some several times."""
+    return [
+        {"fault": "comm_loss", "device": "ctl-000005", "start": "+3h07m", "end": "+4h40m"},
+        {"fault": "comm_loss", "device": "ctl-000007", "start": "+3h22m", "end": "+5h01m"},
+        {"fault": "comm_loss", "device": "ctl-000009", "start": "+2h51m", "end": "+4h13m"},
+        {"fault": "comm_loss", "device": "ctl-000009", "start": "+7h02m", "end": "+8h31m"},
+        # back for ten minutes, then silent again: one flapping episode, one fault
+        {"fault": "comm_loss", "device": "ctl-000011", "start": "+3h", "end": "+4h"},
+        {"fault": "comm_loss", "device": "ctl-000011", "start": "+4h10m", "end": "+5h"},
+    ]
+
+
+def test_a_silent_controller_raises_one_fault_per_outage_episode(db_dsn: str) -> None:
+    rows = simulate(db_dsn, district(), scenario(_outages()), 11)
+    comm = [r for r in rows if r[0] == "communicationFailure"]
+    by_ctl: dict[str, list[tuple]] = {}
+    for r in comm:
+        by_ctl.setdefault(r[2], []).append(r)
+    assert sorted(by_ctl) == ["ctl-000005", "ctl-000007", "ctl-000009", "ctl-000011"], comm
+    assert [len(by_ctl[c]) for c in sorted(by_ctl)] == [1, 1, 2, 1], comm
+    (flapping,) = by_ctl["ctl-000011"]
+    assert at(3) < flapping[4] <= at(3.5)
+    assert at(5) <= flapping[5] <= at(5.25)  # reopened, cleared when the link is back for good
+    assert all(r[5] is not None for r in comm)
+
+
+def test_a_fault_back_within_its_hold_off_is_reopened_not_raised_anew(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+
+    def lamp(raised: bool, hours: float) -> FaultEvent:
+        return FaultEvent(LAMP_FAILURE, raised, at(hours).timestamp(), "anderlecht",
+                          controller_id="ctl-000001", luminaire_idx=0, cause="test")
+
+    hold_h = LAMP_FAILURE.reopen_within_s / 3600
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert apply_events(conn, [lamp(True, 2), lamp(False, 3)]) == (1, 1)
+        assert apply_events(conn, [lamp(True, 3 + 0.9 * hold_h)]) == (0, 0)  # reopened
+        rows = conn.execute("SELECT raised_at, cleared_at, reopened FROM faults").fetchall()
+        assert rows == [(at(2), None, 1)]
+        assert apply_events(conn, [lamp(False, 4)]) == (0, 1)
+        assert apply_events(conn, [lamp(True, 4 + 1.1 * hold_h)]) == (1, 0)  # a new fault
+        rows = conn.execute("SELECT raised_at, cleared_at, reopened FROM faults"
+                            " ORDER BY raised_at").fetchall()
+        assert rows == [(at(2), at(4), 1), (at(4 + 1.1 * hold_h), None, 0)]

@@ -109,6 +109,25 @@ def test_scoring_counts_recall_precision_and_delay() -> None:
     assert lamp.median_delay_s == 600.0
 
 
+@pytest.mark.parametrize(("raised_at", "true", "duplicates"), [
+    ([1600.0], 1, 0),
+    ([1600.0, 2500.0], 1, 1),  # raised again within the same episode: one episode, one fault
+    ([1600.0, 2500.0, 4000.0], 1, 2),
+    ([1600.0, 12_000.0], 2, 0),  # a second episode on the same device is found on its own
+    ([12_500.0, 1600.0], 2, 0),  # in any order
+])
+def test_scoring_counts_one_fault_per_episode(raised_at: list[float], true: int,
+                                              duplicates: int) -> None:
+    labels = [Label("comm_loss", "ctl-1", 1000.0, 5000.0),
+              Label("comm_loss", "ctl-1", 11_000.0, 13_000.0)]
+    detected = [Detected("communicationFailure", None, "ctl-1", None, None, None, t)
+                for t in raised_at]
+    comm = next(s for s in score(labels, detected) if s.fault == "comm_loss")
+    assert comm.detections == len(raised_at)
+    assert (comm.true_detections, comm.duplicates) == (true, duplicates)
+    assert comm.precision == true / len(raised_at)
+
+
 NO_DIAG = {"voltage": 0.0, "pf": 0.0, "temp": 0.0}  # what a gear without D4i Part 253 sends
 PLAIN = int(LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTICS)
 PART_252 = int(LuminaireFailure.ABSENT_DIAGNOSTICS)
