@@ -131,7 +131,8 @@ def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_sta
             detail={"last_seen": float(st.last_seen[k])}))
     for k in np.flatnonzero(was_open & st.comm_open & heard).tolist():
         st.comm_open[k] = False
-        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, float(back_at[k]),
+        # readings stored late (time before this pass) came back with the link, during it
+        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, max(float(back_at[k]), t_start),
                                  reg.ctl_tenant[k], controller_id=reg.ctl_id[k]))
     return events
 

@@ -14,7 +14,7 @@ from analytics.fault_store import FaultEvent, acknowledge, apply_events
 from analytics.fault_types import LAMP_FAILURE
 from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once
-from tests.analytics.district import at, district, scenario, simulate
+from tests.analytics.district import Outage, at, district, scenario, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.district]
 
@@ -218,3 +218,46 @@ def test_a_fault_back_within_its_hold_off_is_reopened_not_raised_anew(db_dsn: st
         rows = conn.execute("SELECT raised_at, cleared_at, reopened FROM faults"
                             " ORDER BY raised_at").fetchall()
         assert rows == [(at(2), at(4), 1), (at(4 + 1.1 * hold_h), None, 0)]
+
+
+def test_readings_stored_hours_late_are_examined_in_time_order(db_dsn: str) -> None:
+    # ctl-000003's link is down from hour 3 to hour 7; its agent keeps measuring, and its lamp
+    # 0 fails at 3h30; the readings reach the database at hour 7, when the job is long past them
+    faults = [{"fault": "lamp_failure", "device": "ctl-000003:0", "start": "+3h30m"}]
+    rows = simulate(db_dsn, district(), scenario(faults), 9,
+                    outages=(Outage("ctl-000003", 3, 7),))
+    got = _by_kind(rows)
+    (lamp,) = got["lampFailure"]
+    assert (lamp[2], lamp[3]) == ("ctl-000003", 0)
+    assert at(3.5) <= lamp[4] <= at(4), "raised at the time of the readings that show it"
+    assert lamp[5] is None
+    (comm,) = got["communicationFailure"]  # the link was down: that was seen at the time
+    assert comm[2] == "ctl-000003" and at(3) < comm[4] <= at(3.75)
+    assert at(6) <= comm[5] <= at(7.1)  # cleared when the readings came back
+
+
+def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_fault(
+        db_dsn: str) -> None:
+    faults = [{"fault": "lamp_failure", "device": "ctl-000004:1", "start": "+2h30m"}]
+    simulate(db_dsn, district(), scenario(faults), 6)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        # stored now: healthy readings dated 4h10-4h12, enough to clear the fault if they were
+        # taken as news (copies of the 2h reading, lamp lit), stored after the job examined up
+        # to 6h, and the next live reading at 6h05 (the lamp still failed)
+        late = [(at(4) + timedelta(minutes=10 + i), at(2), 100000 + i) for i in range(3)]
+        for when, like, seq in (*late, (at(6) + timedelta(minutes=5), at(6), 100009)):
+            copied = conn.execute(
+                "INSERT INTO luminaire_telemetry SELECT %s, t.controller_key, t.luminaire,"
+                " t.level, t.status, t.power_w, t.energy_wh, t.voltage_v, t.current_a,"
+                " t.power_factor, t.driver_temp_c, t.ambient_lux, t.presence, t.failure,"
+                " t.boot_id, t.seq + %s FROM luminaire_telemetry t"
+                " JOIN controllers c ON c.key = t.controller_key"
+                " WHERE c.id = 'ctl-000004' AND t.luminaire = 1 AND t.time = %s"
+                " RETURNING power_w", (when, seq, like)).fetchall()
+            assert len(copied) == 1
+        item = Scheduled(FaultDetectionJob(silence_s=900.0), 0.0, 0.0, 1800.0)
+        while run_once(conn, item, ignore_schedule=True) is not None:
+            pass
+        lamp = conn.execute("SELECT raised_at, cleared_at FROM faults"
+                            " WHERE kind = 'lampFailure'").fetchall()
+    assert len(lamp) == 1 and lamp[0][1] is None, lamp
