@@ -40,11 +40,15 @@ FROM luminaire_telemetry WHERE time > %s AND time <= %s
 # outage): per luminaire, those newer than the last reading it examined, up to the cursor; the
 # constant lower bound lets TimescaleDB skip the chunks before it
 _LATE_ROWS = """
-SELECT t.controller_key, t.luminaire, extract(epoch FROM t.time)::float8, level, status, power_w,
-       voltage_v, current_a, power_factor, driver_temp_c, failure
-FROM unnest(%(keys)s::int4[], %(lums)s::int2[], %(since)s::timestamptz[]) AS u(key, lum, since)
-JOIN luminaire_telemetry t ON t.controller_key = u.key AND t.luminaire = u.lum
- AND t.time > u.since AND t.time > %(lo)s AND t.time <= %(start)s
+SELECT t.* FROM unnest(%(keys)s::int4[], %(lums)s::int2[], %(since)s::timestamptz[])
+    AS u(key, lum, since)
+CROSS JOIN LATERAL (
+    SELECT controller_key, luminaire, extract(epoch FROM time)::float8, level, status, power_w,
+           voltage_v, current_a, power_factor, driver_temp_c, failure
+    FROM luminaire_telemetry
+    WHERE controller_key = u.key AND luminaire = u.lum AND time > u.since AND time > %(lo)s
+      AND time <= %(start)s
+    OFFSET 0) t  -- not flattened into a join: one index range scan per luminaire
 """
 _SENSOR_ROWS = """
 SELECT controller_key, sensor, quantity, extract(epoch FROM time)::float8, value
@@ -84,13 +88,14 @@ def _rows(a: np.ndarray, reg: Registry) -> LuminaireReadings:
 
 
 def read_late_luminaires(conn: psycopg.Connection, reg: Registry, st: DetectorState,
-                         start: datetime, within_s: float) -> np.ndarray:
+                         start: datetime, within_s: float, gap_s: float) -> np.ndarray:
     """Readings with times up to `start` that were stored after the passes over their time:
-    for each luminaire examined within `within_s` before `start`, those newer than the last
-    reading it examined. Rows as the luminaire query returns them."""
+    for each luminaire last examined between `within_s` and `gap_s` before `start` (silent
+    since: a luminaire heard just before the cursor has no backlog to replay), those newer than
+    the last reading it examined. Rows as the luminaire query returns them."""
     t0 = start.timestamp()
     last = st.last_time
-    candidates = np.flatnonzero(np.isfinite(last) & (last < t0) & (last > t0 - within_s))
+    candidates = np.flatnonzero(np.isfinite(last) & (last < t0 - gap_s) & (last > t0 - within_s))
     out = [np.zeros((0, 11))]
     # two queries: the luminaires heard within the last day (nearly all: one or two chunks to
     # search) and those silent longer (few: up to `within_s` of chunks)
@@ -183,7 +188,7 @@ class FaultDetectionJob:
     def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
         """Read (start, end], update state and faults; the caller owns the transaction."""
         reg, st, loaded_at = self._state(conn, start)
-        late = read_late_luminaires(conn, reg, st, start, self.late_within_s)
+        late = read_late_luminaires(conn, reg, st, start, self.late_within_s, self.silence_s)
         window = _columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11)
         r = _rows(np.concatenate([late, window]), reg)
         late_records = int(late.shape[0])

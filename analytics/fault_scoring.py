@@ -22,7 +22,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "under_voltage": ("supplyVoltageTooLow", "luminaire"),
     "power_drift": ("lampPowerDrift", "luminaire"),
     "low_power_factor": ("powerFactorTooLow", "luminaire"),
-    "cabinet_leakage": ("cabinetEnergyMismatch", "cabinet"),
+    "cabinet_leakage": ("leakageDetected", "cabinet"),
     "tilt": ("poleTilted", "controller"),
     "stuck_sensor": ("sensorStuck", "sensor"),
     "dimming_failure": ("dimmingFailure", "luminaire"),

@@ -34,7 +34,7 @@ _RANGE: dict[int, tuple[float, float]] = {
 _NAME: dict[int, str] = {int(q): q.name.lower() for q in Quantity}
 assert ft.CABINET_KINDS[_SUPPLY] is ft.SUPPLY_LOSS
 assert ft.CABINET_KINDS[_CONTACTOR] is ft.CONTACTOR_FAILURE
-assert ft.CABINET_KINDS[_METER] is ft.CABINET_ENERGY_MISMATCH
+assert ft.CABINET_KINDS[_METER] is ft.LEAKAGE_DETECTED
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
     load = cabinet_load_w(reg, r, power_before, cab, t)
     n_lum = np.bincount(reg.ctl_cab[reg.lum_ctl][reg.ctl_cab[reg.lum_ctl] >= 0],
                         minlength=reg.n_cabinets)
-    info = ft.CABINET_ENERGY_MISMATCH
+    info = ft.LEAKAGE_DETECTED
     for i in range(t.shape[0]):
         c = int(cab[i])
         k = float(st.loss_coefficient[c])
