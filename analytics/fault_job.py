@@ -72,13 +72,8 @@ def _columns(rows: list[tuple], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, width)
 
 
-def read_luminaires(conn: psycopg.Connection, reg: Registry, start: datetime,
-                    end: datetime) -> LuminaireReadings:
-    """Luminaire readings stored for times in (start, end], registered luminaires only."""
-    return _rows(_columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11), reg)
-
-
 def _rows(a: np.ndarray, reg: Registry) -> LuminaireReadings:
+    """Luminaire rows (as the queries return them) of registered luminaires, sorted."""
     lum = reg.luminaires_of(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64))
     a, lum = a[lum >= 0], lum[lum >= 0]
     return LuminaireReadings.sorted(

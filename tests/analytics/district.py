@@ -9,6 +9,7 @@ import numpy as np
 import psycopg
 
 from analytics.fault_job import FaultDetectionJob
+from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once
 from controller_fw_sim.faults import Scenario, parse_scenario
 from controller_fw_sim.fleet import DEFAULT_START, Fleet, Outbox, SensorRows
@@ -61,7 +62,7 @@ def _split(box: Outbox, held: np.ndarray) -> tuple[Outbox, Outbox]:
 
 def simulate(dsn: str, inventory: Inventory, faults: Scenario, hours: float, *,
              job_per_pass: bool = False, loss: float = 0.0,
-             outages: tuple[Outage, ...] = ()) -> list[tuple]:
+             outages: tuple[Outage, ...] = (), metrics: JobMetrics | None = None) -> list[tuple]:
     """Simulate `hours` into the database, running the fault job after each hour; returns the
     faults table as (kind, cabinet, controller, luminaire, raised_at, cleared_at, cause).
     During an outage a controller's telemetry is held back, then stored at the outage's end."""
@@ -88,7 +89,7 @@ def simulate(dsn: str, inventory: Inventory, faults: Scenario, hours: float, *,
             while True:
                 item = Scheduled(FaultDetectionJob(silence_s=3 * INTERVAL_S) if job_per_pass
                                  else job, every_s=0.0, settle_s=0.0, max_window_s=1800.0)
-                if run_once(conn, item, ignore_schedule=True) is None:
+                if run_once(conn, item, metrics, ignore_schedule=True) is None:
                     break
         return conn.execute(
             "SELECT kind, cabinet_id, controller_id, luminaire_idx, raised_at, cleared_at, cause"

@@ -224,8 +224,11 @@ def test_readings_stored_hours_late_are_examined_in_time_order(db_dsn: str) -> N
     # ctl-000003's link is down from hour 3 to hour 7; its agent keeps measuring, and its lamp
     # 0 fails at 3h30; the readings reach the database at hour 7, when the job is long past them
     faults = [{"fault": "lamp_failure", "device": "ctl-000003:0", "start": "+3h30m"}]
+    metrics = JobMetrics()
     rows = simulate(db_dsn, district(), scenario(faults), 9,
-                    outages=(Outage("ctl-000003", 3, 7),))
+                    outages=(Outage("ctl-000003", 3, 7),), metrics=metrics)
+    # 3h05 to 6h (the job's cursor when they were stored), every 5 min, 4 luminaires
+    assert metrics.late_records.labels("faults")._value.get() == 36 * 4
     got = _by_kind(rows)
     (lamp,) = got["lampFailure"]
     assert (lamp[2], lamp[3]) == ("ctl-000003", 0)
@@ -256,8 +259,11 @@ def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_faul
                 " RETURNING power_w", (when, seq, like)).fetchall()
             assert len(copied) == 1
         item = Scheduled(FaultDetectionJob(silence_s=900.0), 0.0, 0.0, 1800.0)
-        while run_once(conn, item, ignore_schedule=True) is not None:
+        metrics = JobMetrics()
+        while run_once(conn, item, metrics, ignore_schedule=True) is not None:
             pass
+        assert metrics.records.labels("faults")._value.get() == 1  # the live one, at 6h05
+        assert metrics.late_records.labels("faults")._value.get() == 0
         lamp = conn.execute("SELECT raised_at, cleared_at FROM faults"
                             " WHERE kind = 'lampFailure'").fetchall()
     assert len(lamp) == 1 and lamp[0][1] is None, lamp
