@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -28,13 +28,27 @@ from analytics.luminaire_rules import (
     light_percent,
     luminaire_evidence,
 )
-from analytics.registry import Registry, load_registry
+from analytics.registry import LUM_STRIDE, Registry, load_registry
 from analytics.sun import sun_phase_at
 
 _LUMINAIRE_ROWS = """
 SELECT controller_key, luminaire, extract(epoch FROM time)::float8, level, status, power_w,
        voltage_v, current_a, power_factor, driver_temp_c, failure
 FROM luminaire_telemetry WHERE time > %s AND time <= %s
+"""
+# readings stored after the job's cursor passed their time (an agent's outbox drained after an
+# outage): per luminaire, those newer than the last reading it examined, up to the cursor; the
+# constant lower bound lets TimescaleDB skip the chunks before it
+_LATE_ROWS = """
+SELECT t.* FROM unnest(%(keys)s::int4[], %(lums)s::int2[], %(since)s::timestamptz[])
+    AS u(key, lum, since)
+CROSS JOIN LATERAL (
+    SELECT controller_key, luminaire, extract(epoch FROM time)::float8, level, status, power_w,
+           voltage_v, current_a, power_factor, driver_temp_c, failure
+    FROM luminaire_telemetry
+    WHERE controller_key = u.key AND luminaire = u.lum AND time > u.since AND time > %(lo)s
+      AND time <= %(start)s
+    OFFSET 0) t  -- not flattened into a join: one index range scan per luminaire
 """
 _SENSOR_ROWS = """
 SELECT controller_key, sensor, quantity, extract(epoch FROM time)::float8, value
@@ -51,22 +65,46 @@ class PassResult:
     records: int
     raised: int
     cleared: int
+    late: int = 0  # of the records, those stored after the passes over their time
 
 
 def _columns(rows: list[tuple], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, width)
 
 
-def read_luminaires(conn: psycopg.Connection, reg: Registry, start: datetime,
-                    end: datetime) -> LuminaireReadings:
-    """Luminaire readings stored for times in (start, end], registered luminaires only."""
-    a = _columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11)
+def _rows(a: np.ndarray, reg: Registry) -> LuminaireReadings:
+    """Luminaire rows (as the queries return them) of registered luminaires, sorted."""
     lum = reg.luminaires_of(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64))
     a, lum = a[lum >= 0], lum[lum >= 0]
     return LuminaireReadings.sorted(
         lum=lum, t=a[:, 2], level=a[:, 3].astype(np.int64), status=a[:, 4].astype(np.int64),
         power=a[:, 5], voltage=a[:, 6], current=a[:, 7], pf=a[:, 8], temp=a[:, 9],
         failure=a[:, 10].astype(np.int64))
+
+
+def read_late_luminaires(conn: psycopg.Connection, reg: Registry, st: DetectorState,
+                         start: datetime, within_s: float, gap_s: float) -> np.ndarray:
+    """Readings with times up to `start` that were stored after the passes over their time:
+    for each luminaire last examined between `within_s` and `gap_s` before `start` (silent
+    since: a luminaire heard just before the cursor has no backlog to replay), those newer than
+    the last reading it examined. Rows as the luminaire query returns them."""
+    t0 = start.timestamp()
+    last = st.last_time
+    candidates = np.flatnonzero(np.isfinite(last) & (last < t0 - gap_s) & (last > t0 - within_s))
+    out = [np.zeros((0, 11))]
+    # two queries: the luminaires heard within the last day (nearly all: one or two chunks to
+    # search) and those silent longer (few: up to `within_s` of chunks)
+    recent = last[candidates] > t0 - 86400.0
+    for group in (candidates[recent], candidates[~recent]):
+        if group.shape[0] == 0:
+            continue
+        key = reg.lum_key[group]
+        since = [datetime.fromtimestamp(t, UTC) for t in last[group].tolist()]
+        rows = conn.execute(_LATE_ROWS, {
+            "keys": (key // LUM_STRIDE).tolist(), "lums": (key % LUM_STRIDE).tolist(),
+            "since": since, "lo": min(since), "start": start}).fetchall()
+        out.append(_columns(rows, 11))
+    return np.concatenate(out)
 
 
 def read_sensors(conn: psycopg.Connection, reg: Registry, start: datetime,
@@ -111,8 +149,12 @@ class FaultDetectionJob:
 
     name = "faults"
 
-    def __init__(self, silence_s: float = 900.0, registry_refresh_s: float = 300.0) -> None:
+    def __init__(self, silence_s: float = 900.0, registry_refresh_s: float = 300.0,
+                 late_within_s: float = 7 * 86400.0) -> None:
         self.silence_s = silence_s
+        # readings stored up to this long after the last reading examined of their luminaire
+        # are examined in their time order; older ones are not
+        self.late_within_s = late_within_s
         self.registry_refresh_s = registry_refresh_s
         # state and registry after this process's last pass, reused when the next pass starts
         # where it ended (no other runner advanced the cursor in between)
@@ -141,7 +183,10 @@ class FaultDetectionJob:
     def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
         """Read (start, end], update state and faults; the caller owns the transaction."""
         reg, st, loaded_at = self._state(conn, start)
-        r = read_luminaires(conn, reg, start, end)
+        late = read_late_luminaires(conn, reg, st, start, self.late_within_s, self.silence_s)
+        window = _columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11)
+        r = _rows(np.concatenate([late, window]), reg)
+        late_records = int(late.shape[0])
         s = read_sensors(conn, reg, start, end)
         power_before = st.last_power_w.copy()
         night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, reg.lum_ctl[r.lum], r.t)
@@ -156,4 +201,4 @@ class FaultDetectionJob:
         raised, cleared = apply_events(conn, events)
         save_state(conn, reg, st, r.lum, np.arange(reg.n_controllers))
         self._cache = (end, loaded_at, reg, st)
-        return PassResult(len(r) + int(s.t.shape[0]), raised, cleared)
+        return PassResult(len(r) + int(s.t.shape[0]), raised, cleared, late_records)

@@ -22,7 +22,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "under_voltage": ("supplyVoltageTooLow", "luminaire"),
     "power_drift": ("lampPowerDrift", "luminaire"),
     "low_power_factor": ("powerFactorTooLow", "luminaire"),
-    "cabinet_leakage": ("cabinetEnergyMismatch", "cabinet"),
+    "cabinet_leakage": ("leakageDetected", "cabinet"),
     "tilt": ("poleTilted", "controller"),
     "stuck_sensor": ("sensorStuck", "sensor"),
     "dimming_failure": ("dimmingFailure", "luminaire"),
@@ -92,6 +92,7 @@ class Score:
     detections: int
     true_detections: int
     median_delay_s: float
+    duplicates: int = 0  # raised again while the episode it belongs to was already found
 
     @property
     def recall(self) -> float:
@@ -113,11 +114,29 @@ def label_device(fault: str, device: str) -> Device:
     return (device,)
 
 
+def _claims(windows: list[tuple[float, float]], times: list[float]) -> tuple[int, int]:
+    """(true, duplicate) detections among raise times on one device: each episode (window)
+    claims the first raise inside it; a later raise inside an episode already claimed is a
+    duplicate (the same episode raised twice), a raise inside none is false."""
+    claimed = [False] * len(windows)
+    true = duplicate = 0
+    for t in sorted(times):
+        inside = [i for i, (a, b) in enumerate(windows) if a <= t <= b]
+        free = [i for i in inside if not claimed[i]]
+        if free:
+            claimed[free[0]] = True
+            true += 1
+        elif inside:
+            duplicate += 1
+    return true, duplicate
+
+
 def score(labels: list[Label], detected: list[Detected], grace_s: float = 1800.0,
           early_s: float = 60.0) -> list[Score]:
     """Per simulated kind: recall (labels with a matching fault raised while active, or within
-    `grace_s` after), precision (faults of its raised kind and scope that match a label of a
-    kind raised that way) and the median delay from the fault's start to its raise."""
+    `grace_s` after), precision (faults of its raised kind and scope each claimed by one label
+    of a kind raised that way: a second fault raised within one episode counts as false) and the
+    median delay from the fault's start to its raise."""
     by_raise: dict[tuple[str, str], list[Label]] = defaultdict(list)
     for lab in labels:
         by_raise[EXPECTED[lab.fault]].append(lab)
@@ -133,15 +152,21 @@ def score(labels: list[Label], detected: list[Detected], grace_s: float = 1800.0
             hits = [t - lab.start for t in times if lab.start - early_s <= t <= lab.end + grace_s]
             if hits:
                 delays.append(max(0.0, min(hits)))
-        shared = by_raise[(name, scope)]
         windows: dict[Device, list[tuple[float, float]]] = defaultdict(list)
-        for lab in shared:
+        for lab in by_raise[(name, scope)]:
             windows[label_device(lab.fault, lab.device)].append(
                 (lab.start - early_s, lab.end + grace_s))
-        raised = [d for d in detected if d.kind == name and d.scope == scope]
-        true = sum(1 for d in raised if any(a <= d.raised_at <= b for a, b in windows[d.device]))
-        out.append(Score(fault, name, len(mine), len(delays), len(raised), true,
-                         float(np.median(delays)) if delays else float("nan")))
+        raised: dict[Device, list[float]] = defaultdict(list)
+        for d in detected:
+            if d.kind == name and d.scope == scope:
+                raised[d.device].append(d.raised_at)
+        true = duplicates = 0
+        for device, times in raised.items():
+            t, dup = _claims(sorted(windows[device]), times)
+            true, duplicates = true + t, duplicates + dup
+        out.append(Score(fault, name, len(mine), len(delays), sum(map(len, raised.values())),
+                         true, float(np.median(delays)) if delays else float("nan"),
+                         duplicates))
     return out
 
 

@@ -18,6 +18,27 @@ INSERT INTO faults (tenant_id, cabinet_id, controller_id, luminaire_idx, sensor,
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
+# the same cause cleared within the kind's hold-off before this raise: reopen it (when nothing of
+# that cause is open); its raise time stays, `reopened` counts the comebacks
+_REOPEN = """
+UPDATE faults SET cleared_at = NULL, last_evidence_at = %(at)s, reopened = reopened + 1
+WHERE id = (
+    SELECT id FROM faults
+    WHERE kind = %(kind)s AND cleared_at IS NOT NULL
+      AND cleared_at BETWEEN %(at)s - make_interval(secs => %(hold)s) AND %(at)s
+      AND cabinet_id IS NOT DISTINCT FROM %(cabinet)s
+      AND controller_id IS NOT DISTINCT FROM %(controller)s
+      AND luminaire_idx IS NOT DISTINCT FROM %(luminaire)s
+      AND sensor IS NOT DISTINCT FROM %(sensor)s AND quantity IS NOT DISTINCT FROM %(quantity)s
+    ORDER BY cleared_at DESC LIMIT 1)
+AND NOT EXISTS (
+    SELECT 1 FROM faults
+    WHERE kind = %(kind)s AND cleared_at IS NULL
+      AND cabinet_id IS NOT DISTINCT FROM %(cabinet)s
+      AND controller_id IS NOT DISTINCT FROM %(controller)s
+      AND luminaire_idx IS NOT DISTINCT FROM %(luminaire)s
+      AND sensor IS NOT DISTINCT FROM %(sensor)s AND quantity IS NOT DISTINCT FROM %(quantity)s)
+"""
 _CLEAR = """
 UPDATE faults SET cleared_at = greatest(%s, raised_at), last_evidence_at = %s
 WHERE cleared_at IS NULL AND kind = %s
@@ -58,10 +79,19 @@ def _when(t: float) -> datetime:
 
 
 def apply_events(conn: psycopg.Connection, events: list[FaultEvent]) -> tuple[int, int]:
-    """Write raises and clears in time order; returns (faults raised, faults cleared)."""
+    """Write raises and clears in time order; returns (faults raised, faults cleared). A raise of
+    a cause cleared within its kind's hold-off reopens that fault instead (counted in neither)."""
     raised = cleared = 0
     with conn.cursor() as cur:
         for e in sorted(events, key=lambda e: (e.at, not e.raised)):
+            if e.raised and e.kind.reopen_within_s > 0:
+                cabinet, controller, luminaire, sensor, quantity = e.device
+                cur.execute(_REOPEN, {
+                    "at": _when(e.at), "kind": e.kind.name, "hold": e.kind.reopen_within_s,
+                    "cabinet": cabinet, "controller": controller, "luminaire": luminaire,
+                    "sensor": sensor, "quantity": quantity})
+                if cur.rowcount:
+                    continue  # the same fault again: not a new one
             if e.raised:
                 cur.execute(_RAISE, (e.tenant_id, *e.device[:2], e.luminaire_idx, e.sensor,
                                      e.quantity, e.kind.name, e.kind.severity, _when(e.at),

@@ -19,6 +19,9 @@ class FaultType:
     severity: Severity
     raise_after: int = 3  # consecutive readings (or passes) showing it before it is raised
     clear_after: int = 6  # consecutive readings (or passes) without it before it is cleared
+    #: hold-off: raised again within this time after it was cleared, the same fault is reopened
+    #: (a flapping link or lamp is one fault), not a new one opened
+    reopen_within_s: float = 1800.0
 
 
 LAMP_FAILURE = FaultType("lampFailure", "LampMonitorFunction", "luminaire", "critical", 3, 3)
@@ -51,14 +54,17 @@ LUMINAIRE_KINDS: tuple[FaultType, ...] = (
 KIND_INDEX = {t.name: i for i, t in enumerate(LUMINAIRE_KINDS)}
 
 COMMUNICATION_FAILURE = FaultType("communicationFailure", "CommunicationFunction", "controller",
-                                  "warning", 1, 1)
+                                  "warning", 1, 1, reopen_within_s=3600.0)
 SUPPLY_LOSS = FaultType("supplyLoss", "LampMonitorFunction", "cabinet", "critical", 1, 2)
 CONTACTOR_FAILURE = FaultType("relayFailure", "LampMonitorFunction", "cabinet", "critical", 1, 2)
-CABINET_ENERGY_MISMATCH = FaultType("cabinetEnergyMismatch", "Luciole", "cabinet", "warning", 3, 6)
+#: the cabinet meter reads more than its luminaires draw plus their cable losses, by night: earth
+#: leakage (or theft) between the meter and the luminaires
+LEAKAGE_DETECTED = FaultType("leakageDetected", "CabinetMonitorFunction", "cabinet", "warning",
+                             3, 6)
 SENSOR_STUCK = FaultType("sensorStuck", "Luciole", "sensor", "warning", 6, 1)
 
 #: Kinds decided per cabinet, in the column order of the cabinet state's streak arrays.
-CABINET_KINDS: tuple[FaultType, ...] = (SUPPLY_LOSS, CONTACTOR_FAILURE, CABINET_ENERGY_MISMATCH)
+CABINET_KINDS: tuple[FaultType, ...] = (SUPPLY_LOSS, CONTACTOR_FAILURE, LEAKAGE_DETECTED)
 
 ALL_KINDS: tuple[FaultType, ...] = (*LUMINAIRE_KINDS, COMMUNICATION_FAILURE, *CABINET_KINDS,
                                     SENSOR_STUCK)

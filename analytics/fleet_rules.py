@@ -34,7 +34,7 @@ _RANGE: dict[int, tuple[float, float]] = {
 _NAME: dict[int, str] = {int(q): q.name.lower() for q in Quantity}
 assert ft.CABINET_KINDS[_SUPPLY] is ft.SUPPLY_LOSS
 assert ft.CABINET_KINDS[_CONTACTOR] is ft.CONTACTOR_FAILURE
-assert ft.CABINET_KINDS[_METER] is ft.CABINET_ENERGY_MISMATCH
+assert ft.CABINET_KINDS[_METER] is ft.LEAKAGE_DETECTED
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,17 @@ def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_sta
     n = reg.n_controllers
     if n == 0:
         return events
-    heard = np.zeros(n, dtype=bool)
+    # heard again: a reading newer than any before this pass (a reading of this pass older than
+    # the silence that raised a fault is no sign that the link is back)
+    before = st.last_seen.copy()
+    back_at = np.full(n, np.inf)
     if len(r):
         ctl = reg.lum_ctl[r.lum]
         np.fmax.at(st.last_seen, ctl, r.t)
-        heard[ctl] = True
+        newer = ~(r.t <= before[ctl])
+        np.fmin.at(back_at, ctl[newer], r.t[newer])
+    heard = np.isfinite(back_at)
+    was_open = st.comm_open.copy()
     st.last_seen[:] = np.where(np.isnan(st.last_seen), t_start, st.last_seen)
     places = np.arange(n)
     night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, places, np.full(n, t_end))
@@ -123,10 +129,11 @@ def silence_events(reg: Registry, st: DetectorState, r: LuminaireReadings, t_sta
             cause=(f"controller {reg.ctl_id[k]}{where} silent since "
                    f"{clock(float(silent_from[k]), reg.ctl_tz[k])} while its supply is on"),
             detail={"last_seen": float(st.last_seen[k])}))
-    for k in np.flatnonzero(st.comm_open & heard).tolist():
+    for k in np.flatnonzero(was_open & st.comm_open & heard).tolist():
         st.comm_open[k] = False
-        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, t_end, reg.ctl_tenant[k],
-                                 controller_id=reg.ctl_id[k]))
+        # readings stored late (time before this pass) came back with the link, during it
+        events.append(FaultEvent(ft.COMMUNICATION_FAILURE, False, max(float(back_at[k]), t_start),
+                                 reg.ctl_tenant[k], controller_id=reg.ctl_id[k]))
     return events
 
 
@@ -218,7 +225,7 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
     load = cabinet_load_w(reg, r, power_before, cab, t)
     n_lum = np.bincount(reg.ctl_cab[reg.lum_ctl][reg.ctl_cab[reg.lum_ctl] >= 0],
                         minlength=reg.n_cabinets)
-    info = ft.CABINET_ENERGY_MISMATCH
+    info = ft.LEAKAGE_DETECTED
     for i in range(t.shape[0]):
         c = int(cab[i])
         k = float(st.loss_coefficient[c])

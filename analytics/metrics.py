@@ -6,7 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class JobMetrics:
-    """Runs, failures, duration, records read, faults raised and lag, per job."""
+    """Runs, failures, duration, records read (and of them, late), faults raised and lag, per
+    job."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -18,6 +19,9 @@ class JobMetrics:
                                   registry=r,
                                   buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self.records = Counter("luciole_jobs_records", "Records read", ["job"], registry=r)
+        self.late_records = Counter("luciole_jobs_late_records",
+                                    "Records read after the cursor had passed their time",
+                                    ["job"], registry=r)
         self.faults_raised = Counter("luciole_jobs_faults_raised", "Faults raised", ["job"],
                                      registry=r)
         self.lag = Gauge("luciole_jobs_lag_seconds",

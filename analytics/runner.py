@@ -113,6 +113,7 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
         metrics.runs.labels(job.name).inc()
         metrics.duration.labels(job.name).observe(duration)
         metrics.records.labels(job.name).inc(result.records)
+        metrics.late_records.labels(job.name).inc(result.late)
         metrics.faults_raised.labels(job.name).inc(result.raised)
         metrics.lag.labels(job.name).set(lag)
     return PassOutcome(job.name, position, end, result, lag, duration)
@@ -148,9 +149,10 @@ def run_forever(settings: JobsSettings, stop: threading.Event,
                             t[0] += 1
                             t[1] += outcome.result.records
                             t[2] += outcome.result.raised
-                            log.debug("job=%s window=%s..%s records=%d raised=%d cleared=%d "
-                                      "lag_s=%.0f duration_s=%.3f", outcome.job, outcome.start,
-                                      outcome.end, outcome.result.records, outcome.result.raised,
+                            log.debug("job=%s window=%s..%s records=%d late=%d raised=%d "
+                                      "cleared=%d lag_s=%.0f duration_s=%.3f", outcome.job,
+                                      outcome.start, outcome.end, outcome.result.records,
+                                      outcome.result.late, outcome.result.raised,
                                       outcome.result.cleared, outcome.lag_s, outcome.duration_s)
                     if time.monotonic() - last_progress >= settings.progress_every_s:
                         last_progress = time.monotonic()

@@ -45,7 +45,9 @@ from controller_fw_sim.fleet_district import Confounders, district_scenario
 from controller_fw_sim.fleet_inventory import build_inventory
 from controller_fw_sim.fleet_sensors import DEFAULT_MULTIFUNCTION_FRACTION, UrbanSensors
 from controller_fw_sim.fleet_store import FleetStore, mark_switched
-from ingest.copy_binary import CopyLayout, PgType, write
+from ingest.copy_binary import write
+from ingest.writer import LUMINAIRE_ROWS, SENSOR_ROWS
+from luciole.db_roles import create_database
 from luciole.migrate import migrate
 from luciole.seed import seed_inventory
 from luciole.settings import StackSettings
@@ -53,20 +55,8 @@ from luciole.stack import Endpoints, Stack
 
 FLOOR = 0.95
 console = Console()
-_T = PgType
-LAYOUTS = {
-    "luminaire_telemetry": CopyLayout("luminaire_telemetry", (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("luminaire", _T.SMALLINT),
-        ("level", _T.SMALLINT), ("status", _T.SMALLINT), ("power_w", _T.REAL),
-        ("energy_wh", _T.DOUBLE), ("voltage_v", _T.REAL), ("current_a", _T.REAL),
-        ("power_factor", _T.REAL), ("driver_temp_c", _T.REAL), ("ambient_lux", _T.REAL),
-        ("presence", _T.INTEGER), ("failure", _T.INTEGER), ("boot_id", _T.BIGINT),
-        ("seq", _T.BIGINT))),
-    "sensor_readings": CopyLayout("sensor_readings", (
-        ("time", _T.TIMESTAMPTZ), ("controller_key", _T.INTEGER), ("sensor", _T.SMALLINT),
-        ("quantity", _T.SMALLINT), ("value", _T.REAL), ("boot_id", _T.BIGINT),
-        ("seq", _T.BIGINT))),
-}
+#: the COPY layouts ingest writes with, built from wire.records.RECORD_COLUMNS
+LAYOUTS = {layout.table: layout for layout in (LUMINAIRE_ROWS, SENSOR_ROWS)}
 
 
 def copy_columns(cur: psycopg.Cursor, table: str, columns: dict[str, np.ndarray]) -> int:
@@ -84,9 +74,9 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
              task: int, done: int) -> tuple[list[Label], list[Detected], int]:
     """One district week; returns its labels, the faults raised, and the records stored."""
     name = f"faults_seed_{seed}"
-    with psycopg.connect(ep.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(ep.admin_dsn(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    create_database(ep.admin_dsn(), name)
     dsn = ep.dsn(name)
     migrate(dsn)
     inv = build_inventory(args.controllers, 4, seed=seed, switched_fraction=0.8)
@@ -127,8 +117,8 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
     detected = [Detected(*r[:7]) for r in rows]
     if args.explain:
         explain(labels, detected, [r[7] for r in rows], args.explain)
-    with psycopg.connect(ep.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    with psycopg.connect(ep.admin_dsn(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return labels, detected, store.luminaire_rows + store.sensor_rows
 
 
@@ -149,20 +139,29 @@ def explain(labels: list[Label], detected: list[Detected], causes: list[str], n:
             and lab.start - 60 <= d.raised_at <= lab.end + 1800 for d, _ in raised)]
         for d, c in false[:n]:
             console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}")
+        by_device: dict[tuple[object, ...], list[float]] = {}
+        for d, _ in raised:
+            by_device.setdefault(d.device, []).append(d.raised_at)
+        again = [(dev, sorted(ts)) for dev, ts in by_device.items() if len(ts) > 1]
+        for dev, ts in again[:n]:
+            episodes = [f"{lab.start:.0f}..{lab.end:.0f}" for lab in shared
+                        if label_device(lab.fault, lab.device) == dev]
+            console.print(f"[yellow]{name} raised {len(ts)} times[/yellow] on {dev} at "
+                          f"{', '.join(f'{t:.0f}' for t in ts)} (episodes {', '.join(episodes)})")
         for lab in missed[:n]:
             console.print(f"[red]missed {fault}[/red] {lab.device} {lab.start:.0f}..{lab.end:.0f}")
 
 
 def report(scores: list[Score]) -> tuple[float, float]:
     table = Table(title="fault detection against ground truth")
-    for col in ("simulated fault", "raised as", "labels", "found", "raised", "precision",
-                "recall", "median delay"):
+    for col in ("simulated fault", "raised as", "labels", "found", "raised", "raised again",
+                "precision", "recall", "median delay"):
         table.add_column(col, justify="right" if col not in ("simulated fault", "raised as")
                          else "left")
     for s in scores:
         delay = "-" if np.isnan(s.median_delay_s) else f"{s.median_delay_s / 60:.0f} min"
         table.add_row(s.fault, s.raised_as, str(s.labels), str(s.found), str(s.detections),
-                      f"{s.precision:.3f}", f"{s.recall:.3f}", delay)
+                      str(s.duplicates), f"{s.precision:.3f}", f"{s.recall:.3f}", delay)
     console.print(table)
     precision = min(np.nan_to_num(s.precision, nan=0.0) for s in scores)
     recall = min(np.nan_to_num(s.recall, nan=0.0) for s in scores)

@@ -14,7 +14,7 @@ from analytics.fault_store import FaultEvent, acknowledge, apply_events
 from analytics.fault_types import LAMP_FAILURE
 from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once
-from tests.analytics.district import at, district, scenario, simulate
+from tests.analytics.district import Outage, at, district, scenario, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.district]
 
@@ -171,3 +171,99 @@ def test_power_baselines_are_kept_per_luminaire(db_dsn: str) -> None:
     base = np.array([r[0] for r in rows])
     assert (base > 30).all() and (base < 140).all()
     assert all(r[1] >= 24 for r in rows)
+
+
+def _outages() -> list[dict[str, object]]:
+    """Controllers falling silent at several phases of the job's passes, some several times."""
+    return [
+        {"fault": "comm_loss", "device": "ctl-000005", "start": "+3h07m", "end": "+4h40m"},
+        {"fault": "comm_loss", "device": "ctl-000007", "start": "+3h22m", "end": "+5h01m"},
+        {"fault": "comm_loss", "device": "ctl-000009", "start": "+2h51m", "end": "+4h13m"},
+        {"fault": "comm_loss", "device": "ctl-000009", "start": "+7h02m", "end": "+8h31m"},
+        # back for ten minutes, then silent again: one flapping episode, one fault
+        {"fault": "comm_loss", "device": "ctl-000011", "start": "+3h", "end": "+4h"},
+        {"fault": "comm_loss", "device": "ctl-000011", "start": "+4h10m", "end": "+5h"},
+    ]
+
+
+def test_a_silent_controller_raises_one_fault_per_outage_episode(db_dsn: str) -> None:
+    rows = simulate(db_dsn, district(), scenario(_outages()), 11)
+    comm = [r for r in rows if r[0] == "communicationFailure"]
+    by_ctl: dict[str, list[tuple]] = {}
+    for r in comm:
+        by_ctl.setdefault(r[2], []).append(r)
+    assert sorted(by_ctl) == ["ctl-000005", "ctl-000007", "ctl-000009", "ctl-000011"], comm
+    assert [len(by_ctl[c]) for c in sorted(by_ctl)] == [1, 1, 2, 1], comm
+    (flapping,) = by_ctl["ctl-000011"]
+    assert at(3) < flapping[4] <= at(3.5)
+    assert at(5) <= flapping[5] <= at(5.25)  # reopened, cleared when the link is back for good
+    assert all(r[5] is not None for r in comm)
+
+
+def test_a_fault_back_within_its_hold_off_is_reopened_not_raised_anew(db_dsn: str) -> None:
+    simulate(db_dsn, district(), scenario([]), 1)
+
+    def lamp(raised: bool, hours: float) -> FaultEvent:
+        return FaultEvent(LAMP_FAILURE, raised, at(hours).timestamp(), "anderlecht",
+                          controller_id="ctl-000001", luminaire_idx=0, cause="test")
+
+    hold_h = LAMP_FAILURE.reopen_within_s / 3600
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert apply_events(conn, [lamp(True, 2), lamp(False, 3)]) == (1, 1)
+        assert apply_events(conn, [lamp(True, 3 + 0.9 * hold_h)]) == (0, 0)  # reopened
+        rows = conn.execute("SELECT raised_at, cleared_at, reopened FROM faults").fetchall()
+        assert rows == [(at(2), None, 1)]
+        assert apply_events(conn, [lamp(False, 4)]) == (0, 1)
+        assert apply_events(conn, [lamp(True, 4 + 1.1 * hold_h)]) == (1, 0)  # a new fault
+        rows = conn.execute("SELECT raised_at, cleared_at, reopened FROM faults"
+                            " ORDER BY raised_at").fetchall()
+        assert rows == [(at(2), at(4), 1), (at(4 + 1.1 * hold_h), None, 0)]
+
+
+def test_readings_stored_hours_late_are_examined_in_time_order(db_dsn: str) -> None:
+    # ctl-000003's link is down from hour 3 to hour 7; its agent keeps measuring, and its lamp
+    # 0 fails at 3h30; the readings reach the database at hour 7, when the job is long past them
+    faults = [{"fault": "lamp_failure", "device": "ctl-000003:0", "start": "+3h30m"}]
+    metrics = JobMetrics()
+    rows = simulate(db_dsn, district(), scenario(faults), 9,
+                    outages=(Outage("ctl-000003", 3, 7),), metrics=metrics)
+    # 3h05 to 6h (the job's cursor when they were stored), every 5 min, 4 luminaires
+    assert metrics.late_records.labels("faults")._value.get() == 36 * 4
+    got = _by_kind(rows)
+    (lamp,) = got["lampFailure"]
+    assert (lamp[2], lamp[3]) == ("ctl-000003", 0)
+    assert at(3.5) <= lamp[4] <= at(4), "raised at the time of the readings that show it"
+    assert lamp[5] is None
+    (comm,) = got["communicationFailure"]  # the link was down: that was seen at the time
+    assert comm[2] == "ctl-000003" and at(3) < comm[4] <= at(3.75)
+    assert at(6) <= comm[5] <= at(7.1)  # cleared when the readings came back
+
+
+def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_fault(
+        db_dsn: str) -> None:
+    faults = [{"fault": "lamp_failure", "device": "ctl-000004:1", "start": "+2h30m"}]
+    simulate(db_dsn, district(), scenario(faults), 6)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        # stored now: healthy readings dated 4h10-4h12, enough to clear the fault if they were
+        # taken as news (copies of the 2h reading, lamp lit), stored after the job examined up
+        # to 6h, and the next live reading at 6h05 (the lamp still failed)
+        late = [(at(4) + timedelta(minutes=10 + i), at(2), 100000 + i) for i in range(3)]
+        for when, like, seq in (*late, (at(6) + timedelta(minutes=5), at(6), 100009)):
+            copied = conn.execute(
+                "INSERT INTO luminaire_telemetry SELECT %s, t.controller_key, t.luminaire,"
+                " t.level, t.status, t.power_w, t.energy_wh, t.voltage_v, t.current_a,"
+                " t.power_factor, t.driver_temp_c, t.ambient_lux, t.presence, t.failure,"
+                " t.boot_id, t.seq + %s FROM luminaire_telemetry t"
+                " JOIN controllers c ON c.key = t.controller_key"
+                " WHERE c.id = 'ctl-000004' AND t.luminaire = 1 AND t.time = %s"
+                " RETURNING power_w", (when, seq, like)).fetchall()
+            assert len(copied) == 1
+        item = Scheduled(FaultDetectionJob(silence_s=900.0), 0.0, 0.0, 1800.0)
+        metrics = JobMetrics()
+        while run_once(conn, item, metrics, ignore_schedule=True) is not None:
+            pass
+        assert metrics.records.labels("faults")._value.get() == 1  # the live one, at 6h05
+        assert metrics.late_records.labels("faults")._value.get() == 0
+        lamp = conn.execute("SELECT raised_at, cleared_at FROM faults"
+                            " WHERE kind = 'lampFailure'").fetchall()
+    assert len(lamp) == 1 and lamp[0][1] is None, lamp

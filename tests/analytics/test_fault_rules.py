@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st_h
 
 from analytics import fault_types as ft
 from analytics.causes import luminaire_cause
 from analytics.detector_state import DetectorState
 from analytics.fault_scoring import Detected, Label, score
+from analytics.fleet_rules import silence_events
 from analytics.luminaire_rules import LuminaireReadings, light_percent, luminaire_evidence
 from analytics.registry import Registry
 from analytics.sun import sun_phase, transitions
@@ -109,6 +112,25 @@ def test_scoring_counts_recall_precision_and_delay() -> None:
     assert lamp.median_delay_s == 600.0
 
 
+@pytest.mark.parametrize(("raised_at", "true", "duplicates"), [
+    ([1600.0], 1, 0),
+    ([1600.0, 2500.0], 1, 1),  # raised again within the same episode: one episode, one fault
+    ([1600.0, 2500.0, 4000.0], 1, 2),
+    ([1600.0, 12_000.0], 2, 0),  # a second episode on the same device is found on its own
+    ([12_500.0, 1600.0], 2, 0),  # in any order
+])
+def test_scoring_counts_one_fault_per_episode(raised_at: list[float], true: int,
+                                              duplicates: int) -> None:
+    labels = [Label("comm_loss", "ctl-1", 1000.0, 5000.0),
+              Label("comm_loss", "ctl-1", 11_000.0, 13_000.0)]
+    detected = [Detected("communicationFailure", None, "ctl-1", None, None, None, t)
+                for t in raised_at]
+    comm = next(s for s in score(labels, detected) if s.fault == "comm_loss")
+    assert comm.detections == len(raised_at)
+    assert (comm.true_detections, comm.duplicates) == (true, duplicates)
+    assert comm.precision == true / len(raised_at)
+
+
 NO_DIAG = {"voltage": 0.0, "pf": 0.0, "temp": 0.0}  # what a gear without D4i Part 253 sends
 PLAIN = int(LuminaireFailure.ABSENT_POWER | LuminaireFailure.ABSENT_DIAGNOSTICS)
 PART_252 = int(LuminaireFailure.ABSENT_DIAGNOSTICS)
@@ -131,3 +153,57 @@ def test_absent_values_are_no_evidence_and_what_is_measured_still_counts(
         reading: dict[str, float], bad: set[str]) -> None:
     flags = _flags(**reading)  # type: ignore[arg-type]
     assert {k for k, v in flags.items() if v == 1} == bad
+
+
+def _one_reading(t: float) -> LuminaireReadings:
+    one = np.ones(1)
+    return LuminaireReadings.sorted(
+        lum=np.zeros(1, np.int64), t=np.array([t]), level=np.full(1, 254), status=np.full(1, 4),
+        power=FULL_W * one, voltage=230.0 * one, current=0.3 * one, pf=0.97 * one,
+        temp=30.0 * one, failure=np.zeros(1, np.int64))
+
+
+def _no_reading() -> LuminaireReadings:
+    return LuminaireReadings.sorted(**{k: v[:0] for k, v in vars(_one_reading(0.0)).items()})
+
+
+@pytest.mark.parametrize(("passes", "events"), [
+    # (readings of each 30-minute pass, offsets in s within it) -> (pass, raised?, at offset)
+    # heard early in a pass, silent for the rest of it: raised once, not cleared in that pass
+    ([[0.0, 300.0], [], []], [(0, True, 1800.0)]),
+    # back in the third pass: cleared at the first new reading
+    ([[0.0, 300.0], [], [600.0, 900.0]], [(0, True, 1800.0), (2, False, 600.0)]),
+    # a reading stored late (older than this pass) that is newer than the silence clears it
+    # when it arrives, not before the pass that read it
+    ([[0.0, 300.0], [], [-2400.0]], [(0, True, 1800.0), (2, False, 0.0)]),
+    # heard all along: nothing
+    ([[0.0, 600.0, 1200.0], [0.0, 600.0, 1200.0]], []),
+])
+def test_a_silent_controller_is_raised_once_and_cleared_by_newer_readings_only(
+        passes: list[list[float]], events: list[tuple[int, bool, float]]) -> None:
+    reg = _registry()
+    st = _learned(reg)
+    got = []
+    for i, offsets in enumerate(passes):
+        t0 = NIGHT_T + 1800.0 * i
+        readings = [_one_reading(t0 + 1.0 + dt) for dt in sorted(offsets)]
+        r = readings[0] if len(readings) == 1 else (
+            LuminaireReadings.sorted(**{k: np.concatenate([vars(x)[k] for x in readings])
+                                        for k in vars(readings[0])}) if readings
+            else _no_reading())
+        for e in silence_events(reg, st, r, t0, t0 + 1800.0, 900.0):
+            assert e.kind.name == "communicationFailure"
+            got.append((i, e.raised, round(e.at - t0)))
+    assert got == [(i, up, round(dt + (1.0 if not up and dt else 0.0))) for i, up, dt in events]
+
+
+@given(st_h.lists(st_h.floats(0, 20_000), max_size=12),
+       st_h.lists(st_h.tuples(st_h.floats(0, 20_000), st_h.floats(0, 5_000)), max_size=5))
+def test_scoring_never_counts_more_true_faults_than_episodes(
+        raised_at: list[float], episodes: list[tuple[float, float]]) -> None:
+    labels = [Label("lamp_failure", "ctl-1:0", a, a + d) for a, d in episodes]
+    detected = [Detected("lampFailure", None, "ctl-1", 0, None, None, t) for t in raised_at]
+    lamp = next(s for s in score(labels, detected) if s.fault == "lamp_failure")
+    assert lamp.true_detections <= len(labels) and lamp.found <= len(labels)
+    assert lamp.true_detections + lamp.duplicates <= lamp.detections == len(raised_at)
+    assert lamp.true_detections >= (1 if lamp.found else 0)
