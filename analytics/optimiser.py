@@ -196,50 +196,49 @@ def build_problems(groups: Sequence[Group], days: Sequence[date],
     q0 = np.floor(sunset / SLOT_S).astype(np.int64)
     q1 = np.ceil(sunrise / SLOT_S).astype(np.int64)
     n_slots = q1 - q0
-    if n_slots.size and n_slots.max() > MAX_SLOTS:
+    width = int(n_slots.max()) if n_slots.size else 1
+    if width > MAX_SLOTS:
         raise OptimiserError("a night longer than 22 h: polar places are not supported")
-    t = np.arange(MAX_SLOTS)
+    t = np.arange(width)
     start = (q0[:, None] + t) * float(SLOT_S)
-    s0 = np.maximum(start, sunset[:, None])
-    s1 = np.minimum(start + SLOT_S, sunrise[:, None])
     inside = t[None, :] < n_slots[:, None]
-    dt_h = np.where(inside, np.maximum(s1 - s0, 0.0) / 3600.0, 0.0)
+    dt_h = np.where(inside, (np.minimum(start + SLOT_S, sunrise[:, None])
+                             - np.maximum(start, sunset[:, None])) / 3600.0, 0.0)
+    np.maximum(dt_h, 0.0, out=dt_h)
     # local clock of each slot's start (the quarter hour), per group's time zone
-    local = np.zeros_like(start)
-    for tz in {grp.timezone for grp in groups}:
-        rows = np.array([grp.timezone == tz for grp in groups])[g_idx]
-        if not rows.any():
-            continue
+    local = start.copy()
+    zones = [grp.timezone for grp in groups]
+    for tz in set(zones):
+        rows = np.array([z == tz for z in zones])[g_idx]
         h0, offs = _utc_offsets(tz, float(start[rows].min()), float(start[rows].max()))
-        hi = np.clip((np.floor(start[rows] / 3600) - h0).astype(np.int64), 0, offs.shape[0] - 1)
-        local[rows] = start[rows] + offs[hi]
-    minute = ((local % 86_400) // 60).astype(np.int64)
+        hi = np.clip((start[rows] // 3600 - h0).astype(np.int64), 0, offs.shape[0] - 1)
+        local[rows] += offs[hi]
+    day_no = (local // 86_400).astype(np.int64)
+    minute = ((local - day_no * 86_400.0) // 60).astype(np.int64)
     hour = minute // 60
-    weekend = (((local // 86_400).astype(np.int64) + 3) % 7) >= 5
-    traffic_tab = np.stack([np.asarray(g.traffic, dtype=np.float64) for g in groups])
-    share = traffic_tab[g_idx[:, None], weekend.astype(np.int64), hour]
-    # class in force: rated lowered by traffic (CEN/TR 13201-1), or planned, never above rated
-    series = np.array([SERIES_NAMES.index(g.rated_class[0]) for g in groups])[g_idx]
-    rated = np.array([LightingClass(g.rated_class).rank for g in groups])[g_idx]
-    steps = np.zeros(share.shape, dtype=np.int64)
-    for bound in TRAFFIC_BOUNDS:
-        steps += share < bound
-    klass = np.minimum(rated[:, None] + steps, 5)
+    weekend = ((day_no + 3) % 7) >= 5
+    # everything that depends only on (group, day type, local hour), once per group
+    share_tab = np.stack([np.asarray(g.traffic, dtype=np.float64) for g in groups])  # (G, 2, 24)
+    series = np.array([SERIES_NAMES.index(g.rated_class[0]) for g in groups])
+    rated = np.array([LightingClass(g.rated_class).rank for g in groups])
+    steps = np.zeros(share_tab.shape, dtype=np.int64)
+    for bound in TRAFFIC_BOUNDS:  # CEN/TR 13201-1: the class falls with the traffic
+        steps += share_tab < bound
+    klass_tab = np.minimum(rated[:, None, None] + steps, 5)
     planned = np.array([[LightingClass(c).rank for c in g.planned_classes]
                         if g.planned_classes is not None else [-1] * 24 for g in groups])
-    by_plan = planned[g_idx[:, None], hour]
-    klass = np.where(by_plan >= 0, np.maximum(by_plan, rated[:, None]), klass)
-    adaptive = np.array([g.presence is not None and g.presence.adaptive for g in groups])[g_idx]
-    base = np.where(adaptive[:, None], 5, klass)
-    minimum = CLASS_TABLE[series[:, None], base]
+    klass_tab = np.where(planned[:, None, :] >= 0,
+                         np.maximum(planned[:, None, :], rated[:, None, None]), klass_tab)
+    adaptive = np.array([g.presence is not None and g.presence.adaptive for g in groups])
+    base = np.where(adaptive[:, None, None], 5, klass_tab)
+    minimum = CLASS_TABLE[series[:, None, None], base]
     design = np.array([g.photometry.design_at_full * g.photometry.maintenance_factor
-                       for g in groups])[g_idx]
-    floor = np.array([g.photometry.min_fraction for g in groups])[g_idx]
-    need = np.maximum(minimum / design[:, None], floor[:, None])
-    short = (need > 1.0 + 1e-9) & inside
-    req = np.searchsorted(fractions, np.minimum(need, 1.0) - 1e-9).astype(np.int16)
-    req = np.minimum(req, fractions.shape[0] - 1).astype(np.int16)
-    req = np.where(inside, req, 0).astype(np.int16)
+                       for g in groups])
+    floor = np.array([g.photometry.min_fraction for g in groups])
+    need = np.maximum(minimum / design[:, None, None], floor[:, None, None])
+    short_tab = need > 1.0 + 1e-9
+    req_tab = np.minimum(np.searchsorted(fractions, np.minimum(need, 1.0) - 1e-9),
+                         fractions.shape[0] - 1).astype(np.int16)
     n_lum = np.array([g.luminaires for g in groups], dtype=np.float64)
     power_g = np.stack([g.photometry.power_w(fractions) for g in groups]) * n_lum[:, None]
     full_g = np.array([g.photometry.full_w for g in groups]) * n_lum
@@ -251,8 +250,13 @@ def build_problems(groups: Sequence[Group], days: Sequence[date],
             level = grp.photometry.fraction_for(np.array(CLASS_MINIMUM[grp.rated_class]))
             boost_w_g[i] = float(grp.photometry.power_w(np.minimum(level, 1.0))) * n_lum[i]
             hold_h[i] = grp.presence.hold_s / 3600.0
-    boost = np.where(inside, 1.0 - np.exp(-share * peak[g_idx][:, None] * hold_h[g_idx][:, None]),
-                     0.0)
+    boost_tab = 1.0 - np.exp(-share_tab * (peak * hold_h)[:, None, None])
+    cell = (g_idx[:, None] * 2 + weekend) * 24 + hour
+    share = share_tab.ravel()[cell]
+    klass = klass_tab.ravel()[cell]
+    short = short_tab.ravel()[cell] & inside
+    req = np.where(inside, req_tab.ravel()[cell], 0).astype(np.int16)
+    boost = np.where(inside, boost_tab.ravel()[cell], 0.0)
     return Problems(
         group=g_idx, day=d_ord, q0=q0, n_slots=n_slots, sunset=sunset, sunrise=sunrise,
         dt_h=dt_h, hour=hour, minute=minute, traffic=share, klass=klass, req=req, short=short,
@@ -273,15 +277,46 @@ def expected_power(pr: Problems, levels: np.ndarray, rows: np.ndarray | None = N
     return np.where(levels >= 0, out, 0.0)
 
 
+def distinct_nights(pr: Problems, rows: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray,
+                                                                                 np.ndarray]:
+    """Rows whose DP problems are the same up to an affine change of the power scale, as
+    (one row of each, which one each row takes). Power is affine in light
+    (`Photometry.power_w`), so two groups with the same requirements, slot weights, boost shares
+    and steps' rules have the same least-cost plan, whatever their wattage and count."""
+    power = pr.power[rows]
+    span = np.maximum(power[:, -1] - power[:, 0], 1e-12)
+    y_boost = np.where(pr.boost_w[rows] > 0, (pr.boost_w[rows] - power[:, 0]) / span, -1.0)
+    key = np.concatenate([
+        pr.req[rows].astype(np.float64), np.round(weight * 1e6), np.round(pr.boost[rows] * 1e9),
+        np.round(y_boost * 1e9)[:, None], pr.max_segments[rows][:, None].astype(np.float64),
+        pr.min_len[rows][:, None].astype(np.float64),
+        pr.n_slots[rows][:, None].astype(np.float64)], axis=1)
+    # group by two random projections of the key, then check every row against the one it
+    # took: a row that differs (a collision) becomes a problem of its own, so this stays exact
+    proj = np.random.default_rng(0).uniform(-1.0, 1.0, (key.shape[1], 2))
+    h = key @ proj
+    _, first, which = np.unique(h[:, 0] + 1j * h[:, 1], return_index=True, return_inverse=True)
+    which = which.ravel()
+    differs = np.flatnonzero(np.any(key[first][which] != key, axis=1))
+    if differs.size:
+        which[differs] = first.shape[0] + np.arange(differs.size)
+        first = np.concatenate([first, differs])
+    return first, which
+
+
 def solve(pr: Problems, rows: np.ndarray | None = None,
           weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Plans (level index per slot) and their energy (Wh) of the rows, least cost under
-    `weight` (default: the slot lengths, i.e. least energy)."""
+    `weight` (default: the slot lengths, i.e. least energy). Each distinct problem is solved
+    once (`distinct_nights`)."""
     rows = np.arange(pr.count) if rows is None else rows
     w = pr.dt_h[rows] if weight is None else weight
-    levels, _ = solve_nights(pr.req[rows], np.ascontiguousarray(w), pr.boost[rows],
-                             pr.n_slots[rows], pr.power[rows], pr.boost_w[rows],
-                             pr.max_segments[rows], pr.min_len[rows])
+    first, which = distinct_nights(pr, rows, w)
+    pick = rows[first]
+    levels, _ = solve_nights(pr.req[pick], np.ascontiguousarray(w[first]), pr.boost[pick],
+                             pr.n_slots[pick], pr.power[pick], pr.boost_w[pick],
+                             pr.max_segments[pick], pr.min_len[pick])
+    levels = levels[which]
     energy = (expected_power(pr, levels, rows) * pr.dt_h[rows]).sum(axis=1)
     return levels, energy
 
@@ -359,8 +394,9 @@ def solve_capped(pr: Problems, rows: np.ndarray, cap: PowerCap, *, max_iter: int
         best_dual = max(best_dual, dual)
         cand_levels.append(levels)
         cand_energy.append(energy)
-        cand_window.append(np.stack([np.bincount(qidx[i], weights=power[i], minlength=n_q + 1)[:n_q]
-                                     for i in range(rows.shape[0])]))
+        per_group = np.bincount((np.arange(rows.shape[0])[:, None] * (n_q + 1) + qidx).ravel(),
+                                weights=power.ravel(), minlength=rows.shape[0] * (n_q + 1))
+        cand_window.append(per_group.reshape(rows.shape[0], n_q + 1)[:, :n_q])
         if load.max() <= cap.cap_w * (1 + 1e-9) and energy.sum() < best_primal:
             best_primal, best_levels, best_energy = float(energy.sum()), levels, energy
         if best_primal < np.inf and best_primal - best_dual <= target_gap * best_dual:
@@ -375,6 +411,23 @@ def solve_capped(pr: Problems, rows: np.ndarray, cap: PowerCap, *, max_iter: int
         lam = np.maximum(lam + step * g, 0.0)
         if it % 10 == 0:
             theta *= 0.5
+    # no plan seen meets the cap yet: raise the prices until one does (a dual ascent overshoot
+    # costs energy, never the class minima, which are known to fit)
+    for _ in range(30):
+        if best_primal < np.inf or _repair(cand_levels, cand_energy, cand_window,
+                                           cap.cap_w) is not None:
+            break
+        lam = np.maximum(lam * 2.0, float(np.max(pr.dt_h[rows])) * 0.01)
+        weight = pr.dt_h[rows] + np.where(win, np.append(lam, 0.0)[qidx], 0.0)
+        levels, energy = solve(pr, rows, weight)
+        power = expected_power(pr, levels, rows)
+        per_group = np.bincount((np.arange(rows.shape[0])[:, None] * (n_q + 1) + qidx).ravel(),
+                                weights=power.ravel(), minlength=rows.shape[0] * (n_q + 1))
+        cand_levels.append(levels)
+        cand_energy.append(energy)
+        cand_window.append(per_group.reshape(rows.shape[0], n_q + 1)[:, :n_q])
+        if aggregate(power).max() <= cap.cap_w * (1 + 1e-9) and energy.sum() < best_primal:
+            best_primal, best_levels, best_energy = float(energy.sum()), levels, energy
     repaired = _repair(cand_levels, cand_energy, cand_window, cap.cap_w)
     if repaired is not None and float(repaired[1].sum()) < best_primal:
         best_primal, best_levels, best_energy = float(repaired[1].sum()), repaired[0], repaired[1]
@@ -591,7 +644,7 @@ def propose(groups: Sequence[Group], first: date, nights: int,
             result = solve_capped(pr, rows, cap)
             levels[rows], energy[rows] = result.levels, result.energy_wh
             win = window_mask(pr, rows, cap)
-            qrel = (pr.q0[rows][:, None] - pr.q0[rows].min()) + np.arange(MAX_SLOTS)[None, :]
+            qrel = (pr.q0[rows][:, None] - pr.q0[rows].min()) + np.arange(pr.dt_h.shape[1])
             lam = np.append(result.price, 0.0)
             price[rows] = np.where(win, lam[np.minimum(qrel, lam.shape[0] - 1)], 0.0)
             cap_results.append(result)

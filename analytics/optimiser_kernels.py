@@ -46,37 +46,34 @@ def _solve_one(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n: int,
             acc += weight[t] * _slot_power(power, boost_w, boost[t], j)
             csum[j, t + 1] = acc
     kmax = max_segments
-    f = np.full((kmax + 1, n + 1), INF)
-    back = np.full((kmax + 1, n + 1), -1, dtype=np.int64)
+    # f[e, k]: least cost of slots [0, e) in k runs; the run cost of [s, e) is computed once per
+    # (s, e) and shared by every k
+    f = np.full((n + 1, kmax + 1), INF)
+    back = np.full((n + 1, kmax + 1), -1, dtype=np.int64)
     f[0, 0] = 0.0
-    for k in range(1, kmax + 1):
-        for e in range(dmin, n + 1):
-            j = 0
-            for s in range(e - 1, e - dmin, -1):
-                if req[s] > j:
-                    j = req[s]
-            best = INF
-            arg = -1
-            for s in range(e - dmin, -1, -1):
-                if req[s] > j:
-                    j = req[s]
-                prev = f[k - 1, s]
-                if prev < INF:
-                    v = prev + csum[j, e] - csum[j, s]
-                    if v < best:
-                        best = v
-                        arg = s
-            f[k, e] = best
-            back[k, e] = arg
+    for e in range(dmin, n + 1):
+        j = 0
+        for s in range(e - 1, e - dmin, -1):
+            if req[s] > j:
+                j = req[s]
+        for s in range(e - dmin, -1, -1):
+            if req[s] > j:
+                j = req[s]
+            run = csum[j, e] - csum[j, s]
+            for k in range(1, kmax + 1):
+                v = f[s, k - 1] + run
+                if v < f[e, k]:
+                    f[e, k] = v
+                    back[e, k] = s
     kbest = 1
     for k in range(1, kmax + 1):
-        if f[k, n] < f[kbest, n]:
+        if f[n, k] < f[n, kbest]:
             kbest = k
-    total = f[kbest, n]
+    total = f[n, kbest]
     e = n
     k = kbest
     while k > 0:
-        s = back[k, e]
+        s = back[e, k]
         j = 0
         for t in range(s, e):
             if req[t] > j:
@@ -88,7 +85,40 @@ def _solve_one(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n: int,
     return total
 
 
+@njit(cache=True)
+def _solve_range(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n_slots: np.ndarray,
+                 power: np.ndarray, boost_w: np.ndarray, max_segments: np.ndarray,
+                 min_len: np.ndarray, levels: np.ndarray, cost: np.ndarray, p: int) -> None:
+    out = np.full(req.shape[1], -1, dtype=np.int64)
+    cost[p] = _solve_one(req[p], weight[p], boost[p], n_slots[p], power[p], boost_w[p],
+                         max_segments[p], min_len[p], out)
+    for t in range(n_slots[p]):
+        levels[p, t] = out[t]
+
+
 @njit(cache=True, parallel=True)
+def _solve_parallel(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n_slots: np.ndarray,
+                    power: np.ndarray, boost_w: np.ndarray, max_segments: np.ndarray,
+                    min_len: np.ndarray, levels: np.ndarray, cost: np.ndarray) -> None:
+    for p in prange(req.shape[0]):
+        _solve_range(req, weight, boost, n_slots, power, boost_w, max_segments, min_len, levels,
+                     cost, p)
+
+
+@njit(cache=True)
+def _solve_serial(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n_slots: np.ndarray,
+                  power: np.ndarray, boost_w: np.ndarray, max_segments: np.ndarray,
+                  min_len: np.ndarray, levels: np.ndarray, cost: np.ndarray) -> None:
+    for p in range(req.shape[0]):
+        _solve_range(req, weight, boost, n_slots, power, boost_w, max_segments, min_len, levels,
+                     cost, p)
+
+
+#: below this many nights one thread is faster than waking the pool (about 0.1 s on a busy
+#: machine)
+PARALLEL_FROM = 2_000
+
+
 def solve_nights(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n_slots: np.ndarray,
                  power: np.ndarray, boost_w: np.ndarray, max_segments: np.ndarray,
                  min_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +129,12 @@ def solve_nights(req: np.ndarray, weight: np.ndarray, boost: np.ndarray, n_slots
     problems, slots = req.shape
     levels = np.full((problems, slots), -1, dtype=np.int16)
     cost = np.zeros(problems)
-    for p in prange(problems):
-        out = np.full(slots, -1, dtype=np.int64)
-        cost[p] = _solve_one(req[p], weight[p], boost[p], n_slots[p], power[p], boost_w[p],
-                             max_segments[p], min_len[p], out)
-        for t in range(n_slots[p]):
-            levels[p, t] = out[t]
+    args = (np.ascontiguousarray(req, dtype=np.int16), np.ascontiguousarray(weight, np.float64),
+            np.ascontiguousarray(boost, np.float64), np.ascontiguousarray(n_slots, np.int64),
+            np.ascontiguousarray(power, np.float64), np.ascontiguousarray(boost_w, np.float64),
+            np.ascontiguousarray(max_segments, np.int64), np.ascontiguousarray(min_len, np.int64))
+    run = _solve_parallel if problems >= PARALLEL_FROM else _solve_serial
+    run(*args, levels, cost)
     return levels, cost
 
 

@@ -229,3 +229,18 @@ def test_constraints_and_ranges_out_of_bounds_are_refused() -> None:
         propose([group()], date(2026, 1, 1), 60)
     with pytest.raises(ValueError, match="photometry out of range: rated_w"):
         Photometry(rated_w=-5)
+
+
+def test_solving_each_distinct_problem_once_gives_every_group_its_own_least_energy() -> None:
+    """Groups of other wattages and sizes with the same needs share a plan: the costs differ only
+    by an affine change of scale. Every plan equals the one solved for that group alone."""
+    from analytics.optimiser_kernels import solve_nights
+
+    groups = _fleet(30) + [group(99, luminaires=3, photometry=Photometry(
+        design_at_full=1.6, rated_w=150.0, standby_w=2.0))]
+    pr = build_problems(groups, [date(2026, 2, 2), date(2026, 7, 7)], Constraints())
+    levels, energy = solve(pr)
+    alone, _ = solve_nights(pr.req, pr.dt_h, pr.boost, pr.n_slots, pr.power, pr.boost_w,
+                            pr.max_segments, pr.min_len)
+    energy_alone = (expected_power(pr, alone) * pr.dt_h).sum(axis=1)
+    assert np.allclose(energy, energy_alone, rtol=1e-12)
