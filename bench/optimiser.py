@@ -130,14 +130,19 @@ def main() -> int:
           f"power dusk to dawn: {1 - energy_kwh / base_kwh:.1%} saved "
           f"({(base_kwh - energy_kwh) / n_lum:.0f} kWh per luminaire over {len(days)} nights)")
     if caps_out:
-        gaps = np.array([r.gap for r in caps_out])
-        met = sum(r.met for r in caps_out)
+        kept = [r for r in caps_out if r.met]
+        gaps = np.array([r.gap for r in kept]) if kept else np.zeros(1)
+        met = len(kept)
+        over = [r for r in caps_out if not r.met]
+        if over:
+            print(f"caps not met: {len(over)} supply-point nights, the plans returned exceed "
+                  "their cap (the prices found no plan under it)")
         print(f"caps: {len(caps_out)} supply-point nights capped halfway between their class "
               f"minima and their uncapped 05:00-07:00 peak; met {met}/{len(caps_out)}; "
               f"duality gap median {np.median(gaps):.3%}, "
               f"max {gaps.max():.3%} (<= 1 % in {np.mean(gaps <= 0.01):.0%}); "
               f"{np.mean([r.iterations for r in caps_out]):.1f} iterations on average; "
-              f"+{sum(r.primal_wh - r.uncapped_wh for r in caps_out) / 1000:.1f} kWh for the caps")
+              f"+{sum(r.primal_wh - r.uncapped_wh for r in kept) / 1000:.1f} kWh for the caps met")
     per_s = iterations / kernel_s
     print(f"DP: {len(days) * len(groups):,} group-nights, {distinct:,} distinct problems solved "
           f"({len(days) * len(groups) / distinct:.1f} x fewer), {iterations:,} inner iterations in "
