@@ -209,6 +209,10 @@ def build_problems(groups: Sequence[Group], days: Sequence[date],
     local = start.copy()
     zones = [grp.timezone for grp in groups]
     for tz in set(zones):
+        if len(set(zones)) == 1:  # the usual case: no copies of the slot arrays
+            h0, offs = _utc_offsets(tz, float(start.min()), float(start.max()))
+            local += offs[np.clip((start // 3600 - h0).astype(np.int64), 0, offs.shape[0] - 1)]
+            break
         rows = np.array([z == tz for z in zones])[g_idx]
         h0, offs = _utc_offsets(tz, float(start[rows].min()), float(start[rows].max()))
         hi = np.clip((start[rows] // 3600 - h0).astype(np.int64), 0, offs.shape[0] - 1)
@@ -286,6 +290,12 @@ def distinct_nights(pr: Problems, rows: np.ndarray, weight: np.ndarray) -> tuple
     power = pr.power[rows]
     span = np.maximum(power[:, -1] - power[:, 0], 1e-12)
     y_boost = np.where(pr.boost_w[rows] > 0, (pr.boost_w[rows] - power[:, 0]) / span, -1.0)
+    if weight is pr.dt_h or (weight.shape == pr.dt_h[rows].shape
+                             and np.array_equal(weight, pr.dt_h[rows])):
+        # slot lengths: a quarter hour but the first and the last, which sunset and sunrise cut
+        n = pr.n_slots[rows]
+        weight = np.stack([weight[:, 0], weight[np.arange(rows.shape[0]), np.maximum(n - 1, 0)]],
+                          axis=1)
     key = np.concatenate([
         pr.req[rows].astype(np.float64), np.round(weight * 1e6), np.round(pr.boost[rows] * 1e9),
         np.round(y_boost * 1e9)[:, None], pr.max_segments[rows][:, None].astype(np.float64),
@@ -336,7 +346,7 @@ class CapResult:
     uncapped_wh: float  # least energy without the cap
     gap: float  # (primal - dual) / dual
     iterations: int
-    met: bool  # False: the cap is below the class minima (the classes win)
+    met: bool  # False: below the class minima or what the step rules allow (the classes win)
     peak_w: float  # highest aggregate power in the window, of the returned plans
     price: np.ndarray = field(repr=False)  # final price per quarter of the window, Wh/W
 
@@ -351,7 +361,7 @@ def window_mask(pr: Problems, rows: np.ndarray, cap: PowerCap) -> np.ndarray:
 
 
 def solve_capped(pr: Problems, rows: np.ndarray, cap: PowerCap, *, max_iter: int = 60,
-                 target_gap: float = 0.002) -> CapResult:
+                 target_gap: float = 0.005) -> CapResult:
     """Plans of one night's groups on one supply point whose summed power stays under the cap in
     its window, by a Lagrangian price per quarter hour (projected subgradient with a Polyak step)
     and a repair that moves groups to plans seen at higher prices until the cap holds."""
@@ -432,7 +442,9 @@ def solve_capped(pr: Problems, rows: np.ndarray, cap: PowerCap, *, max_iter: int
     if repaired is not None and float(repaired[1].sum()) < best_primal:
         best_primal, best_levels, best_energy = float(repaired[1].sum()), repaired[0], repaired[1]
     met = best_primal < np.inf
-    if not met:  # cannot happen when the class minima fit, but never return a broken cap silently
+    if not met:  # the class minima fit, but the step rules (runs of a minimum length) do not
+        log.warning("cap not met under the step rules supply_point=%s cap_w=%.0f",
+                    cap.supply_point, cap.cap_w)
         best_primal = float(best_energy.sum())
     peak = float(aggregate(expected_power(pr, best_levels, rows)).max())
     gap = (best_primal - best_dual) / best_dual if best_dual > 0 else 0.0
