@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -90,7 +90,11 @@ class Group:
                                          f"series of {self.rated_class}")
         if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
             raise OptimiserError(f"group {self.id}: position not on Earth")
-        ZoneInfo(self.timezone)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise OptimiserError(f"group {self.id}: unknown IANA time zone "
+                                 f"{self.timezone!r}") from None
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,8 @@ def test_each_step_is_explained_by_its_class_traffic_or_binding_constraint() -> 
     (dict(traffic=np.full((2, 23), 0.5)), "traffic"),
     (dict(planned_classes=("C2",) * 24), "not of the series"),
     (dict(lat=95.0), "not on Earth"),
+    (dict(timezone="Europe/Atlantis"), "unknown IANA time zone"),
+    (dict(timezone="../../etc/passwd"), "unknown IANA time zone"),
 ])
 def test_a_group_the_optimiser_cannot_plan_for_is_refused_with_the_reason(
         changes: dict[str, object], says: str) -> None:
