@@ -19,6 +19,7 @@ import psycopg
 
 from analytics.fault_job import FaultDetectionJob, PassResult
 from analytics.metrics import JobMetrics
+from analytics.optimiser_job import OptimiserJob
 from analytics.settings import JobsSettings
 from wire.retry import Backoff
 
@@ -122,7 +123,9 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
 def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
     """The jobs a runner runs, with their settings (part 2 adds energy and exports here)."""
     return [Scheduled(FaultDetectionJob(settings.silence_s), settings.faults_every_s,
-                      settings.settle_s, settings.max_window_s)]
+                      settings.settle_s, settings.max_window_s),
+            Scheduled(OptimiserJob(settings.optimiser_nights), settings.optimiser_every_s,
+                      settle_s=0.0, max_window_s=86_400.0)]
 
 
 def run_forever(settings: JobsSettings, stop: threading.Event,

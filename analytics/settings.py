@@ -19,6 +19,9 @@ class JobsSettings(BaseSettings):
     max_window_s: float = Field(3600.0, gt=0, description="a pass reads at most this much time")
     silence_s: float = Field(
         900.0, gt=0, description="a controller silent this long while powered is a fault")
+    optimiser_every_s: float = Field(
+        3600.0, gt=0, description="period of the optimiser's pass (it proposes once a local day)")
+    optimiser_nights: int = Field(7, ge=1, le=31, description="nights each proposal covers")
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9465, ge=0, le=65535, description="0: no /metrics server")
     progress_every_s: float = Field(30.0, gt=0, description="period of the progress log line")

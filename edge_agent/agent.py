@@ -16,7 +16,15 @@ from edge_agent.commands import Decision, Override, Verdict, decide, override_of
 from edge_agent.levels import matches, target_levels
 from edge_agent.link import Link
 from edge_agent.poller import DaliPoller, ModbusPoller
-from edge_agent.schedule import FALLBACK, Boost, Position, boost_on_presence, level_at
+from edge_agent.schedule import (
+    FALLBACK,
+    Boost,
+    Plan,
+    Position,
+    boost_on_presence,
+    level_at,
+    presence_at,
+)
 from edge_agent.sensors import ModbusSensorSource, SensorPoller, SensorSource, with_sensors
 from edge_agent.settings import AgentSettings, DaliBusSpec, ModbusSpec, SensorSpec
 from edge_agent.state import AgentState
@@ -34,6 +42,8 @@ from hardware.modbus import Backoff, ModbusDevice, RetryPolicy, load_profile, rt
 from wire.messages import (
     Ack,
     AckStatus,
+    Calendar,
+    CalendarCommand,
     ConfigCommand,
     ControllerConfig,
     Event,
@@ -149,14 +159,19 @@ class Agent:
         saved = self.state.document("config")
         return loads(ControllerConfig, saved) if saved else self.settings.config
 
-    def _load_schedule(self) -> Schedule:
-        saved = self.state.document("schedule")
-        if saved:
-            try:
-                return loads(Schedule, saved)
-            except MessageError:
-                log.warning("stored schedule invalid controller=%s; using fallback", self.controller)
-                return FALLBACK
+    def _load_schedule(self) -> Plan:
+        """The calendar last applied, else the schedule last applied (an agent updated from a
+        release before calendars), else the settings' schedule, else full dusk to dawn."""
+        for name, model in (("calendar", Calendar), ("schedule", Schedule)):
+            saved = self.state.document(name)
+            if saved:
+                try:
+                    plan: Plan = loads(model, saved)
+                    return plan
+                except MessageError:
+                    log.warning("stored %s invalid controller=%s; using fallback", name,
+                                self.controller)
+                    return FALLBACK
         return self.settings.schedule or FALLBACK
 
     # ----------------------------------------------------------------- lifecycle
@@ -325,9 +340,10 @@ class Agent:
         """A presence sensor saw someone: boost the luminaires it watches (None: all of them)
         per the schedule's presence settings; a new detection restarts the hold."""
         metrics.PRESENCE.labels(self.controller).inc()
-        if self.schedule.presence is None:
+        boosting = presence_at(self.schedule, self.position, utc_now(self.clock))
+        if boosting is None:
             return
-        boost = boost_on_presence(self.schedule.presence, utc_now(self.clock))
+        boost = boost_on_presence(boosting, utc_now(self.clock))
         if luminaires is None:
             self.boost = boost
         else:
@@ -466,8 +482,19 @@ class Agent:
                 return "a schedule applies to the whole controller; target must be \"all\""
             self.schedule = command.schedule
             self.state.save_document("schedule", command.schedule.model_dump_json())
+            self.state.save_document("calendar", "")  # the newest plan wins after a restart
             self.emit(EventKind.SCHEDULE_APPLIED, Severity.INFO, None, steps=len(command.schedule.steps),
                       timezone=command.schedule.timezone, command_id=command.id)
+            self._control_wake.set()
+            return None
+        if isinstance(command, CalendarCommand):
+            if command.target != "all":
+                return "a calendar applies to the whole controller; target must be \"all\""
+            self.schedule = command.calendar
+            self.state.save_document("calendar", command.calendar.model_dump_json())
+            self.emit(EventKind.SCHEDULE_APPLIED, Severity.INFO, None,
+                      programs=len(command.calendar.programs), revision=command.calendar.revision,
+                      timezone=command.calendar.timezone, command_id=command.id)
             self._control_wake.set()
             return None
         if isinstance(command, ConfigCommand):

@@ -1,8 +1,11 @@
 """The controller's own dimming schedule: astronomical clock, local-time steps, presence boost.
 
-Pure functions of (schedule, position, instant) so the street stays lit correctly with no network.
-A night runs from the sunset of one local day to the sunrise of the next; each step resolves to
-one UTC instant of that night; outside the night's window the lights are off.
+Pure functions of (calendar, position, instant) so the street stays lit correctly with no network.
+A calendar (`wire.messages.Calendar`) picks the program of each night (weekday, special day,
+validity); a one-profile `Schedule` runs as the same program every night. A night runs from the
+sunset of one local day to the sunrise of the next; each step resolves to one UTC instant of that
+night; outside the night's window the lights are off. Outside the calendar's validity the night
+burns at full level from dusk to dawn.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from zoneinfo import ZoneInfo
 from astral import LocationInfo
 from astral.sun import sunrise, sunset
 
-from wire.messages import Anchor, PresenceBoost, Schedule, ScheduleStep
+from wire.messages import Anchor, Calendar, PresenceBoost, Program, Schedule, ScheduleStep
 
 UTC = UTC
 FULL = 254
@@ -27,6 +30,12 @@ FALLBACK = Schedule(
         ScheduleStep(anchor=Anchor.SUNRISE, offset_min=0, level=0),
     )
 )
+
+FALLBACK_PROGRAM = Program(steps=FALLBACK.steps)
+FALLBACK_NAME = "fallback"
+
+Plan = Schedule | Calendar
+"""What a controller runs: a calendar, or an old one-profile schedule."""
 
 # Clock steps at or after noon belong to the evening of the night's first day, earlier ones to
 # the morning after midnight.
@@ -58,6 +67,8 @@ class Night:
     sunset: datetime
     sunrise: datetime
     transitions: tuple[Transition, ...]
+    program: str = FALLBACK_NAME  # the calendar's program that runs this night
+    presence: PresenceBoost | None = None
 
     @property
     def start(self) -> datetime:
@@ -103,7 +114,22 @@ def _step_instant(step: ScheduleStep, day: date, set_at: datetime, rise_at: date
     return local_to_utc(on_day, step.at, tz)
 
 
-def night(schedule: Schedule, position: Position, day: date) -> Night:
+def as_calendar(plan: Plan) -> Calendar:
+    """The calendar a plan means (a `Schedule` runs its profile every night)."""
+    return plan if isinstance(plan, Calendar) else Calendar.of_schedule(plan)
+
+
+def program_of(plan: Plan, day: date) -> tuple[str, Program]:
+    """The program name and program of the night starting on the local evening of `day`."""
+    if isinstance(plan, Schedule):
+        return "nightly", Program(steps=plan.steps, presence=plan.presence)
+    name = plan.program_name(day)
+    if name is None:
+        return FALLBACK_NAME, FALLBACK_PROGRAM
+    return name, plan.programs[name]
+
+
+def night(schedule: Plan, position: Position, day: date) -> Night:
     """The transitions of the night that starts on the local evening of `day`.
 
     The night ends at the last sunrise-anchored step that switches off, or at sunrise when there
@@ -111,8 +137,9 @@ def night(schedule: Schedule, position: Position, day: date) -> Night:
     """
     tz = ZoneInfo(schedule.timezone)
     set_at, rise_at = sun_times(day, position, tz)
+    name, program = program_of(schedule, day)
     steps = sorted(
-        ((_step_instant(s, day, set_at, rise_at, tz), s) for s in schedule.steps),
+        ((_step_instant(s, day, set_at, rise_at, tz), s) for s in program.steps),
         key=lambda pair: pair[0],
     )
     offs = [(at, s) for at, s in steps if s.anchor is Anchor.SUNRISE and s.level == 0]
@@ -120,11 +147,11 @@ def night(schedule: Schedule, position: Position, day: date) -> Night:
     # steps after the end of the night (a 05:30 step in June, after sunrise) do not run
     transitions = [Transition(at, s.level, s) for at, s in steps if at < end]
     transitions.append(Transition(end, 0, end_step))
-    return Night(day, set_at, rise_at, tuple(transitions))
+    return Night(day, set_at, rise_at, tuple(transitions), name, program.presence)
 
 
-def level_at(schedule: Schedule, position: Position, instant: datetime) -> int:
-    """The scheduled arc level at `instant` (aware), 0 outside the night."""
+def night_at(schedule: Plan, position: Position, instant: datetime) -> Night | None:
+    """The night in force at `instant` (aware), or None by day."""
     if instant.tzinfo is None:
         raise ValueError("instant must be an aware datetime")
     instant = instant.astimezone(UTC)
@@ -133,16 +160,31 @@ def level_at(schedule: Schedule, position: Position, instant: datetime) -> int:
     for day in (local_day, local_day - timedelta(days=1)):
         n = night(schedule, position, day)
         if n.start <= instant < n.end:
-            level = 0
-            for transition in n.transitions:
-                if transition.at > instant:
-                    break
-                level = transition.level
-            return level
-    return 0
+            return n
+    return None
 
 
-def next_transition(schedule: Schedule, position: Position, instant: datetime) -> Transition:
+def presence_at(schedule: Plan, position: Position, instant: datetime) -> PresenceBoost | None:
+    """The presence boost of the night in force at `instant` (None by day or without one)."""
+    n = night_at(schedule, position, instant)
+    return None if n is None else n.presence
+
+
+def level_at(schedule: Plan, position: Position, instant: datetime) -> int:
+    """The scheduled arc level at `instant` (aware), 0 outside the night."""
+    n = night_at(schedule, position, instant)
+    if n is None:
+        return 0
+    instant = instant.astimezone(UTC)
+    level = 0
+    for transition in n.transitions:
+        if transition.at > instant:
+            break
+        level = transition.level
+    return level
+
+
+def next_transition(schedule: Plan, position: Position, instant: datetime) -> Transition:
     """The first transition strictly after `instant`: when the agent should act next."""
     instant = instant.astimezone(UTC)
     local_day = instant.astimezone(ZoneInfo(schedule.timezone)).date()

@@ -14,7 +14,7 @@ import numbers
 import re
 import uuid
 import zoneinfo
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -332,6 +332,164 @@ class ScheduleCommand(_Command):
     schedule: Schedule
 
 
+# --- the schedule calendar -----------------------------------------------------------------
+# One nightly profile (`Schedule`) was enough for a street that burns the same every night. A
+# calendar says which program runs on which night: a program per weekday, special days and
+# holidays (dated, or yearly on the same month and day), between validity dates, in one local
+# time zone. The optimiser proposes calendars, the API's schedule editor stores them (the
+# `schedules` table's body), and the agent runs them offline; `Schedule` still decodes and runs
+# as a calendar of one program every night.
+
+MAX_PROGRAMS = 32
+MAX_SPECIAL_DAYS = 366
+MAX_SPECIAL_DAY_SPAN = 366
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_PROGRAM_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+ProgramName = Annotated[str, Field(min_length=1, max_length=32, pattern=_PROGRAM_NAME_PATTERN)]
+Timezone = Annotated[str, AfterValidator(_timezone)]
+
+
+class Program(BaseModel):
+    """The steps of one night, with its presence boost (the same shape as a `Schedule`'s)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: Annotated[tuple[ScheduleStep, ...], Field(min_length=1, max_length=48)]
+    presence: PresenceBoost | None = None
+
+
+class SpecialDay(BaseModel):
+    """Nights `first`..`last` (local evening dates, inclusive) run `program` instead of the
+    weekday's; `yearly` repeats the same months and days every year (fixed holidays)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[Text, Field(min_length=1, max_length=64)]
+    first: date
+    last: date | None = None
+    yearly: bool = False
+    program: ProgramName
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpecialDay:
+        if self.last is not None:
+            if self.last < self.first:
+                raise ValueError(f"special day {self.name!r}: last ({self.last}) is before "
+                                 f"first ({self.first})")
+            if (self.last - self.first).days >= MAX_SPECIAL_DAY_SPAN:
+                raise ValueError(f"special day {self.name!r} spans more than "
+                                 f"{MAX_SPECIAL_DAY_SPAN} nights")
+        return self
+
+    @property
+    def end(self) -> date:
+        return self.last if self.last is not None else self.first
+
+    def days(self) -> list[date]:
+        """Every night it covers, as dates (for a yearly one, in the year of `first`)."""
+        return [self.first + timedelta(days=i) for i in range((self.end - self.first).days + 1)]
+
+    def covers(self, day: date) -> bool:
+        if not self.yearly:
+            return self.first <= day <= self.end
+        return (day.month, day.day) in {(d.month, d.day) for d in self.days()}
+
+
+def _first_overlap(specials: tuple[SpecialDay, ...]) -> str | None:
+    """Why two special days claim the same night, or None; linear in the nights they cover."""
+    dated: dict[date, str] = {}
+    yearly: dict[tuple[int, int], str] = {}
+    for special in specials:
+        for day in special.days():
+            if special.yearly:
+                key = (day.month, day.day)
+                if key in yearly and yearly[key] != special.name:
+                    return f"special days {yearly[key]!r} and {special.name!r} overlap on {day:%m-%d}"
+                yearly[key] = special.name
+            else:
+                if day in dated and dated[day] != special.name:
+                    return f"special days {dated[day]!r} and {special.name!r} overlap on {day}"
+                dated[day] = special.name
+    for day, name in dated.items():
+        other = yearly.get((day.month, day.day))
+        if other is not None:
+            return f"special days {other!r} and {name!r} overlap on {day}"
+    return None
+
+
+class Calendar(BaseModel):
+    """A versioned dimming calendar: which program runs on the night that starts on each local
+    evening, from `valid_from` to `valid_until` (inclusive; open when absent). Outside its
+    validity the controller burns at full level from dusk to dawn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    revision: Annotated[int, Field(ge=1, le=JSON_INT_MAX)] = 1
+    timezone: Timezone = "Europe/Brussels"
+    valid_from: date | None = None
+    valid_until: date | None = None
+    programs: Annotated[dict[ProgramName, Program], Field(min_length=1, max_length=MAX_PROGRAMS)]
+    week: Annotated[tuple[ProgramName, ...], Field(min_length=7, max_length=7)]
+    """The program of each weekday's evening, Monday first."""
+    special_days: Annotated[tuple[SpecialDay, ...], Field(max_length=MAX_SPECIAL_DAYS)] = ()
+    clo: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Calendar:
+        if (self.valid_from is not None and self.valid_until is not None
+                and self.valid_until < self.valid_from):
+            raise ValueError(f"valid_until ({self.valid_until}) is before valid_from "
+                             f"({self.valid_from})")
+        for weekday, name in zip(WEEKDAYS, self.week, strict=True):
+            if name not in self.programs:
+                raise ValueError(f"week: {weekday} runs program {name!r}, which is not defined")
+        for special in self.special_days:
+            if special.program not in self.programs:
+                raise ValueError(f"special day {special.name!r} runs program "
+                                 f"{special.program!r}, which is not defined")
+        names = [special.name for special in self.special_days]
+        if len(set(names)) != len(names):
+            raise ValueError("special days need distinct names")
+        clash = _first_overlap(self.special_days)
+        if clash is not None:
+            raise ValueError(clash)
+        return self
+
+    def valid_on(self, day: date) -> bool:
+        return ((self.valid_from is None or day >= self.valid_from)
+                and (self.valid_until is None or day <= self.valid_until))
+
+    def program_name(self, day: date) -> str | None:
+        """The program of the night that starts on the local evening of `day`; None outside the
+        calendar's validity. A special day wins over the weekday."""
+        if not self.valid_on(day):
+            return None
+        for special in self.special_days:
+            if special.covers(day):
+                return special.program
+        return self.week[day.weekday()]
+
+    def program_for(self, day: date) -> Program | None:
+        name = self.program_name(day)
+        return None if name is None else self.programs[name]
+
+    @classmethod
+    def of_schedule(cls, schedule: Schedule) -> Calendar:
+        """The calendar a one-profile `Schedule` means: its program every night, always valid."""
+        program = Program(steps=schedule.steps, presence=schedule.presence)
+        return cls(timezone=schedule.timezone, programs={"nightly": program},
+                   week=("nightly",) * 7, clo=schedule.clo)
+
+
+class CalendarCommand(_Command):
+    """Run this calendar from now on; it replaces the controller's schedule or calendar."""
+
+    type: Literal["calendar"] = "calendar"
+    target: Target = "all"
+    calendar: Calendar
+
+
 class ControllerConfig(_Message):
     """Controller settings; also published retained on the `config` topic."""
 
@@ -363,10 +521,12 @@ class Reboot(_Command):
 
 
 Command = Annotated[
-    SetLevel | Identify | ScheduleCommand | ConfigCommand | ReadDiagnostics | Reboot,
+    SetLevel | Identify | ScheduleCommand | CalendarCommand | ConfigCommand | ReadDiagnostics
+    | Reboot,
     Field(discriminator="type"),
 ]
-COMMAND_TYPES = (SetLevel, Identify, ScheduleCommand, ConfigCommand, ReadDiagnostics, Reboot)
+COMMAND_TYPES = (SetLevel, Identify, ScheduleCommand, CalendarCommand, ConfigCommand,
+                 ReadDiagnostics, Reboot)
 
 
 # --- acks and state ----------------------------------------------------------------------

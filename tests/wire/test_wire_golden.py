@@ -76,9 +76,19 @@ def test_golden_bytes_decode_to_their_records(name: str, record_type: RecordType
     ("config_v1.json", messages.ControllerConfig),
     ("cmd_set_level_v1.json", messages.Command),
     ("cmd_schedule_v1.json", messages.Command),
+    ("cmd_calendar_v1.json", messages.Command),
+    ("calendar_v1.json", messages.Calendar),
     ("receipt_v1.json", messages.Receipt),
 ])
 def test_golden_json_parses_and_serialises_unchanged(name: str, model: Any) -> None:
     raw = (GOLDEN / name).read_bytes()
     parsed = messages.loads(model, raw)
     assert json.loads(messages.dumps(parsed)) == json.loads(raw)
+
+
+def test_the_old_one_profile_schedule_still_decodes_and_means_the_same_calendar() -> None:
+    """Agents in the field keep running schedules sent before calendars existed."""
+    command = messages.parse_command((GOLDEN / "cmd_schedule_v1.json").read_bytes())
+    calendar = messages.Calendar.of_schedule(command.schedule)
+    assert calendar.week == ("nightly",) * 7 and calendar.clo
+    assert calendar.programs["nightly"].steps == command.schedule.steps
