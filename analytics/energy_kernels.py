@@ -240,7 +240,9 @@ def fill_gaps(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, delta: np.ndarray
     as a share of their full power above standby), or where it is NaN the share held from the
     reading before the gap (first half) or after it (second half), ``hold0`` / ``hold1``.
     On a switched supply only the night part of a cell is powered.
-    A gap with a known counter step (``delta`` finite) is made to sum to it: the difference first
+    Cells of the gap outside the luminaire's grid shape it (their share of the step is left
+    out) but are not written. A gap with a known counter step (``delta`` finite) is made to sum
+    to it: the difference first
     moves the supply's switching edges inside the gap by up to ``edge_s`` each (the cabinet's
     clock against the astronomical one), the rest scales the whole gap. ``edge`` gets the
     expected energy of the edge seconds, ``held`` the energy from held levels, per cell.
@@ -263,8 +265,7 @@ def fill_gaps(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, delta: np.ndarray
         from_hold = np.zeros(m, dtype=np.bool_)
         for b in range(first, last + 1):
             k = b - b0[j]
-            if k < 0 or k >= off[j + 1] - off[j]:
-                continue
+            inside = 0 <= k < off[j + 1] - off[j]  # cells outside still shape the gap
             lo = max(a, b * BUCKET_S)
             hi = min(z, (b + 1) * BUCKET_S)
             if hi <= lo:
@@ -274,7 +275,7 @@ def fill_gaps(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, delta: np.ndarray
                 powered = night_seconds(tr, lo, hi)
                 if 0.0 < night_seconds(tr, b * BUCKET_S, (b + 1) * BUCKET_S) < BUCKET_S:
                     is_edge[b - first] = True
-            f = peer_frac[off[j] + k]
+            f = peer_frac[off[j] + k] if inside else np.nan
             if np.isnan(f):
                 f = hold0[g] if 0.5 * (lo + hi) <= mid else hold1[g]
                 from_hold[b - first] = True

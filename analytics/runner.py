@@ -17,6 +17,7 @@ from typing import Protocol
 
 import psycopg
 
+from analytics.energy_job import EnergyJob
 from analytics.fault_job import FaultDetectionJob, PassResult
 from analytics.metrics import JobMetrics
 from analytics.settings import JobsSettings
@@ -121,7 +122,9 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
 def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
     """The jobs a runner runs, with their settings (part 2 adds energy and exports here)."""
     return [Scheduled(FaultDetectionJob(settings.silence_s), settings.faults_every_s,
-                      settings.settle_s, settings.max_window_s)]
+                      settings.settle_s, settings.max_window_s),
+            Scheduled(EnergyJob(), settings.energy_every_s, settings.settle_s,
+                      settings.energy_max_window_s)]
 
 
 def run_forever(settings: JobsSettings, stop: threading.Event,
