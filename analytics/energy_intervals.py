@@ -32,6 +32,7 @@ CELL_DAY_BURNING = 64  # energy measured while a switched supply should be off
 CELL_HELD = 128  # estimated with a level held from a reading: no peer reported then
 CELL_DEFAULT = 256  # nothing known: rated power x astronomical burning time
 CELL_UNCONSTRAINED = 512  # estimated with no counter step to close it
+CELL_EQUIVALENT = 1024  # gear without energy metering: the level reported x the power at that level
 
 MEASURED, ESTIMATED, DEFAULT = 0, 1, 2
 SOURCE_NAMES = ("measured", "estimated", "default")
@@ -51,6 +52,9 @@ class Uncertainty:
     constrained: float = 0.03  # a gap closed by the counter: only its shape is estimated
     unconstrained: float = 0.06  # expected power alone
     held: float = 0.30  # a level held across the gap (no peer then): the level may have changed
+    # the rated power at a level, for gear that does not meter it: a constant-light-output
+    # driver draws up to a fifth less than its rating early in its life
+    equivalent: float = 0.25
     edge: float = 0.5  # x the energy of `edge_s` at a switching edge in the gap
     default: float = 0.5  # rated power x burning time: dimming and faults unknown
 
@@ -251,12 +255,45 @@ def observed_supply(r: Readings, fleet: Fleet, sun: Sun,
     return sun_of(trans), place
 
 
+def equivalent_counter(r: Readings, rated_input_w: np.ndarray
+                       ) -> tuple[Readings, np.ndarray, np.ndarray]:
+    """Readings of gear that reports its level but meters no energy (NaN energy and power), made
+    into an equivalent meter: power = the rated power at the level; a step between two readings
+    counts the mean of their powers (the level changed at an unknown time between them: half
+    the difference is the step's ambiguity, Wh). Returns the readings, which luminaires were so
+    treated (those with no metered reading at all) and the ambiguity per reading."""
+    n_lum = rated_input_w.shape[0]
+    metered = np.zeros(n_lum, dtype=bool)
+    metered[r.lum[np.isfinite(r.energy_wh)]] = True
+    equiv = ~metered & (rated_input_w > 0)
+    rows = equiv[r.lum] & (r.level >= 0) & (r.level <= 254)
+    ambiguity = np.zeros(r.lum.shape[0])
+    if not rows.any():
+        return r, equiv & False, ambiguity
+    power = STANDBY_W + (rated_input_w[r.lum] - STANDBY_W) * light_share(r.level)
+    idx = np.flatnonzero(rows)
+    lum, t, p = r.lum[idx], r.t[idx], power[idx]
+    step = np.zeros(idx.shape[0])
+    same = np.concatenate([[False], lum[1:] == lum[:-1]])
+    step[1:] = np.where(same[1:], 0.5 * (p[:-1] + p[1:]) * np.diff(t) / 3600.0, 0.0)
+    ambiguity[idx[1:]] = np.where(same[1:], 0.5 * np.abs(p[1:] - p[:-1]) * np.diff(t) / 3600.0,
+                                  0.0)
+    heads = np.flatnonzero(~same)
+    run = np.cumsum(step)
+    run -= np.repeat(run[heads], np.diff(np.concatenate([heads, [idx.shape[0]]])))
+    energy, pw = r.energy_wh.copy(), r.power_w.copy()
+    energy[idx], pw[idx] = run, p
+    return Readings(r.lum, r.t, energy, pw, r.level), equiv, ambiguity
+
+
 def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
-            method: Method = Method()) -> Cells:
+            method: Method | None = None) -> Cells:
     """The energy of every cell of the grid up to t_end (epoch s) from the readings (see module)."""
+    method = method or Method()
     n_lum = grid.off.shape[0] - 1
     keep = (r.t <= t_end) & np.isfinite(r.t)  # a reading from the future is no evidence
     r = Readings(r.lum[keep], r.t[keep], r.energy_wh[keep], r.power_w[keep], r.level[keep])
+    r, equiv, ambiguity = equivalent_counter(r, fleet.rated_input_w)
     full_w = learned_full_w(r, n_lum, fleet.rated_input_w)
     prior = np.where(fleet.rated_input_w > 0, fleet.rated_input_w, full_w)
     bound_w = np.maximum(full_w, prior) * 1.5 + 5.0
@@ -293,6 +330,12 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
         ek.spread_steps(r.lum[steps], r.t[a], r.t[steps], ones, ones,
                         (r.level[steps] > 0) * dt / 3600.0, grid.b0, grid.off, burning_h, scratch)
         level_s *= 3600.0
+    ambiguous = np.zeros(cells)
+    amb = steps[ambiguity[steps] > 0] if steps.shape[0] else steps
+    if amb.shape[0]:
+        ones = np.ones(amb.shape[0])
+        ek.spread_steps(r.lum[amb], r.t[prev[amb]], r.t[amb], ones, ones, ambiguity[amb],
+                        grid.b0, grid.off, ambiguous, np.zeros(cells))
 
     # gaps: (lum, t0, t1, counter step or NaN, power fraction before, after, flags)
     above = np.maximum(full_w[r.lum] - STANDBY_W, 1e-9)
@@ -350,11 +393,17 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     default = np.where(~reported[lum_of], prior[lum_of] * night_known / 3600.0, 0.0)
 
     u = method.uncertainty
+    # the equivalent meter's "measured" energy is the rated power at the level: estimated
+    lum_equiv = equiv[lum_of]
+    est["c"] = (est["c"][0] + np.where(lum_equiv, measured, 0.0), est["c"][1], est["c"][2])
+    equiv_wh = np.where(lum_equiv, est["c"][0], 0.0)
+    measured = np.where(lum_equiv, 0.0, measured)
     ec, edge_c, held_c = est["c"]
     eu, edge_u, held_u = est["u"]
     estimated = ec + eu
     energy = measured + estimated + default
-    unc = (u.measured * measured + u.constrained * (ec - held_c) + u.held * (held_c + held_u)
+    unc = (u.measured * measured + u.constrained * (ec - held_c - equiv_wh)
+           + u.equivalent * equiv_wh + ambiguous + u.held * (held_c + held_u)
            + u.unconstrained * (eu - held_u) + u.edge * (edge_c * 0.5 + edge_u) + u.default * default)
 
     flags = np.zeros(cells, dtype=np.int64)
@@ -369,6 +418,7 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     flags |= np.where(held_c + held_u > 0, CELL_HELD, 0)
     flags |= np.where(default > 0, CELL_DEFAULT, 0)
     flags |= np.where(eu > 0, CELL_UNCONSTRAINED, 0)
+    flags |= np.where(lum_equiv, CELL_EQUIVALENT, 0)
     source = np.where(default > 0, DEFAULT, np.where(estimated > 1e-9, ESTIMATED, MEASURED))
     lit_expected = np.where(estimated > 0, np.minimum(powered, np.maximum(known_s - covered, 0.0)), 0.0)
     burning = burning_h * 3600.0 + np.where(

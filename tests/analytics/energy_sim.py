@@ -21,7 +21,7 @@ from analytics.sun import transitions
 from controller_fw_sim.fleet import DEFAULT_START
 from controller_fw_sim.fleet import Fleet as SimFleet
 from controller_fw_sim.fleet_inventory import Inventory, build_inventory
-from wire.records import HEADER_SIZE, LUMINAIRE_DTYPE
+from wire.records import HEADER_SIZE, LUMINAIRE_DTYPE, LuminaireFailure
 
 BUCKET = 900.0
 TICK_S = 60.0
@@ -78,9 +78,11 @@ def district(switched_fraction: float = 0.5, controllers: int = 24, seed: int = 
 
 
 def simulate(inventory: Inventory, hours: float, *, start: datetime = DEFAULT_START,
-             interval_s: float = 300.0) -> Run:
-    """Run the simulator (one-minute ticks, readings every `interval_s`) for `hours`."""
-    fleet = SimFleet(inventory, start=start, interval_s=interval_s, seed=2, meters=False)
+             interval_s: float = 300.0, gear: str = "d4i_full") -> Run:
+    """Run the simulator (one-minute ticks, readings every `interval_s`) for `hours`; gear
+    without D4i metering reports NaN energy and power (their ABSENT_POWER bit)."""
+    fleet = SimFleet(inventory, start=start, interval_s=interval_s, seed=2, meters=False,
+                     gear_mix=(gear,))
     n = inventory.n_luminaires
     t_start = start.timestamp()
     b0 = int(np.ceil(t_start / BUCKET))
@@ -96,9 +98,10 @@ def simulate(inventory: Inventory, hours: float, *, start: datetime = DEFAULT_ST
             rec = rec.reshape(box.payloads.shape[0], -1)
             ctl = np.repeat(box.controllers, rec.shape[1])
             flat = rec.ravel()
+            absent = (flat["failure"] & int(LuminaireFailure.ABSENT_POWER)) != 0
             rows.append((ctl * inventory.luminaires_per_controller + flat["luminaire"], ctl,
-                         flat["time_us"] / 1e6, flat["energy_wh"], flat["power_w"],
-                         flat["level"]))
+                         flat["time_us"] / 1e6, np.where(absent, np.nan, flat["energy_wh"]),
+                         np.where(absent, np.nan, flat["power_w"]), flat["level"]))
         if now % BUCKET == 0 and now >= b0 * BUCKET:
             boundaries.append(fleet.luminaire_energy_wh(all_lums).copy())
     counters = np.stack(boundaries, axis=1)  # (n, buckets + 1)

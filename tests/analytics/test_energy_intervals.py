@@ -13,6 +13,7 @@ from analytics import energy_kernels as ek
 from analytics.energy_intervals import (
     CELL_DAY_BURNING,
     CELL_DEFAULT,
+    CELL_EQUIVALENT,
     DEFAULT,
     ESTIMATED,
     MEASURED,
@@ -192,6 +193,21 @@ def test_energy_measured_by_day_on_a_switched_supply_is_kept_and_flagged(run: Ru
         run.grid().cell_bucket() * BUCKET + BUCKET <= t_day[-1])
     assert cells.measured_wh[day] == pytest.approx(np.full(day.sum(), 10.0), rel=1e-6)
     assert (cells.flags[day] & CELL_DAY_BURNING).all()
+
+
+def test_gear_without_metering_is_counted_from_its_levels_and_flagged_estimated() -> None:
+    """DALI DT6 gear reports its level but no energy: the equivalent meter (rated power at the
+    level) counts it, as an estimate whose uncertainty covers the simulator's energy (its
+    constant-light-output drivers draw less than their rating early in their life)."""
+    run = simulate(district(controllers=8), 14.2, gear="dt6")
+    assert np.isnan(run.readings.energy_wh).all()
+    cells = _account(run)
+    lit = run.truth_wh.ravel() > 1.0
+    assert (cells.source[lit] == ESTIMATED).all()
+    assert (cells.flags[lit] & CELL_EQUIVALENT).all()
+    err = np.abs(cells.energy_wh - run.truth_wh.ravel())
+    assert (err <= cells.uncertainty_wh + 1e-6).all()
+    assert abs(cells.energy_wh.sum() - run.truth_wh.sum()) <= cells.uncertainty_wh.sum()
 
 
 HOSTILE = [
