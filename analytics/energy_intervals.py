@@ -255,35 +255,39 @@ def observed_supply(r: Readings, fleet: Fleet, sun: Sun,
     return sun_of(trans), place
 
 
-def equivalent_counter(r: Readings, rated_input_w: np.ndarray
-                       ) -> tuple[Readings, np.ndarray, np.ndarray]:
+def equivalent_counter(r: Readings, rated_input_w: np.ndarray, short_s: float
+                       ) -> tuple[Readings, np.ndarray, np.ndarray, np.ndarray]:
     """Readings of gear that reports its level but meters no energy (NaN energy and power), made
     into an equivalent meter: power = the rated power at the level; a step between two readings
     counts the mean of their powers (the level changed at an unknown time between them: half
-    the difference is the step's ambiguity, Wh). Returns the readings, which luminaires were so
-    treated (those with no metered reading at all) and the ambiguity per reading."""
+    the difference is the step's ambiguity, Wh). A step longer than ``short_s`` counts nothing:
+    what happened in it is not known, and it is filled as a gap the counter does not close.
+    Returns the readings, which luminaires were so treated (those with no metered reading at
+    all), the ambiguity per reading and which readings end such a long step."""
     n_lum = rated_input_w.shape[0]
     metered = np.zeros(n_lum, dtype=bool)
     metered[r.lum[np.isfinite(r.energy_wh)]] = True
     equiv = ~metered & (rated_input_w > 0)
     rows = equiv[r.lum] & (r.level >= 0) & (r.level <= 254)
     ambiguity = np.zeros(r.lum.shape[0])
+    long_step = np.zeros(r.lum.shape[0], dtype=bool)
     if not rows.any():
-        return r, equiv & False, ambiguity
+        return r, equiv & False, ambiguity, long_step
     power = STANDBY_W + (rated_input_w[r.lum] - STANDBY_W) * light_share(r.level)
     idx = np.flatnonzero(rows)
     lum, t, p = r.lum[idx], r.t[idx], power[idx]
     step = np.zeros(idx.shape[0])
     same = np.concatenate([[False], lum[1:] == lum[:-1]])
-    step[1:] = np.where(same[1:], 0.5 * (p[:-1] + p[1:]) * np.diff(t) / 3600.0, 0.0)
-    ambiguity[idx[1:]] = np.where(same[1:], 0.5 * np.abs(p[1:] - p[:-1]) * np.diff(t) / 3600.0,
-                                  0.0)
+    short = same[1:] & (np.diff(t) <= short_s)
+    step[1:] = np.where(short, 0.5 * (p[:-1] + p[1:]) * np.diff(t) / 3600.0, 0.0)
+    ambiguity[idx[1:]] = np.where(short, 0.5 * np.abs(p[1:] - p[:-1]) * np.diff(t) / 3600.0, 0.0)
+    long_step[idx[1:]] = same[1:] & ~short
     heads = np.flatnonzero(~same)
     run = np.cumsum(step)
     run -= np.repeat(run[heads], np.diff(np.concatenate([heads, [idx.shape[0]]])))
     energy, pw = r.energy_wh.copy(), r.power_w.copy()
     energy[idx], pw[idx] = run, p
-    return Readings(r.lum, r.t, energy, pw, r.level), equiv, ambiguity
+    return Readings(r.lum, r.t, energy, pw, r.level), equiv, ambiguity, long_step
 
 
 def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
@@ -293,12 +297,13 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     n_lum = grid.off.shape[0] - 1
     keep = (r.t <= t_end) & np.isfinite(r.t)  # a reading from the future is no evidence
     r = Readings(r.lum[keep], r.t[keep], r.energy_wh[keep], r.power_w[keep], r.level[keep])
-    r, equiv, ambiguity = equivalent_counter(r, fleet.rated_input_w)
+    r, equiv, ambiguity, long_step = equivalent_counter(r, fleet.rated_input_w, method.short_s)
     full_w = learned_full_w(r, n_lum, fleet.rated_input_w)
     prior = np.where(fleet.rated_input_w > 0, fleet.rated_input_w, full_w)
     bound_w = np.maximum(full_w, prior) * 1.5 + 5.0
     delta, bits = ek.counter_steps(r.lum, r.t, r.energy_wh, bound_w,
                                    np.array(sorted(method.moduli)), method.short_s)
+    delta[long_step] = np.nan  # an equivalent meter knows nothing of a long step
     n = r.lum.shape[0]
     good = (bits & ek.STEP_BAD) == 0
     gidx = np.flatnonzero(good)
@@ -419,7 +424,8 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     flags |= np.where(default > 0, CELL_DEFAULT, 0)
     flags |= np.where(eu > 0, CELL_UNCONSTRAINED, 0)
     flags |= np.where(lum_equiv, CELL_EQUIVALENT, 0)
-    source = np.where(default > 0, DEFAULT, np.where(estimated > 1e-9, ESTIMATED, MEASURED))
+    source = np.where(default > 0, DEFAULT, np.where(
+        (estimated > 1e-9) | (lum_equiv & (powered > 0)), ESTIMATED, MEASURED))
     lit_expected = np.where(estimated > 0, np.minimum(powered, np.maximum(known_s - covered, 0.0)), 0.0)
     burning = burning_h * 3600.0 + np.where(
         (estimated + default) > STANDBY_W * 2 * ek.BUCKET_S / 3600.0, lit_expected, 0.0)
