@@ -256,9 +256,13 @@ def latest_files(conn: psycopg.Connection, ean: str, day: date) -> list[tuple[st
 
 
 class SettlementJob:
-    """Exports each supply point's day once it has ended, and again after its energy changed."""
+    """Exports each supply point's day once the data has passed its end by `settle_s` (its last
+    intervals closed by the readings after them), and again after its energy changed."""
 
     name = "settlement"
+
+    def __init__(self, settle_s: float = 3600.0) -> None:
+        self.settle = timedelta(seconds=settle_s)
 
     def newest(self, conn: psycopg.Connection) -> datetime | None:
         return conn.execute("SELECT max(bucket) FROM energy_supply_interval").fetchone()[0]  # type: ignore[index]
@@ -267,13 +271,13 @@ class SettlementJob:
         return conn.execute("SELECT min(bucket) FROM energy_supply_interval").fetchone()[0]  # type: ignore[index]
 
     def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
-        """Export the days due whose end is at or before `end` (data time)."""
+        """Export the days due whose end is `settle` before `end` (data time)."""
         since = start - timedelta(days=40)  # late data is recomputed at most this far back
         stored = 0
         days = 0
         for ean, day, tz in conn.execute(_DUE, {"since": since, "until": end}).fetchall():
-            if local_day(day, tz)[1] > end + timedelta(minutes=15):
-                continue  # the day has not ended yet
+            if local_day(day, tz)[1] + self.settle > end:
+                continue  # the day has not ended yet, or its last intervals are still open
             out = export(conn, ean, day)
             days += 1
             stored += sum(1 for _, new in out.versions.values() if new)

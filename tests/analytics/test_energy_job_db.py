@@ -57,7 +57,7 @@ def test_every_interval_against_the_simulators_exact_energy(night: Night) -> Non
     bad = err > c["u"][sel] + 1e-6
     assert not bad.any(), list(zip(c["lum"][sel][bad][:8], c["b"][sel][bad][:8], truth[bad][:8],
                                    c["energy"][sel][bad][:8], c["u"][sel][bad][:8],
-                                   c["source"][sel][bad][:8]))
+                                   c["source"][sel][bad][:8], strict=True))
     # every luminaire has every interval once
     assert np.unique(c["lum"][sel] * 10_000 + c["b"][sel]).shape[0] == sel.sum()
     assert sel.sum() == night.truth.shape[0] * last_whole
