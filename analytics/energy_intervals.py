@@ -55,7 +55,9 @@ class Uncertainty:
     # the rated power at a level, for gear that does not meter it: a constant-light-output
     # driver draws up to a fifth less than its rating early in its life
     equivalent: float = 0.25
-    edge: float = 0.5  # x the energy of `edge_s` at a switching edge in the gap
+    # x the energy of `edge_s` at a switching edge in the gap: the cabinet's switching time is
+    # known to within its readings' spacing and the astronomical clock
+    edge: float = 1.0
     default: float = 0.5  # rated power x burning time: dimming and faults unknown
 
 
@@ -168,12 +170,9 @@ def learned_full_w(r: Readings, n_lum: int, prior_w: np.ndarray) -> np.ndarray:
     est = STANDBY_W + (r.power_w[ok] - STANDBY_W) / share[ok]
     lum = r.lum[ok]
     out = np.asarray(prior_w, np.float64).copy()
-    if lum.shape[0]:
-        order = np.lexsort((est, lum))
-        lum, est = lum[order], est[order]
+    if lum.shape[0]:  # readings are sorted by luminaire: one segment each
         heads = np.flatnonzero(np.concatenate([[True], lum[1:] != lum[:-1]]))
-        counts = np.diff(np.concatenate([heads, [lum.shape[0]]]))
-        out[lum[heads]] = est[heads + counts // 2]
+        out[lum[heads]] = ek.segment_medians(heads, est)
     return out
 
 
@@ -199,11 +198,10 @@ def _peer_fraction(grid: Grid, fleet: Fleet, full_w: np.ndarray, measured: np.nd
         if not has.any():
             continue
         key = groups[has] * (1 << 40) + bucket[has]
-        order = np.lexsort((frac[has], key))
+        order = np.argsort(key, kind="stable")
         k, f = key[order], frac[has][order]
         heads = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-        counts = np.diff(np.concatenate([heads, [k.shape[0]]]))
-        med = f[heads + counts // 2]
+        med = ek.segment_medians(heads, f)
         all_key = groups * (1 << 40) + bucket
         pos = np.clip(np.searchsorted(k[heads], all_key), 0, heads.shape[0] - 1)
         hit = (groups >= 0) & (k[heads][pos] == all_key)
@@ -409,7 +407,7 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     energy = measured + estimated + default
     unc = (u.measured * measured + u.constrained * (ec - held_c - equiv_wh)
            + u.equivalent * equiv_wh + ambiguous + u.held * (held_c + held_u)
-           + u.unconstrained * (eu - held_u) + u.edge * (edge_c * 0.5 + edge_u) + u.default * default)
+           + u.unconstrained * (eu - held_u) + u.edge * (edge_c + edge_u) + u.default * default)
 
     flags = np.zeros(cells, dtype=np.int64)
     in_cell = grid.off[r.lum] + (np.floor(r.t / ek.BUCKET_S).astype(np.int64) - grid.b0[r.lum])

@@ -188,6 +188,26 @@ def spread_steps_reference(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, p0: 
     return energy, covered
 
 
+# ------------------------------------------------------------------------ segment medians
+@njit(cache=True)
+def segment_medians(heads: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Median of each segment values[heads[k]:heads[k+1]] (the last runs to the end)."""
+    n = heads.shape[0]
+    out = np.empty(n)
+    for k in range(n):
+        a = heads[k]
+        z = heads[k + 1] if k + 1 < n else values.shape[0]
+        out[k] = np.median(values[a:z])
+    return out
+
+
+def segment_medians_reference(heads: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """numpy reference of `segment_medians`."""
+    ends = np.append(heads[1:], values.shape[0])
+    return np.array([np.median(values[a:z]) for a, z in zip(heads.tolist(), ends.tolist(),
+                                                              strict=True)])
+
+
 # ------------------------------------------------------------------ supply and night time
 @njit(cache=True)
 def night_seconds(trans: np.ndarray, lo: float, hi: float) -> float:

@@ -90,3 +90,12 @@ def test_night_seconds_agree_with_the_reference(gaps: list[int], lo: int, width:
     hi = lo + width
     assert ek.night_seconds(trans, float(lo), float(hi)) == pytest.approx(
         ek.night_seconds_reference(trans, float(lo), float(hi)))
+
+
+@given(st.lists(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=9), min_size=1,
+                max_size=12))
+def test_segment_medians_agree_with_the_reference(segments: list[list[float]]) -> None:
+    values = np.array([v for seg in segments for v in seg])
+    heads = np.cumsum([0] + [len(seg) for seg in segments[:-1]]).astype(np.int64)
+    np.testing.assert_allclose(ek.segment_medians(heads, values),
+                               ek.segment_medians_reference(heads, values))
