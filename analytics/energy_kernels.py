@@ -337,3 +337,57 @@ def fill_gaps(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, delta: np.ndarray
             if from_hold[q]:
                 held[off[j] + k] += want[q]
     return expected
+
+
+def fill_gaps_reference(lum: np.ndarray, t0: np.ndarray, t1: np.ndarray, delta: np.ndarray,
+                        hold0: np.ndarray, hold1: np.ndarray, full_w: np.ndarray,
+                        switched: np.ndarray, place: np.ndarray, trans: np.ndarray,
+                        trans_off: np.ndarray, peer_frac: np.ndarray, b0: np.ndarray,
+                        off: np.ndarray, edge_s: float,
+                        standby_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference of `fill_gaps` on a one-second grid (integer gap bounds): (energy, edge, held)."""
+    energy, edge, held = np.zeros(int(off[-1])), np.zeros(int(off[-1])), np.zeros(int(off[-1]))
+    for g in range(lum.shape[0]):
+        j = int(lum[g])
+        a, z = int(t0[g]), int(t1[g])
+        if z <= a:
+            continue
+        tr = trans[trans_off[place[j]]:trans_off[place[j] + 1]]
+        sec = np.arange(a, z) + 0.5
+        i = np.searchsorted(tr, sec, side="right")
+        night = (i % 2 == 0) & (i > 0) & (i < tr.shape[0])
+        powered = night if switched[j] else np.ones(sec.shape[0], dtype=bool)
+        bucket = np.floor(sec / BUCKET_S).astype(np.int64)
+        cells = np.unique(bucket)
+        k = cells - b0[j]
+        inside = (k >= 0) & (k < off[j + 1] - off[j])
+        f = np.full(cells.shape[0], np.nan)
+        f[inside] = peer_frac[off[j] + k[inside]]
+        lo = np.maximum(a, cells * BUCKET_S)
+        hi = np.minimum(z, (cells + 1) * BUCKET_S)
+        from_hold = np.isnan(f)
+        f = np.where(from_hold, np.where(0.5 * (lo + hi) <= 0.5 * (a + z), hold0[g], hold1[g]), f)
+        rate = standby_w + (full_w[j] - standby_w) * f
+        on = np.array([np.count_nonzero(powered[bucket == c]) for c in cells.tolist()], float)
+        want = rate * on / 3600.0
+        is_edge = np.zeros(cells.shape[0], dtype=bool)
+        if switched[j]:
+            whole = np.array([night_seconds_reference(tr, c * BUCKET_S, (c + 1) * BUCKET_S)
+                              for c in cells.tolist()])
+            is_edge = (whole > 0) & (whole < BUCKET_S)
+        if np.isfinite(delta[g]):
+            cap = float(np.sum(rate[is_edge])) * edge_s / 3600.0
+            if cap > 0:
+                moved = min(max(delta[g] - want.sum(), -cap), cap)
+                want = np.where(is_edge, np.maximum(0.0, want + moved * rate * edge_s / 3600.0
+                                                    / cap), want)
+            total = want.sum()
+            if total > 0:
+                want = want * delta[g] / total
+            elif delta[g] > 0:
+                want = delta[g] * (hi - lo) / (z - a)
+        c = off[j] + k[inside]
+        energy[c] += want[inside]
+        edge[c] += np.where(is_edge, rate * edge_s / 3600.0, 0.0)[inside]
+        held[c] += np.where(from_hold, want, 0.0)[inside]
+    return energy, edge, held

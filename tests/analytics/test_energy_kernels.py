@@ -99,3 +99,33 @@ def test_segment_medians_agree_with_the_reference(segments: list[list[float]]) -
     heads = np.cumsum([0] + [len(seg) for seg in segments[:-1]]).astype(np.int64)
     np.testing.assert_allclose(ek.segment_medians(heads, values),
                                ek.segment_medians_reference(heads, values))
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 20_000), st.integers(1, 30_000),
+                          st.one_of(st.just(float("nan")), st.floats(0, 500)),
+                          st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=6),
+       st.lists(st.one_of(st.just(float("nan")), st.floats(0, 1)), min_size=24, max_size=24))
+def test_fill_gaps_agrees_with_the_one_second_reference(gaps: list[tuple],
+                                                       peer: list[float]) -> None:
+    lum = np.array([g[0] for g in gaps], np.int64)
+    t0 = np.array([g[1] for g in gaps], np.float64) + 90_000.0
+    t1 = t0 + np.array([g[2] for g in gaps], np.float64)
+    delta = np.array([g[3] for g in gaps])
+    h0 = np.array([g[4] for g in gaps])
+    h1 = np.array([g[5] for g in gaps])
+    full_w = np.array([60.0, 30.0])
+    switched = np.array([True, False])
+    place = np.array([0, 0], np.int64)
+    trans = np.array([80_000.0, 95_000.0, 110_000.0, 125_000.0, 140_000.0])  # rise, set, ...
+    trans_off = np.array([0, 5], np.int64)
+    b0 = np.full(2, 100, np.int64)  # cells from 90,000 s
+    off = np.array([0, 12, 24], np.int64)
+    pf = np.array(peer)
+    args = (lum, t0, t1, delta, h0, h1, full_w, switched, place, trans, trans_off, pf, b0, off,
+            600.0, 0.5)
+    e, edge, held = np.zeros(24), np.zeros(24), np.zeros(24)
+    ek.fill_gaps(*args, e, edge, held)
+    e_ref, edge_ref, held_ref = ek.fill_gaps_reference(*args)
+    np.testing.assert_allclose(e, e_ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(edge, edge_ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(held, held_ref, rtol=1e-6, atol=1e-6)
