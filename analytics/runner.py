@@ -17,10 +17,12 @@ from typing import Protocol
 
 import psycopg
 
+from analytics.energy_job import EnergyJob
 from analytics.fault_job import FaultDetectionJob, PassResult
 from analytics.metrics import JobMetrics
 from analytics.optimiser_job import OptimiserJob
 from analytics.settings import JobsSettings
+from analytics.settlement_job import SettlementJob
 from wire.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -121,9 +123,12 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
 
 
 def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
-    """The jobs a runner runs, with their settings (part 2 adds energy and exports here)."""
+    """The jobs a runner runs, with their settings."""
     return [Scheduled(FaultDetectionJob(settings.silence_s), settings.faults_every_s,
                       settings.settle_s, settings.max_window_s),
+            Scheduled(EnergyJob(), settings.energy_every_s, settings.settle_s,
+                      settings.energy_max_window_s),
+            Scheduled(SettlementJob(), settings.settlement_every_s, 0.0, 40 * 86400.0),
             Scheduled(OptimiserJob(settings.optimiser_nights), settings.optimiser_every_s,
                       settle_s=0.0, max_window_s=86_400.0)]
 

@@ -17,6 +17,12 @@ class JobsSettings(BaseSettings):
     settle_s: float = Field(
         60.0, ge=0, description="a pass reads records up to this long before the newest stored")
     max_window_s: float = Field(3600.0, gt=0, description="a pass reads at most this much time")
+    energy_every_s: float = Field(300.0, gt=0, description="period of the energy-accounting pass")
+    energy_max_window_s: float = Field(
+        6 * 3600.0, gt=0, description="an energy pass reads at most this much time")
+    settlement_every_s: float = Field(
+        900.0, gt=0, description="period of the settlement export (each supply point's day once "
+        "it has ended, again after its energy changed)")
     silence_s: float = Field(
         900.0, gt=0, description="a controller silent this long while powered is a fault")
     optimiser_every_s: float = Field(

@@ -177,6 +177,42 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settlement(args: argparse.Namespace) -> int:
+    """Export a supply point's settlement files for a local day (a new version where the content
+    changed) and write the current versions into a directory."""
+    import os
+    from datetime import date
+    from pathlib import Path
+
+    import psycopg
+
+    from analytics.settlement import file_name
+    from analytics.settlement_job import export, latest_files
+    from luciole.db_roles import DbService
+
+    dsn = os.environ.get("LUCIOLE_JOBS_DSN") or _stack(args).endpoints().service_dsn(
+        DbService.JOBS)
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        console.print(f"[red]--day must be a date (YYYY-MM-DD), not {args.day!r}[/red]")
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            done = export(conn, args.ean, day)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
+        for kind, version, content in latest_files(conn, args.ean, day):
+            path = out / file_name(kind, args.ean, day, version)
+            path.write_bytes(content.encode("utf-8"))
+            new = "new" if done.versions[kind][1] else "unchanged"
+            console.print(f"{path} ({new})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luciole", description=__doc__)
     parser.add_argument("--var-dir", help="data directory of the local stack (default ./var)")
@@ -228,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--once", action="store_true",
                       help="catch every job up with the stored records, then exit")
     jobs.set_defaults(func=cmd_jobs)
+
+    settlement = sub.add_parser("settlement", help="settlement files for the grid operator")
+    settlement_sub = settlement.add_subparsers(dest="settlement_action", required=True)
+    sx = settlement_sub.add_parser("export", help="a supply point's files of a local day "
+                                   "(inventory, events, profile, faults; CSV, versioned)")
+    sx.add_argument("--ean", required=True, help="the supply point (EAN-18)")
+    sx.add_argument("--day", required=True, help="the local day, YYYY-MM-DD")
+    sx.add_argument("--out", required=True, help="directory the CSV files are written to")
+    sx.set_defaults(func=cmd_settlement)
     return parser
 
 

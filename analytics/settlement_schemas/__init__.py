@@ -1,0 +1,1 @@
+"""JSON Schemas of the settlement files, one per kind and version (data files)."""
