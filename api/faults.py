@@ -82,7 +82,7 @@ async def assign(conn: Conn, scope: TenantScope, fault_id: int, user_id: int | N
         found = await (await conn.execute("SELECT 1 FROM users WHERE tenant_id = %s AND id = %s"
                                           " AND disabled_at IS NULL", (scope.tenant, user_id))).fetchone()
         if found is None:
-            raise Problem(422, "no active user of yours has that id")
+            raise Problem(404, "no active user of yours has that id")
     await conn.execute("UPDATE faults SET assigned_to = %s WHERE id = %s", (user_id, fault_id))
     await conn.execute("INSERT INTO fault_notes (fault_id, user_id, action, assignee) VALUES"
                        " (%s, %s, 'assigned', %s)", (fault_id, scope.user_id, user_id))

@@ -53,7 +53,7 @@ async def _check_cabinet(conn: Conn, scope: TenantScope, cabinet_id: str | None)
     found = await (await conn.execute("SELECT 1 FROM cabinets WHERE tenant_id = %s AND id = %s",
                                       (scope.tenant, cabinet_id))).fetchone()
     if found is None:
-        raise Problem(422, f"no cabinet of yours is named {cabinet_id!r}")
+        raise not_found("cabinet")
 
 
 async def create_controller(conn: Conn, scope: TenantScope, values: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +154,7 @@ async def create_luminaire(conn: Conn, scope: TenantScope, values: dict[str, Any
     owner = await (await conn.execute("SELECT 1 FROM controllers WHERE tenant_id = %s AND id = %s",
                                       (scope.tenant, values["controller_id"]))).fetchone()
     if owner is None:
-        raise Problem(422, f"no controller of yours is named {values['controller_id']!r}")
+        raise not_found("controller")
     columns = [c for c in ("controller_id", "idx", "model", "gtin", "serial", "rated_power_w", "lat",
                            "lon", "road_class", "installed_at") if c in values]
     try:
@@ -231,7 +231,7 @@ async def create_cabinet(conn: Conn, scope: TenantScope, values: dict[str, Any])
         found = await (await conn.execute("SELECT 1 FROM supply_points WHERE tenant_id = %s AND"
                                           " ean = %s", (scope.tenant, ean))).fetchone()
         if found is None:
-            raise Problem(422, f"no supply point of yours has EAN {ean}")
+            raise not_found("supply point")
     try:
         row = await _one(conn, "INSERT INTO cabinets (id, tenant_id, supply_point_ean, name, lat, lon,"
                          " switched_supply) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id,"
@@ -316,7 +316,7 @@ async def set_members(conn: Conn, scope: TenantScope, group_id: int,
                                      (scope.tenant, wanted))).fetchall()
     missing = sorted(set(wanted) - {r[0] for r in ours})
     if missing:
-        raise Problem(422, f"no luminaire of yours has id {missing[:10]}", missing=missing[:100])
+        raise Problem(404, f"no luminaire of yours has id {missing[:10]}", missing=missing[:100])
     await conn.execute("DELETE FROM group_members WHERE group_id = %s", (group_id,))
     await conn.execute("INSERT INTO group_members (group_id, luminaire_id) SELECT %s, unnest(%s::bigint[])",
                        (group_id, wanted))

@@ -66,7 +66,7 @@ async def assign(conn: Conn, scope: TenantScope, group_id: int, schedule_id: int
         found = await (await conn.execute("SELECT 1 FROM schedules WHERE tenant_id = %s AND id = %s",
                                           (scope.tenant, schedule_id))).fetchone()
         if found is None:
-            raise Problem(422, "no schedule of yours has that id")
+            raise Problem(404, "no schedule of yours has that id")
         await conn.execute(
             "INSERT INTO group_schedules (group_id, schedule_id, assigned_by) VALUES (%s, %s, %s)"
             " ON CONFLICT (group_id) DO UPDATE SET schedule_id = excluded.schedule_id,"

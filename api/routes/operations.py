@@ -271,4 +271,5 @@ async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, sco
 @router.post("/schedules/proposals", response_model=Proposal, responses={501: {}})
 async def propose(body: ProposalRequest, conn: ConnDep, scope: Scope) -> Any:
     """Ask the optimiser for a schedule of a group (not built yet: 501, the shape is final)."""
+    await commands.members_of(conn, scope, GroupChoice(group=body.group_id))  # 404 if not ours
     raise Problem(501, "the dimming optimiser is not available yet")
