@@ -45,7 +45,8 @@ class LuminaireRow(BaseModel):
     model: Annotated[Text, Field(max_length=128)] | None = None
     gtin: Annotated[str, Field(pattern=r"^[0-9]{8,14}$")] | None = None
     serial: Annotated[Text, Field(max_length=64)] | None = None
-    rated_power_w: Annotated[float, Field(ge=0, le=10_000), AfterValidator(_finite)] | None = None
+    rated_power_w: Annotated[float, Field(ge=0, le=10_000), AfterValidator(_finite),
+                             AfterValidator(lambda w: round(w, 3))] | None = None
     lat: Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)] | None = None
     road_class: Annotated[Text, Field(max_length=16)] | None = None

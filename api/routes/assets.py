@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import inventory
 from api.deps import ConnDep, Scope
@@ -22,6 +22,8 @@ router = APIRouter(prefix="/api/v1", tags=["assets"])
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 IdentField = Annotated[str, Field(pattern=IDENT)]
+Watts = Annotated[float, Field(ge=0, le=10_000), AfterValidator(lambda w: round(w, 3))]
+"""Stored as a PostgreSQL real: milliwatts are plenty, and 1e-300 would underflow."""
 
 
 class ControllerOut(BaseModel):
@@ -98,7 +100,7 @@ class LuminairePatch(BaseModel):
     model: Annotated[Text, Field(max_length=128)] | None = None
     gtin: Annotated[str, Field(pattern=r"^[0-9]{8,14}$")] | None = None
     serial: Annotated[Text, Field(max_length=64)] | None = None
-    rated_power_w: Annotated[float, Field(ge=0, le=10_000)] | None = None
+    rated_power_w: Watts | None = None
     lat: Lat | None = None
     lon: Lon | None = None
     road_class: Annotated[Text, Field(max_length=16)] | None = None
