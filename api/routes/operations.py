@@ -70,9 +70,11 @@ class BatchPage(BaseModel):
 async def issue(body: CommandRequest, request: Request, conn: ConnDep, scope: Scope) -> Any:
     """Fan out to the controllers, publish; follow it with GET /commands/{id}."""
     members = await commands.members_of(conn, scope, body.target)
-    return await commands.issue(conn, scope, request.app.state.command_link,
-                                body.target.model_dump(), commands.fan_out(members), body.action,
-                                timedelta(seconds=body.expires_in_s))
+    issued = await commands.issue(conn, scope, request.app.state.command_link,
+                                  body.target.model_dump(), commands.fan_out(members), body.action,
+                                  timedelta(seconds=body.expires_in_s))
+    request.app.state.metrics.commands.inc(issued["sent"])
+    return issued
 
 
 @router.get("/commands", response_model=BatchPage)
@@ -265,6 +267,7 @@ async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, sco
         issued.append(await commands.issue(conn, scope, request.app.state.command_link,
                                            {"group": group_id, "schedule_id": schedule_id},
                                            commands.fan_out(members), template, expires_in))
+        request.app.state.metrics.commands.inc(issued[-1]["sent"])
     return issued
 
 
