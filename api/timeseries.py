@@ -37,8 +37,11 @@ def time_range(start: datetime | None, end: datetime | None, now: datetime,
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
             raise Problem(422, f"`{name}` needs a time zone offset (e.g. 2026-01-01T00:00:00Z)")
-    end = (end or now).astimezone(UTC)
-    start = (start or end - default).astimezone(UTC)
+    try:
+        end = (end or now).astimezone(UTC)
+        start = (start or end - default).astimezone(UTC)
+    except OverflowError:  # year 1 minus a day, 9999-12-31T23:59-01:00 in UTC
+        raise Problem(422, "`from` or `to` is outside the calendar") from None
     if start >= end:
         raise Problem(422, "`from` must be before `to`")
     if start < OLDEST:

@@ -4,7 +4,7 @@ command fan-out, inventory parsing."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -89,6 +89,10 @@ def test_time_range_refusals() -> None:
         time_range(NOW, NOW - timedelta(hours=1), NOW)
     with pytest.raises(Problem):
         time_range(NOW - timedelta(days=500), NOW, NOW)
+    with pytest.raises(Problem):
+        time_range(None, datetime(1, 1, 1, tzinfo=UTC), NOW)  # a day before year 1
+    with pytest.raises(Problem):
+        time_range(None, datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-1))), NOW)
 
 
 @pytest.mark.parametrize(("day", "count"), [
