@@ -39,7 +39,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
-            name="luciole-api")
+            name="luciole-api", timeout=settings.pool_timeout_s)
         await pool.open(wait=True, timeout=30)
         link: CommandLink | None = None
         lock: IO[bytes] | None = None

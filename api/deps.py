@@ -49,7 +49,7 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="luciole"'})
 
 
-async def principal_of(request: Request, conn: Conn) -> Principal:
+async def principal_of(request: Request) -> Principal:
     """The identity a request presents: `Authorization: Bearer <token or key>` or `X-API-Key`."""
     settings: ApiSettings = request.app.state.settings
     header = request.headers.get("authorization", "")
@@ -65,7 +65,8 @@ async def principal_of(request: Request, conn: Conn) -> Principal:
             prefix = key_prefix(presented)
         except CredentialError as exc:
             raise _unauthorized(str(exc)) from None
-        row = await (await conn.execute(KEY_LOOKUP, (prefix,))).fetchone()
+        async with _pool(request).connection() as conn:
+            row = await (await conn.execute(KEY_LOOKUP, (prefix,))).fetchone()
         if row is None or not key_matches(row[1], presented):
             raise _unauthorized("unknown API key")
         key_id, _, role, expires_at, revoked_at, user_id, tenant, disabled_at = row
@@ -93,9 +94,10 @@ class Access:
     remote: str
 
 
-async def authorize(request: Request, conn: ConnDep) -> Access:
+async def authorize(request: Request) -> Access:
     """Applied to every route of the app: the route's rule decides; undeclared routes never get
-    here (the app does not start with one)."""
+    here (the app does not start with one). Tokens need no database; a key is looked up on a
+    pooled connection of its own, so public routes (metrics) never wait for the database."""
     registry: Registry = request.app.state.registry
     route = request.scope.get("route")
     path = getattr(route, "path", None)
@@ -105,7 +107,7 @@ async def authorize(request: Request, conn: ConnDep) -> Access:
     remote = remote_of(request)
     if rule.audience is Audience.PUBLIC:
         return Access(rule, None, remote)
-    principal = await principal_of(request, conn)
+    principal = await principal_of(request)
     if principal.role not in rule.roles:
         raise Problem(403, f"the {principal.role.value} role may not do this")
     request.state.principal = principal

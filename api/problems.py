@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,11 @@ def install(app: FastAPI) -> None:
         detail, errors = _validation_detail(exc)
         return _response(request, 422, "invalid request", detail, extra={"errors": errors})
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable path=%s error=%s", request.url.path, type(exc).__name__)
+        return _response(request, 503, "service unavailable",
+                         "the database is not answering; try again shortly", {"Retry-After": "5"})
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error path=%s method=%s", request.url.path, request.method)
         return _response(request, 500, "internal server error", "the server failed; try again later")
@@ -84,4 +91,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(PoolTimeout, on_unavailable)
+    app.add_exception_handler(OperationalError, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

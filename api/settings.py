@@ -23,6 +23,8 @@ class ApiSettings(BaseSettings):
     dsn: SecretStr | None = Field(None, description="PostgreSQL DSN of the luciole_api role")
     pool_min: int = Field(2, ge=1, description="database connections kept open per worker")
     pool_max: int = Field(10, ge=1, description="most database connections per worker")
+    pool_timeout_s: float = Field(5.0, gt=0, description="longest wait for a database connection "
+                                  "before answering 503")
 
     mqtt_host: str | None = Field(None, description="broker host (commands leave through it)")
     mqtt_port: int | None = Field(None, ge=1, le=65535)
