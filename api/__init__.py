@@ -1,1 +1,1 @@
-"""api package."""
+"""The REST API under /api/v1: FastAPI app, authentication, tenant scope, routes."""

@@ -213,6 +213,73 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_secret(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from stdin (--password-stdin), else a generated one (shown once)."""
+    import secrets
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    return secrets.token_urlsafe(18), True
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the API (uvicorn, several workers), or create its first tenants, people and keys."""
+    import os
+
+    from pydantic import ValidationError
+
+    from api.roles import Role
+    from api.settings import ApiSettings
+    from luciole.db_roles import DbService
+
+    stack = _stack(args)
+    action = args.api_action or "serve"
+    if action == "serve":
+        import uvicorn
+
+        from luciole.compose import api_environment
+
+        logging.getLogger().setLevel(logging.INFO)
+        try:
+            base = ApiSettings()
+            if args.workers:
+                base = base.model_copy(update={"workers": args.workers})
+            os.environ.update(api_environment(stack, base))
+            os.environ["LUCIOLE_API_WORKERS"] = str(base.workers)
+            settings = ApiSettings()
+        except ValidationError as exc:
+            console.print(f"[red]invalid API settings: {exc}[/red]")
+            return 2
+        port = args.port if args.port is not None else settings.port
+        console.print(f"API on http://{settings.host}:{port} with {settings.workers} workers")
+        uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
+                    workers=settings.workers, log_level="warning", access_log=False)
+        return 0
+    from api import bootstrap
+
+    dsn = args.dsn or stack.endpoints().service_dsn(DbService.API)
+    try:
+        if action == "create-tenant":
+            bootstrap.create_tenant(dsn, args.tenant, args.name or args.tenant)
+            console.print(f"tenant {args.tenant} ready")
+        elif action == "create-user":
+            role = Role(args.role)
+            password, generated = _read_secret(args)
+            user_id = bootstrap.create_user(dsn, args.email, role, args.tenant, password,
+                                            args.name or "")
+            console.print(f"user {user_id} {args.email} ({role.value})")
+            if generated:
+                console.print(f"password (shown once): {password}", highlight=False)
+        else:
+            key = bootstrap.create_key(dsn, args.email, Role(args.role), args.name or "",
+                                       args.days)
+            console.print(f"API key (shown once): {key}", highlight=False)
+    except (bootstrap.BootstrapError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luciole", description=__doc__)
     parser.add_argument("--var-dir", help="data directory of the local stack (default ./var)")
@@ -259,6 +326,32 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--worker", type=int, default=1,
                         help="worker number N: broker account and client id ingest-N")
     ingest.set_defaults(func=cmd_ingest)
+
+    api = sub.add_parser("api", help="the REST API (settings: LUCIOLE_API_*), and its first users")
+    api.add_argument("--dsn", help="database and role for create-* (default: the stack's API role)")
+    api_sub = api.add_subparsers(dest="api_action")
+    serve = api_sub.add_parser("serve", help="serve the API (the default)")
+    serve.add_argument("--workers", type=int, default=None, help="uvicorn workers")
+    serve.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+    api.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
+    tenant = api_sub.add_parser("create-tenant", help="a municipality")
+    tenant.add_argument("tenant")
+    tenant.add_argument("--name")
+    roles = ["admin", "operator", "energy_manager", "technician", "grid_operator", "viewer"]
+    user = api_sub.add_parser("create-user", help="a person; the password is read from stdin "
+                              "(--password-stdin) or generated and shown once")
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=roles)
+    user.add_argument("--tenant", help="the municipality (none for the grid operator)")
+    user.add_argument("--name")
+    user.add_argument("--password-stdin", action="store_true")
+    key = api_sub.add_parser("create-key", help="an API key of a user, shown once")
+    key.add_argument("--email", required=True, help="the key's owner")
+    key.add_argument("--role", required=True, choices=roles)
+    key.add_argument("--name")
+    key.add_argument("--days", type=int, default=365, help="lifetime (0: no expiry)")
+    api.set_defaults(func=cmd_api)
 
     jobs = sub.add_parser("jobs", help="run the analytics jobs (settings: LUCIOLE_JOBS_*)")
     jobs.add_argument("--once", action="store_true",

@@ -4,6 +4,7 @@ services receive settings objects and never read the stack file."""
 
 from __future__ import annotations
 
+from api.settings import ApiSettings
 from controller_fw_sim.fleet_cli import FleetTargets
 from controller_fw_sim.fleet_publish import MqttTarget
 from ingest.settings import IngestSettings
@@ -54,3 +55,62 @@ def fleet_targets(stack: Stack, publishers: int) -> FleetTargets:
 
     return FleetTargets([target(f"fleet-{w + 1}") for w in range(publishers)],
                         target(FLEET_COMMANDS_ACCOUNT))
+
+
+class BrokerDeviceAccounts:
+    """Controllers' broker accounts through the dynamic-security plugin (api.provisioning's
+    DeviceAccounts): the API holds this object, not the broker admin's module."""
+
+    def __init__(self, host: str, port: int, username: str, password: str) -> None:
+        self.host, self.port, self.username, self.password = host, port, username, password
+
+    def create(self, tenant: str, controller: str, password: str) -> None:
+        from api.provisioning import DeviceAccountError
+        from luciole.broker_admin import BrokerAdmin, BrokerAdminError
+        from luciole.broker_config import BrokerAccount
+
+        try:
+            with BrokerAdmin(self.host, self.port, self.username, self.password) as admin:
+                admin.ensure_account(BrokerAccount(controller, Role.DEVICE, tenant, controller),
+                                     password)
+        except BrokerAdminError as exc:
+            raise DeviceAccountError(str(exc)) from exc
+
+
+def api_environment(stack: Stack, base: ApiSettings | None = None) -> dict[str, str]:
+    """The API workers' settings as LUCIOLE_API_* variables (uvicorn starts each worker afresh):
+    what the environment sets wins; one broker account per worker (api-1..N), the luciole_api
+    role, a token signing secret kept in the stack's directory (mode 0600), and the broker admin
+    for controllers' accounts (LUCIOLE_BROKER_ADMIN_*)."""
+    import json
+    import secrets
+
+    base = base if base is not None else ApiSettings()
+    endpoints = stack.endpoints()
+    env: dict[str, str] = {}
+    if not base.broker_accounts():
+        accounts = [stack.service_account(f"api-{n + 1}", Role.API) for n in range(base.workers)]
+        env["LUCIOLE_API_MQTT_ACCOUNTS"] = json.dumps(
+            [{"username": u, "password": p} for u, p in accounts])
+    if base.mqtt_host is None:
+        env["LUCIOLE_API_MQTT_HOST"] = endpoints.mqtt_host
+    if base.mqtt_port is None:
+        env["LUCIOLE_API_MQTT_PORT"] = str(endpoints.mqtt_port)
+    if base.dsn is None:
+        env["LUCIOLE_API_DSN"] = endpoints.service_dsn(DbService.API)
+    if base.token_secret is None:
+        secret_file = stack.var / "api-token.secret"
+        if not secret_file.exists():
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(48))
+        env["LUCIOLE_API_TOKEN_SECRET"] = secret_file.read_text().strip()
+    if base.device_mqtt_port is None and endpoints.mqtt_tls_port:
+        env["LUCIOLE_API_DEVICE_MQTT_PORT"] = str(endpoints.mqtt_tls_port)
+        env["LUCIOLE_API_DEVICE_MQTT_TLS"] = "true"
+        if endpoints.mqtt_ca_file:
+            env["LUCIOLE_API_DEVICE_CA_FILE"] = endpoints.mqtt_ca_file
+    env.update({"LUCIOLE_BROKER_ADMIN_HOST": endpoints.mqtt_host,
+                "LUCIOLE_BROKER_ADMIN_PORT": str(endpoints.mqtt_port),
+                "LUCIOLE_BROKER_ADMIN_USERNAME": endpoints.mqtt_username,
+                "LUCIOLE_BROKER_ADMIN_PASSWORD": endpoints.mqtt_password})
+    return env

@@ -1,0 +1,155 @@
+"""What reaches every route through Depends: the pooled connection, the principal, and the access
+the route's rule grants (tenant scope as ONE dependency, the grid operator's as another)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from api.access import Audience, Registry, Rule
+from api.credentials import CredentialError, key_matches, key_prefix, read_token
+from api.problems import Problem
+from api.roles import Principal, Role
+from api.settings import ApiSettings
+
+Conn = AsyncConnection[Any]
+
+KEY_LOOKUP = """
+SELECT k.id, k.key_hash, k.role, k.expires_at, k.revoked_at, u.id, u.tenant_id, u.disabled_at
+FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = %s
+"""
+
+
+def _pool(request: Request) -> AsyncConnectionPool[Conn]:
+    pool: AsyncConnectionPool[Conn] = request.app.state.pool
+    return pool
+
+
+async def connection(request: Request) -> AsyncIterator[Conn]:
+    """One pooled connection per request, in one transaction: committed when the route returns,
+    rolled back when it raises (so a refused request writes nothing)."""
+    async with _pool(request).connection() as conn:
+        yield conn
+
+
+ConnDep = Annotated[Conn, Depends(connection)]
+
+
+def remote_of(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="luciole"'})
+
+
+async def principal_of(request: Request) -> Principal:
+    """The identity a request presents: `Authorization: Bearer <token or key>` or `X-API-Key`."""
+    settings: ApiSettings = request.app.state.settings
+    header = request.headers.get("authorization", "")
+    presented = request.headers.get("x-api-key", "")
+    if not presented:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _unauthorized("send a bearer token or an API key")
+        presented = value.strip()
+    now = datetime.now(UTC)
+    if presented.startswith("lk_"):
+        try:
+            prefix = key_prefix(presented)
+        except CredentialError as exc:
+            raise _unauthorized(str(exc)) from None
+        async with _pool(request).connection() as conn:
+            row = await (await conn.execute(KEY_LOOKUP, (prefix,))).fetchone()
+        if row is None or not key_matches(row[1], presented):
+            raise _unauthorized("unknown API key")
+        key_id, _, role, expires_at, revoked_at, user_id, tenant, disabled_at = row
+        if revoked_at is not None:
+            raise _unauthorized("this API key was revoked")
+        if expires_at is not None and expires_at <= now:
+            raise _unauthorized("this API key has expired")
+        if disabled_at is not None:
+            raise _unauthorized("the key's owner is disabled")
+        return Principal(user_id, tenant, Role(role), key_id)
+    if settings.token_secret is None:
+        raise _unauthorized("this server issues no tokens; use an API key")
+    try:
+        return read_token(presented, settings.token_secret.get_secret_value(), now)
+    except CredentialError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the route's rule granted this request."""
+
+    rule: Rule
+    principal: Principal | None
+    remote: str
+
+
+async def authorize(request: Request) -> Access:
+    """Applied to every route of the app: the route's rule decides; undeclared routes never get
+    here (the app does not start with one). Tokens need no database; a key is looked up on a
+    pooled connection of its own, so public routes (metrics) never wait for the database."""
+    registry: Registry = request.app.state.registry
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    rule = registry.rule(request.method, path) if path is not None else None
+    if rule is None:  # not reachable for declared apps; refuse rather than guess
+        raise Problem(403, "this route has no access rule")
+    remote = remote_of(request)
+    if rule.audience is Audience.PUBLIC:
+        return Access(rule, None, remote)
+    principal = await principal_of(request)
+    if principal.role not in rule.roles:
+        raise Problem(403, f"the {principal.role.value} role may not do this")
+    request.state.principal = principal
+    return Access(rule, principal, remote)
+
+
+AccessDep = Annotated[Access, Depends(authorize)]
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """A tenant's user or key: every tenant query takes this and binds `tenant` itself."""
+
+    tenant: str
+    principal: Principal
+    remote: str
+
+    @property
+    def user_id(self) -> int:
+        return self.principal.user_id
+
+
+def tenant_scope(access: AccessDep) -> TenantScope:
+    principal = access.principal
+    if access.rule.audience is not Audience.TENANT or principal is None or principal.tenant is None:
+        raise Problem(403, "this route is not tenant-scoped")
+    return TenantScope(principal.tenant, principal, access.remote)
+
+
+@dataclass(frozen=True)
+class GridScope:
+    """The grid operator: supply points of every tenant, energy and settlement only."""
+
+    principal: Principal
+    remote: str
+
+
+def grid_scope(access: AccessDep) -> GridScope:
+    if access.rule.audience is not Audience.GRID or access.principal is None:
+        raise Problem(403, "this route is the grid operator's")
+    return GridScope(access.principal, access.remote)
+
+
+Scope = Annotated[TenantScope, Depends(tenant_scope)]
+Grid = Annotated[GridScope, Depends(grid_scope)]

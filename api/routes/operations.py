@@ -1,0 +1,278 @@
+"""Commands, faults and schedules: what people do to the installed base."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import commands, faults, schedules
+from api.commands import CommandRequest, GroupChoice
+from api.deps import ConnDep, Scope
+from api.pagination import decode_cursor, next_cursor
+from api.problems import Problem
+from api.routes.params import DEFAULT, Cursor, Id, IdentQuery, Limit, WordQuery
+from wire.messages import Schedule, ScheduleCommand, Text
+
+router = APIRouter(prefix="/api/v1", tags=["commands, faults, schedules"])
+
+Status = Literal["created", "sent", "accepted", "done", "failed", "expired"]
+
+
+class Issued(BaseModel):
+    id: str
+    devices: int
+    sent: int
+    issued_at: datetime
+    expires_at: datetime
+
+
+class DeviceStatus(BaseModel):
+    command_id: str
+    controller_id: str
+    luminaire_id: int | None
+    status: Status
+    reason: str | None
+
+
+class Progress(BaseModel):
+    id: str
+    target: dict[str, Any]
+    body: dict[str, Any]
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: int | None
+    total: int
+    counts: dict[Status, int]
+    summary: str = Field(description="e.g. '1812 of 1840 done, 28 failed'")
+    not_done: list[DeviceStatus] = Field(description="devices failed or expired (first 1,000)")
+    devices: list[DeviceStatus] | None = Field(description="every device, for at most 100")
+
+
+class Batch(BaseModel):
+    id: str
+    target: dict[str, Any]
+    body: dict[str, Any]
+    issued_at: datetime
+    expires_at: datetime
+    devices: int
+    issued_by: int | None
+
+
+class BatchPage(BaseModel):
+    items: list[Batch]
+    next_cursor: str | None
+
+
+@router.post("/commands", response_model=Issued, status_code=202)
+async def issue(body: CommandRequest, request: Request, conn: ConnDep, scope: Scope) -> Any:
+    """Fan out to the controllers, publish; follow it with GET /commands/{id}."""
+    members = await commands.members_of(conn, scope, body.target)
+    issued = await commands.issue(conn, scope, request.app.state.command_link,
+                                  body.target.model_dump(), commands.fan_out(members), body.action,
+                                  timedelta(seconds=body.expires_in_s))
+    request.app.state.metrics.commands.inc(issued["sent"])
+    return issued
+
+
+@router.get("/commands", response_model=BatchPage)
+async def batches(conn: ConnDep, scope: Scope, cursor: Cursor = None, limit: Limit = DEFAULT) -> Any:
+    before = decode_cursor(cursor, str)
+    assert before is None or isinstance(before, str)
+    items = await commands.list_batches(conn, scope, before, limit)
+    return {"items": items, "next_cursor": next_cursor([i["id"] for i in items], limit)}
+
+
+@router.get("/commands/{batch_id}", response_model=Progress)
+async def progress(batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], conn: ConnDep,
+                   scope: Scope) -> Any:
+    return await commands.progress(conn, scope, batch_id)
+
+
+# ----------------------------------------------------------------- faults
+
+FaultState = Literal["open", "acknowledged", "cleared"]
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    action: str
+    user_id: int | None
+    text: str
+    assignee: int | None
+
+
+class FaultOut(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    state: FaultState
+    controller_id: str | None
+    luminaire_idx: int | None
+    cabinet_id: str | None
+    sensor: int | None
+    quantity: int | None
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+    cleared_at: datetime | None
+    cause: str
+    assigned_to: int | None
+    last_evidence_at: datetime | None
+
+
+class FaultDetail(FaultOut):
+    detail: dict[str, Any]
+    history: list[HistoryEntry]
+
+
+class FaultPage(BaseModel):
+    items: list[FaultOut]
+    next_cursor: str | None
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Annotated[int, Field(ge=1, le=(1 << 63) - 1)] | None
+
+
+@router.get("/faults", response_model=FaultPage)
+async def list_faults(conn: ConnDep, scope: Scope, cursor: Cursor = None, limit: Limit = DEFAULT,
+                      state: Annotated[FaultState | None, Query()] = None, kind: WordQuery = None,
+                      severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
+                      controller: IdentQuery = None,
+                      assigned_to: Annotated[int | None, Query(ge=1, le=(1 << 63) - 1)] = None) -> Any:
+    before = decode_cursor(cursor, int)
+    assert before is None or isinstance(before, int)
+    items = await faults.list_faults(conn, scope, before, limit, state, kind, severity, controller,
+                                     assigned_to)
+    return {"items": items, "next_cursor": next_cursor([i["id"] for i in items], limit)}
+
+
+@router.get("/faults/{fault_id}", response_model=FaultDetail)
+async def fault(fault_id: Id, conn: ConnDep, scope: Scope) -> Any:
+    return await faults.get_fault(conn, scope, fault_id)
+
+
+@router.post("/faults/{fault_id}/acknowledge", response_model=FaultDetail)
+async def acknowledge(fault_id: Id, body: Note, conn: ConnDep, scope: Scope) -> Any:
+    return await faults.acknowledge(conn, scope, fault_id, body.text)
+
+
+@router.post("/faults/{fault_id}/assign", response_model=FaultDetail)
+async def assign(fault_id: Id, body: Assignment, conn: ConnDep, scope: Scope) -> Any:
+    return await faults.assign(conn, scope, fault_id, body.user_id)
+
+
+@router.post("/faults/{fault_id}/comments", response_model=FaultDetail, status_code=201)
+async def comment(fault_id: Id, body: Comment, conn: ConnDep, scope: Scope) -> Any:
+    return await faults.comment(conn, scope, fault_id, body.text)
+
+
+# ----------------------------------------------------------------- schedules
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[Text, Field(min_length=1, max_length=128)]
+    body: Schedule
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    name: str
+    version: int
+    body: Schedule
+    created_at: datetime
+    group_ids: list[int] = []
+
+
+class GroupSchedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schedule_id: Annotated[int, Field(ge=1, le=(1 << 63) - 1)] | None
+
+
+class Push(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expires_in_s: Annotated[int, Field(ge=10, le=7 * 86_400)] = 86_400
+
+
+class ProposalRequest(BaseModel):
+    """What the optimiser is asked: a group, the nights to plan, and the floor of its road class."""
+
+    model_config = ConfigDict(extra="forbid")
+    group_id: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
+    nights: Annotated[int, Field(ge=1, le=31)] = 7
+
+
+class Proposal(BaseModel):
+    """The optimiser's answer (shape fixed now; served once the optimiser job writes proposals)."""
+
+    group_id: int
+    body: Schedule
+    predicted_energy_wh: float
+    baseline_energy_wh: float
+
+
+@router.get("/schedules", response_model=list[ScheduleOut])
+async def list_schedules(conn: ConnDep, scope: Scope) -> Any:
+    return await schedules.list_schedules(conn, scope)
+
+
+@router.post("/schedules", response_model=ScheduleOut, status_code=201)
+async def create_schedule(body: ScheduleIn, conn: ConnDep, scope: Scope) -> Any:
+    """A new schedule, or the next version of the schedule of that name."""
+    return await schedules.create_schedule(conn, scope, body.name, body.body)
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
+async def get_schedule(schedule_id: Id, conn: ConnDep, scope: Scope) -> Any:
+    return await schedules.get_schedule(conn, scope, schedule_id)
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204)
+async def delete_schedule(schedule_id: Id, conn: ConnDep, scope: Scope) -> None:
+    await schedules.delete_schedule(conn, scope, schedule_id)
+
+
+@router.put("/groups/{group_id}/schedule", status_code=204)
+async def assign_schedule(group_id: Id, body: GroupSchedule, conn: ConnDep, scope: Scope) -> None:
+    await schedules.assign(conn, scope, group_id, body.schedule_id)
+
+
+@router.post("/schedules/{schedule_id}/push", response_model=list[Issued], status_code=202)
+async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, scope: Scope) -> Any:
+    """Send the schedule to the controllers of every group it is assigned to, one command each."""
+    schedule, group_ids = await schedules.body_of(conn, scope, schedule_id)
+    issued = []
+    for group_id in group_ids:
+        target = GroupChoice(group=group_id)
+        members = await commands.members_of(conn, scope, target)
+        if not members:
+            continue
+        expires_in = timedelta(seconds=body.expires_in_s)
+        template = ScheduleCommand(schedule=schedule, issued_at=datetime(2020, 1, 1).astimezone(),
+                                   expires_at=datetime(2020, 1, 2).astimezone())
+        issued.append(await commands.issue(conn, scope, request.app.state.command_link,
+                                           {"group": group_id, "schedule_id": schedule_id},
+                                           commands.fan_out(members), template, expires_in))
+        request.app.state.metrics.commands.inc(issued[-1]["sent"])
+    return issued
+
+
+@router.post("/schedules/proposals", response_model=Proposal, responses={501: {}})
+async def propose(body: ProposalRequest, conn: ConnDep, scope: Scope) -> Any:
+    """Ask the optimiser for a schedule of a group (not built yet: 501, the shape is final)."""
+    await commands.members_of(conn, scope, GroupChoice(group=body.group_id))  # 404 if not ours
+    raise Problem(501, "the dimming optimiser is not available yet")

@@ -1,0 +1,127 @@
+"""Live state, telemetry series, sensor readings and the streamed CSV export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from api import readings
+from api.deps import ConnDep, Scope
+from api.pagination import decode_cursor, next_cursor
+from api.routes.etags import etag_json
+from api.routes.params import DEFAULT, Cursor, From, Id, IdentPath, IdentQuery, Limit, To
+from api.timeseries import time_range
+
+router = APIRouter(prefix="/api/v1", tags=["live state and readings"])
+
+
+class Live(BaseModel):
+    id: int
+    controller_id: str
+    idx: int
+    online: bool
+    last_seen: datetime | None
+    time: datetime | None
+    level: int | None
+    status: int | None
+    power_w: float | None
+    energy_wh: float | None
+    voltage_v: float | None
+    power_factor: float | None
+    driver_temp_c: float | None
+    failure: int | None
+
+
+class LivePage(BaseModel):
+    items: list[Live]
+    next_cursor: str | None
+
+
+class SeriesPoint(BaseModel):
+    bucket: datetime
+    level: float | None
+    power_w: float | None
+    power_max_w: float | None
+    energy_wh: float | None
+    voltage_v: float | None
+    driver_temp_c: float | None
+    failure: int | None
+    samples: int
+
+
+class Series(BaseModel):
+    luminaire_id: int
+    start: datetime
+    end: datetime
+    bucket_s: int
+    points: list[SeriesPoint]
+
+
+class SensorPoint(BaseModel):
+    bucket: datetime
+    sensor: int
+    quantity: int
+    mean: float
+    min: float
+    max: float
+    samples: int
+
+
+class SensorSeries(BaseModel):
+    controller_id: str
+    start: datetime
+    end: datetime
+    bucket_s: int
+    points: list[SensorPoint]
+
+
+@router.get("/live", response_model=LivePage)
+async def live_page(request: Request, conn: ConnDep, scope: Scope, cursor: Cursor = None,
+                    limit: Limit = DEFAULT, online: Annotated[bool | None, Query()] = None,
+                    failing: Annotated[bool | None, Query()] = None,
+                    controller: IdentQuery = None) -> Any:
+    """A page of the tenant's luminaires with their latest reading and their controller's link."""
+    after = decode_cursor(cursor, int)
+    assert after is None or isinstance(after, int)
+    items = await readings.live_page(conn, scope, after, limit, online, failing, controller)
+    return etag_json(request, {"items": items,
+                               "next_cursor": next_cursor([i["id"] for i in items], limit)})
+
+
+@router.get("/live/{luminaire_id}", response_model=Live)
+async def live_one(luminaire_id: Id, request: Request, conn: ConnDep, scope: Scope) -> Any:
+    return etag_json(request, await readings.live_one(conn, scope, luminaire_id))
+
+
+@router.get("/luminaires/{luminaire_id}/series", response_model=Series)
+async def series(luminaire_id: Id, conn: ConnDep, scope: Scope, start: From = None,
+                 end: To = None) -> Any:
+    """Readings in time_bucket means, the bucket chosen from the range (at most 2,000 points)."""
+    span = time_range(start, end, datetime.now(UTC))
+    points = await readings.series(conn, scope, luminaire_id, span)
+    return {"luminaire_id": luminaire_id, "start": span.start, "end": span.end,
+            "bucket_s": int(span.bucket.total_seconds()), "points": points}
+
+
+@router.get("/controllers/{controller_id}/sensors", response_model=SensorSeries)
+async def sensors(controller_id: IdentPath, conn: ConnDep, scope: Scope, start: From = None,
+                  end: To = None, quantity: Annotated[int | None, Query(ge=0, le=32767)] = None) -> Any:
+    span = time_range(start, end, datetime.now(UTC))
+    points = await readings.sensor_series(conn, scope, controller_id, span, quantity)
+    return {"controller_id": controller_id, "start": span.start, "end": span.end,
+            "bucket_s": int(span.bucket.total_seconds()), "points": points}
+
+
+@router.get("/telemetry.csv", responses={200: {"content": {"text/csv": {}}}},
+            response_class=StreamingResponse)
+async def export(request: Request, scope: Scope, start: From = None, end: To = None,
+                 controller: IdentQuery = None) -> StreamingResponse:
+    """Every reading of the range, uncapped, streamed as CSV."""
+    span = time_range(start, end, datetime.now(UTC))
+    body = readings.export_csv(request.app.state.pool, scope.tenant, controller, span.start, span.end)
+    return StreamingResponse(body, media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="telemetry-{scope.tenant}.csv"'})

@@ -1,0 +1,82 @@
+"""Schedules of a tenant: versions of a wire.messages.Schedule body, assigned to groups, pushed to
+the controllers of those groups as schedule commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from api import audit
+from api.deps import Conn, TenantScope
+from api.problems import Problem, not_found
+from wire.messages import Schedule
+
+
+async def _rows(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+async def list_schedules(conn: Conn, scope: TenantScope) -> list[dict[str, Any]]:
+    return await _rows(conn, "SELECT id, name, version, body, created_at FROM schedules"
+                       " WHERE tenant_id = %s ORDER BY name, version", (scope.tenant,))
+
+
+async def get_schedule(conn: Conn, scope: TenantScope, schedule_id: int) -> dict[str, Any]:
+    rows = await _rows(conn, "SELECT id, name, version, body, created_at FROM schedules"
+                       " WHERE tenant_id = %s AND id = %s", (scope.tenant, schedule_id))
+    if not rows:
+        raise not_found("schedule")
+    groups = await (await conn.execute("SELECT group_id FROM group_schedules WHERE schedule_id = %s"
+                                       " ORDER BY group_id", (schedule_id,))).fetchall()
+    return {**rows[0], "group_ids": [g[0] for g in groups]}
+
+
+async def create_schedule(conn: Conn, scope: TenantScope, name: str, body: Schedule) -> dict[str, Any]:
+    """A schedule's first version, or the next version of the schedule of that name."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{scope.tenant}/{name}",))
+    rows = await _rows(
+        conn, "INSERT INTO schedules (tenant_id, name, version, body) SELECT %s, %s,"
+        " coalesce(max(version), 0) + 1, %s FROM schedules WHERE tenant_id = %s AND name = %s"
+        " RETURNING id, name, version, body, created_at",
+        (scope.tenant, name, Jsonb(body.model_dump(mode="json")), scope.tenant, name))
+    await audit.record(conn, scope, "schedule.create", name, {"version": rows[0]["version"]})
+    return {**rows[0], "group_ids": []}
+
+
+async def delete_schedule(conn: Conn, scope: TenantScope, schedule_id: int) -> None:
+    row = await (await conn.execute("DELETE FROM schedules WHERE tenant_id = %s AND id = %s"
+                                    " RETURNING name", (scope.tenant, schedule_id))).fetchone()
+    if row is None:
+        raise not_found("schedule")
+    await audit.record(conn, scope, "schedule.delete", str(schedule_id))
+
+
+async def assign(conn: Conn, scope: TenantScope, group_id: int, schedule_id: int | None) -> None:
+    group = await (await conn.execute("SELECT 1 FROM groups WHERE tenant_id = %s AND id = %s",
+                                      (scope.tenant, group_id))).fetchone()
+    if group is None:
+        raise not_found("group")
+    if schedule_id is None:
+        await conn.execute("DELETE FROM group_schedules WHERE group_id = %s", (group_id,))
+    else:
+        found = await (await conn.execute("SELECT 1 FROM schedules WHERE tenant_id = %s AND id = %s",
+                                          (scope.tenant, schedule_id))).fetchone()
+        if found is None:
+            raise Problem(404, "no schedule of yours has that id")
+        await conn.execute(
+            "INSERT INTO group_schedules (group_id, schedule_id, assigned_by) VALUES (%s, %s, %s)"
+            " ON CONFLICT (group_id) DO UPDATE SET schedule_id = excluded.schedule_id,"
+            " assigned_at = now(), assigned_by = excluded.assigned_by",
+            (group_id, schedule_id, scope.user_id))
+    await audit.record(conn, scope, "group.schedule", str(group_id), {"schedule_id": schedule_id})
+
+
+async def body_of(conn: Conn, scope: TenantScope, schedule_id: int) -> tuple[Schedule, list[int]]:
+    found = await get_schedule(conn, scope, schedule_id)
+    if not found["group_ids"]:
+        raise Problem(409, "this schedule is assigned to no group; assign it first")
+    return Schedule.model_validate(found["body"]), found["group_ids"]

@@ -1,0 +1,24 @@
+"""Quick checks of the app against the real database."""
+
+from __future__ import annotations
+
+from api_world import World
+from fastapi.testclient import TestClient
+
+from api.roles import Role
+
+
+def test_health_and_live(client: TestClient, world: World) -> None:
+    assert client.get("/healthz").status_code == 200
+    h = world.headers(world.a, Role.VIEWER)
+    r = client.get("/api/v1/live", headers=h)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["items"]) == 4
+    for path in ["/api/v1/controllers", "/api/v1/luminaires", "/api/v1/luminaires.geojson",
+                 "/api/v1/faults", f"/api/v1/faults/{world.a.fault}", "/api/v1/schedules",
+                 f"/api/v1/commands/{world.a.batch}", "/api/v1/energy/municipality",
+                 f"/api/v1/energy/luminaires/{world.a.luminaires[0]}",
+                 f"/api/v1/luminaires/{world.a.luminaires[0]}/series", "/api/v1/telemetry.csv",
+                 f"/api/v1/energy/groups/{world.a.group}", "/api/v1/groups", "/api/v1/cabinets"]:
+        r = client.get(path, headers=h)
+        assert r.status_code == 200, (path, r.text)
