@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from api_world import SECRET, World, build_world
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
@@ -23,6 +22,7 @@ from api.app import create_app
 from api.settings import ApiSettings, MqttAccount
 from luciole.broker_config import Role as BrokerRole
 from luciole.db_roles import DbService
+from tests.api.api_world import SECRET, World, build_world
 from tests.conftest import RunningStack
 
 

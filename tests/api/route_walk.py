@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from api_world import TenantAssets
-
 from api.roles import Role
+from tests.api.api_world import TenantAssets
 
 PARAM = re.compile(r"\{([a-z_]+)\}")
 

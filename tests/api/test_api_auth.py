@@ -12,13 +12,13 @@ from pathlib import Path
 import jwt
 import psycopg
 import pytest
-from api_world import PASSWORD, SECRET, World
-from conftest import api_settings
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.credentials import issue_token
 from api.roles import Principal, Role
+from tests.api.api_world import PASSWORD, SECRET, World
+from tests.api.conftest import api_settings
 from tests.conftest import RunningStack
 
 TOKEN = "/api/v1/auth/token"

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from api_world import World
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -24,6 +23,7 @@ from ingest.writer import Writer
 from luciole.broker_config import BrokerAccount
 from luciole.broker_config import Role as BrokerRole
 from luciole.stack import wait_for
+from tests.api.api_world import World
 from tests.conftest import RunningStack
 from wire.messages import SetLevel, parse_command
 from wire.records import TIME_MIN_US

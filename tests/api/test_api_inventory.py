@@ -7,12 +7,12 @@ import json
 
 import psycopg
 import pytest
-from api_world import World
 from fastapi.testclient import TestClient
 
 from api.roles import Role
 from edge_agent.provision import ProvisionResponse
 from luciole.compose import BrokerDeviceAccounts
+from tests.api.api_world import World
 from tests.conftest import RunningStack
 from tests.mqtt_probe import Probe
 

@@ -8,15 +8,15 @@ import hashlib
 
 import psycopg
 import pytest
-from api_world import TenantAssets, World
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from route_walk import call
 
 from api.access import RULES, Audience, Registry, UndeclaredRoute, flatten
 from api.app import create_app
 from api.roles import TENANT_ROLES, Role
 from api.settings import ApiSettings
+from tests.api.api_world import TenantAssets, World
+from tests.api.route_walk import call
 
 B_TABLES = {
     "tenants": "id = %s", "users": "tenant_id = %s", "supply_points": "tenant_id = %s",

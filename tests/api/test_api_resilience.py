@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from api_world import World
 from fastapi.testclient import TestClient
 
 from api.roles import Role
 from luciole.stack import wait_for
+from tests.api.api_world import World
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_world import World
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
@@ -17,6 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.access import RULES, Audience
 from api.roles import Role
+from tests.api.api_world import World
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 12

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from api_world import World
 from fastapi.testclient import TestClient
 
 from api.roles import Role
+from tests.api.api_world import World
 
 
 def test_health_and_live(client: TestClient, world: World) -> None:
