@@ -22,6 +22,7 @@ from luciole.broker_config import (
     CONTROL_TOPIC,
     BrokerAccount,
     Role,
+    device_account_of_role,
     missing_device_acls,
     role_acls,
 )
@@ -115,6 +116,14 @@ class BrokerAdmin:
             error = self.run([{"command": "createRole", "rolename": account.rolename,
                                "acls": acls}])[0].get("error")
             if error == "Role already exists":  # re-provisioned: give it what it lacks
+                found = self.run([{"command": "getRole", "rolename": account.rolename}])[0]
+                owner = device_account_of_role(found.get("data", {}).get("role", {}))
+                if owner is None or (owner.tenant, owner.controller) != (account.tenant,
+                                                                         account.controller):
+                    # role names join tenant and controller with '-', which both may contain
+                    raise BrokerAdminError(f"role {account.rolename} belongs to another controller "
+                                           f"({owner.tenant if owner else '?'}/"
+                                           f"{owner.controller if owner else '?'})")
                 self.checked([_add_acl(account.rolename, acl) for acl in acls],
                              tolerated=(ACL_EXISTS,))
             elif error:

@@ -5,11 +5,14 @@ so their agents receive what ingest stored."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
+from luciole.broker_admin import BrokerAdminError
 from luciole.broker_config import BrokerAccount, Role, new_secret, role_acls
 from luciole.stack import Stack
+from tests.conftest import RunningStack
 from tests.mqtt_probe import Probe
 from wire.topics import Kind, topic
 
@@ -63,3 +66,18 @@ def test_stack_up_upgrades_old_device_roles_on_a_running_and_a_restarted_broker(
     path.write_text(json.dumps(config))
     own_stack.up()
     assert _reads_its_receipts(own_stack, restarted, passwords[restarted])
+
+
+def test_a_device_role_name_shared_by_two_controllers_is_refused(stack: RunningStack) -> None:
+    """device-{tenant}-{controller} is ambiguous ('x-y' + 'a-b' and 'x-y-a' + 'b'): the second
+    controller must not be given (or add its topics to) the first one's role, in another tenant."""
+    suffix = uuid.uuid4().hex[:6]
+    first = BrokerAccount(f"a-{suffix}", Role.DEVICE, f"t-{suffix}", f"a-{suffix}")
+    second = BrokerAccount(f"{suffix}", Role.DEVICE, f"t-{suffix}-a", f"{suffix}")
+    assert first.rolename == second.rolename
+    stack.stack.add_broker_account(first, new_secret())
+    with pytest.raises(BrokerAdminError, match="belongs to another controller"):
+        stack.stack.add_broker_account(second, new_secret())
+    with stack.stack.broker_admin() as admin:
+        role = admin.run([{"command": "getRole", "rolename": first.rolename}])[0]["data"]["role"]
+    assert sorted(a["topic"] for a in role["acls"]) == sorted(a["topic"] for a in role_acls(first))
