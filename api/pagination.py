@@ -12,6 +12,10 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
 
+# a key of 128 characters, each escaped by JSON as a surrogate pair (12 bytes), in base64
+_MAX_CURSOR = 2064
+
+
 def encode_cursor(key: int | str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode().rstrip("=")
 
@@ -21,7 +25,7 @@ def decode_cursor(cursor: str | None, kind: type[int] | type[str] = int) -> int 
     if cursor is None or cursor == "":
         return None
     try:
-        if len(cursor) > 512:
+        if len(cursor) > _MAX_CURSOR:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)["k"]

@@ -59,7 +59,7 @@ def test_tokens_refuse_garbage() -> None:
 
 
 @given(st.one_of(st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1),
-                 st.text(min_size=1, max_size=64).filter(lambda s: "\x00" not in s)))
+                 st.text(min_size=1, max_size=128).filter(lambda s: "\x00" not in s)))
 def test_cursor_round_trip(key: int | str) -> None:
     assert decode_cursor(encode_cursor(key), type(key)) == key
 
