@@ -181,9 +181,8 @@ async def issue(conn: Conn, scope: TenantScope, link: CommandLink | None, target
     await conn.commit()
     sent = 0
     if link is not None:
-        expiry_s = int(expires_in.total_seconds())
         taken = await link.publish([
-            Outgoing(topic(scope.tenant, d.controller_id, Kind.CMD), dumps(c), expiry_s)
+            Outgoing(topic(scope.tenant, d.controller_id, Kind.CMD), dumps(c), expires_at)
             for d, c in commands])
         ids = [c.id for (_, c), ok in zip(commands, taken, strict=True) if ok]
         if ids:
