@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,7 +24,13 @@ log = logging.getLogger(__name__)
 class Outgoing:
     topic: str
     payload: bytes
-    expiry_s: int  # the broker drops it (queued for a sleeping controller) after this long
+    expires_at: datetime  # the broker drops it (queued for a sleeping controller) by then
+
+
+def expiry_interval(expires_at: datetime, now: datetime) -> int:
+    """The MQTT 5 message expiry interval: whole seconds left, less one for the way to the
+    broker, so the broker never keeps a command past its expiry (at least 1: 0 means never)."""
+    return max(1, int((expires_at - now).total_seconds()) - 1)
 
 
 class CommandLink:
@@ -58,7 +65,7 @@ class CommandLink:
         infos = []
         for message in messages:
             props = Properties(PacketTypes.PUBLISH)
-            props.MessageExpiryInterval = max(1, message.expiry_s)
+            props.MessageExpiryInterval = expiry_interval(message.expires_at, datetime.now(UTC))
             infos.append(self.client.publish(message.topic, message.payload, qos=1, properties=props))
         deadline = time.monotonic() + self.puback_timeout_s
         taken = []

@@ -180,12 +180,9 @@ async def issue(conn: Conn, scope: TenantScope, link: CommandLink | None, target
                        {"target": target_doc, "action": body, "devices": len(devices)})
     await conn.commit()
     sent = 0
-    # the broker's expiry counts from the publish, after the commit: what is left of the
-    # command's life then, rounded down, so the broker never holds it past its expires_at
-    expiry_s = int((expires_at - datetime.now(UTC)).total_seconds())
-    if link is not None and expiry_s >= 1:
+    if link is not None:
         taken = await link.publish([
-            Outgoing(topic(scope.tenant, d.controller_id, Kind.CMD), dumps(c), expiry_s)
+            Outgoing(topic(scope.tenant, d.controller_id, Kind.CMD), dumps(c), expires_at)
             for d, c in commands])
         ids = [c.id for (_, c), ok in zip(commands, taken, strict=True) if ok]
         if ids:

@@ -171,8 +171,12 @@ async def scenario(name: str, base: str, make: Callable[[random.Random], tuple[s
                 except asyncio.QueueEmpty:
                     return
                 started = time.perf_counter()
-                response = await client.get(path, headers=headers)
-                await response.aread()
+                try:
+                    response = await client.get(path, headers=headers)
+                    await response.aread()
+                except httpx.TransportError:  # counted, never hidden
+                    errors += 1
+                    continue
                 if response.status_code != 200:
                     errors += 1
                 latencies.append((time.perf_counter() - started) * 1000)

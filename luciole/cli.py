@@ -253,7 +253,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         port = args.port if args.port is not None else settings.port
         console.print(f"API on http://{settings.host}:{port} with {settings.workers} workers")
         uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
-                    workers=settings.workers, log_level="warning", access_log=False)
+                    workers=settings.workers, log_level="warning", access_log=False,
+                    timeout_keep_alive=30)
         return 0
     from api import bootstrap
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.command_link import expiry_interval
 from api.commands import Member, fan_out
 from api.credentials import (
     CredentialError,
@@ -102,6 +103,11 @@ def test_settlement_days_follow_daylight_saving(day: date, count: int) -> None:
     starts = intervals(day, "Europe/Brussels")
     assert len(starts) == count
     assert all(b - a == timedelta(minutes=15) for a, b in zip(starts, starts[1:], strict=False))
+
+
+@pytest.mark.parametrize(("left_s", "interval"), [(3600.9, 3599), (10, 9), (1.5, 1), (0.2, 1), (-5, 1)])
+def test_broker_expiry_never_outlives_the_command(left_s: float, interval: int) -> None:
+    assert expiry_interval(NOW + timedelta(seconds=left_s), NOW) == interval
 
 
 def test_fan_out_whole_controllers_and_single_luminaires() -> None:
