@@ -223,7 +223,9 @@ def test_revised_data_the_following_day_supersedes_and_keeps_the_first_version(
     assert n is not None and n[0] == 2
 
 
-def test_an_unknown_supply_point_is_refused(energy_night: Night, tmp_path: Path,
+@pytest.mark.integration
+@pytest.mark.district
+def test_an_unknown_supply_point_or_a_bad_day_is_refused(energy_night: Night, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LUCIOLE_JOBS_DSN", energy_night.dsn)
     assert main(["settlement", "export", "--ean", "999999999999999999", "--day", "2025-01-15",

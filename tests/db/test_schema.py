@@ -17,7 +17,8 @@ def test_hypertables_exist(db_dsn: str) -> None:
         rows = conn.execute(
             "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1"
         ).fetchall()
-    assert [r[0] for r in rows] == ["events", "luminaire_telemetry", "sensor_readings"]
+    assert [r[0] for r in rows] == ["energy_interval", "events", "luminaire_telemetry",
+                                    "sensor_readings"]
 
 
 def test_time_bucket_sums_inserted_rows(db_dsn: str) -> None:

@@ -69,6 +69,14 @@ DENIED = [
     (DbService.API, "INSERT INTO message_ledger (controller_key, boot_id, first_seq, record_count,"
                     " kind) VALUES (1, 1, 1, 1, 1)"),
     (DbService.API, "UPDATE faults SET kind = 'x'"),
+    # energy and settlement (0010, 0011): the runner writes them, the API reads them and sets
+    # the factors, ingest has nothing to do with them
+    (DbService.API, "DELETE FROM energy_interval"),
+    (DbService.API, "UPDATE settlement_files SET content = ''"),
+    (DbService.JOBS, "UPDATE energy_factors SET value = 0"),
+    (DbService.JOBS, "DELETE FROM settlement_files"),
+    (DbService.INGEST, "SELECT * FROM settlement_files"),
+    (DbService.INGEST, "SELECT * FROM energy_interval"),
 ]
 
 
