@@ -36,6 +36,8 @@ from controller_fw_sim.fleet_inventory import (
     luminaire_device_id,
     sensor_device_id,
 )
+from controller_fw_sim.fleet_store import mark_switched
+from ingest.settings import SimClock
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
@@ -128,6 +130,7 @@ class DemoOptions:
     duration_s: float | None = None  # wall seconds; None: until Ctrl-C
     status_every_s: float = 5.0
     seed: int = 7
+    switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
 
 
 def demo_start(now: datetime) -> datetime:
@@ -146,12 +149,16 @@ def demo_scenario(inventory, start: datetime) -> dict:
     def lum(i: int, k: int = 0) -> str:
         return luminaire_device_id(ctl[i % n], k % inventory.luminaires_per_controller)
 
+    # day burning shows only where the supply is on by day: a cabinet that is not switched
+    switched = inventory.switched[inventory.controller_cabinet]
+    always = [i for i in range(n) if not switched[i]] or [11]
+    # the first faults begin within the first simulated hour (a minute of wall time at 60x)
     faults = [
-        ("lamp_failure", lum(3), "+2h", "+14h", {"standby_w": 0.4}),
-        ("driver_failure", lum(7, 1), "+4h30m", None, {}),
-        ("comm_loss", ctl[2 % n], "+3h", "+3h30m", {}),
-        ("day_burning", lum(11, 2), "+0s", "+2d", {"cause": "photocell"}),
-        ("cycling", lum(4, 3), "+4h", "+8h", {"period_s": 300, "on_fraction": 0.6}),
+        ("lamp_failure", lum(3), "+35m", "+14h", {"standby_w": 0.4}),
+        ("driver_failure", lum(7, 1), "+40m", None, {}),
+        ("comm_loss", ctl[2 % n], "+35m", "+3h30m", {}),
+        ("day_burning", lum(always[0], 2), "+0s", "+2d", {"cause": "photocell"}),
+        ("cycling", lum(4, 3), "+45m", "+8h", {"period_s": 300, "on_fraction": 0.6}),
         ("over_voltage", lum(5), "+5h", "+5h20m", {"factor": 1.15}),
         ("under_voltage", lum(6), "+6h", "+6h15m", {"factor": 0.82}),
         ("power_drift", lum(8), "+0s", None, {"rate_per_day": 0.02}),
@@ -227,10 +234,14 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     migrate(endpoints.dsn())
     console.print(f"[bold]Luciole demo[/bold] — MQTT {endpoints.mqtt_host}:{endpoints.mqtt_port}, "
                   f"PostgreSQL {endpoints.pg_host}:{endpoints.pg_port}/{endpoints.pg_database}")
-    inventory = build_inventory(options.controllers, options.luminaires, seed=options.seed)
+    inventory = build_inventory(options.controllers, options.luminaires, seed=options.seed,
+                                switched_fraction=options.switched_fraction)
     added = seed_inventory(endpoints.dsn(), inventory)
+    with psycopg.connect(endpoints.dsn()) as conn:
+        switched = mark_switched(conn, inventory)
     console.print(f"region: {inventory.n_controllers:,} controllers, {inventory.n_luminaires:,} "
-                  f"luminaires in {len(inventory.tenants)} municipalities (new rows: {added})")
+                  f"luminaires in {len(inventory.tenants)} municipalities, {switched} of "
+                  f"{len(inventory.cabinet_ids)} cabinets switched off by day (new rows: {added})")
 
     out = stack.var / "demo"
     out.mkdir(parents=True, exist_ok=True)
@@ -243,12 +254,16 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     fleet_targets(stack, FLEET_PUBLISHERS)
     children: list[tuple[str, subprocess.Popen]] = []
     metrics_ports: list[int] = []
+    start = demo_start(datetime.now(UTC))
+    # Ingest accepts records up to a day past the later of the wall clock and this one, the
+    # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
+    clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
+    env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
     for i in range(options.workers):
         metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
         worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
         children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
                                                    out / f"ingest-{i + 1}.log", worker_env)))
-    start = demo_start(datetime.now(UTC))
     scenario = out / "scenario.json"
     scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
     fleet_argv = [
@@ -256,6 +271,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
         "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
         "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
+        "--switched-fraction", str(options.switched_fraction),
     ]
     children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
     jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}

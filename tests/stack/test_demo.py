@@ -89,10 +89,16 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
             ).fetchone()
             rejects = conn.execute("SELECT count(*) FROM ingest_rejects").fetchone()[0]
             passes = dict(conn.execute("SELECT job, passes FROM job_cursors").fetchall())
+            faults_open = conn.execute(
+                "SELECT count(*) FROM faults WHERE cleared_at IS NULL").fetchone()[0]
+            switched = conn.execute(
+                "SELECT count(*) FILTER (WHERE switched_supply), count(*) FROM cabinets").fetchone()
         assert controllers >= 55  # all but any in a simulated communication loss
         assert rows >= 60 * 4 * 10
         assert rejects == 0
         assert passes.get("faults", 0) >= 1 and passes.get("energy", 0) >= 1, passes
+        assert faults_open >= 1  # the scenario's first faults begin within the first sim hour
+        assert switched[0] > switched[1] / 2  # most cabinets switched off by day
 
     finally:
         Stack(StackSettings(var_dir=var)).down()
