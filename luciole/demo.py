@@ -304,7 +304,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         if api_healthy(api_url):
             console.print(f"[bold]API[/bold] {api_url} (docs {api_url}/docs) — dashboard: "
                           f"[bold]{api_url}/dashboard[/bold]")
-        console.print("logins (POST /auth/token; passwords generated for this run):")
+        console.print("logins (POST /api/v1/auth/token; passwords generated for this run):")
         for login in logins:
             console.print(f"  {login.role:<15} {login.email:<40} {login.password}",
                           highlight=False)

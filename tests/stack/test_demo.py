@@ -62,7 +62,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
             assert api_healthy(url.group(1))
             for _role, email, password in (logins[0], logins[-1]):  # a municipality's, the grid's
                 body = urllib.parse.urlencode({"username": email, "password": password}).encode()
-                with urllib.request.urlopen(f"{url.group(1)}/auth/token", data=body,
+                with urllib.request.urlopen(f"{url.group(1)}/api/v1/auth/token", data=body,
                                             timeout=10) as response:
                     assert response.status == 200
                     assert json.loads(response.read())["access_token"]
