@@ -17,7 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from luciole.demo import api_healthy
+from api.credentials import verify_password
+from luciole.db_roles import DbService
+from luciole.demo import api_healthy, create_logins
 from luciole.settings import StackSettings
 from luciole.stack import Stack, wait_for
 
@@ -99,6 +101,16 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         assert passes.get("faults", 0) >= 1 and passes.get("energy", 0) >= 1, passes
         assert faults_open >= 1  # the scenario's first faults begin within the first sim hour
         assert switched[0] > switched[1] / 2  # most cabinets switched off by day
+
+        # A second run on the same stack: the same people, each with a new password.
+        again = create_logins(endpoints.service_dsn(DbService.API), "anderlecht", "Anderlecht")
+        with psycopg.connect(endpoints.dsn()) as conn:
+            stored = dict(conn.execute("SELECT email, password_hash FROM users").fetchall())
+        assert len(stored) == 6
+        for (_role, email, old), login in zip(logins, again, strict=True):
+            assert login.email == email
+            assert verify_password(stored[email], login.password)
+            assert not verify_password(stored[email], old)
 
     finally:
         Stack(StackSettings(var_dir=var)).down()
