@@ -65,6 +65,7 @@ DEMO_JOBS_ENV = {
 # One login per role: the five roles of a municipality, and the grid operator (no tenant).
 DEMO_ROLES = ("admin", "operator", "energy_manager", "technician", "viewer", "grid_operator")
 
+# Savings are summed over whole days only: a part-day's "saving" is mostly its unspent baseline.
 STATUS = """
 SELECT
   (SELECT count(*) FROM luminaire_telemetry),
@@ -73,7 +74,8 @@ SELECT
   (SELECT max(time) FROM luminaire_state),
   (SELECT count(*) FROM faults WHERE cleared_at IS NULL),
   (SELECT coalesce(sum(energy_wh), 0) / 1000.0 FROM energy_supply_interval),
-  (SELECT coalesce(sum(savings_wh), 0) / 1000.0 FROM energy_day WHERE scope = 'tenant')
+  (SELECT coalesce(sum(savings_wh), 0) / 1000.0 FROM energy_day
+   WHERE scope = 'tenant' AND intervals_present = intervals)
 """
 
 
@@ -186,7 +188,8 @@ def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime 
     sim = f"{latest:%m-%d %H:%M}" if latest else "waiting"
     lag = f"{(latest - state_at).total_seconds():.0f}s" if latest and state_at else "-"
     return (f"{elapsed_s:5.0f}s sim {sim} | {rate:,.0f} readings/s | rejects {rejects:,} | "
-            f"faults open {faults_open:,} | {kwh:,.1f} kWh booked, {saved_kwh:,.1f} saved | "
+            f"faults open {faults_open:,} | {kwh:,.1f} kWh booked, {saved_kwh:,.1f} saved "
+            f"(whole days) | "
             f"state lag {lag}")
 
 
