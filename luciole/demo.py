@@ -256,38 +256,6 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         stack.service_account(ingest_account(i + 1), Role.INGEST)
     fleet_targets(stack, FLEET_PUBLISHERS)
     children: list[tuple[str, subprocess.Popen]] = []
-    metrics_ports: list[int] = []
-    start = demo_start(datetime.now(UTC))
-    # Ingest accepts records up to a day past the later of the wall clock and this one, the
-    # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
-    clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
-    env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
-    for i in range(options.workers):
-        metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
-        worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
-        children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
-                                                   out / f"ingest-{i + 1}.log", worker_env)))
-    scenario = out / "scenario.json"
-    scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
-    fleet_argv = [
-        *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
-        "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
-        "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
-        "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
-        "--switched-fraction", str(options.switched_fraction),
-    ]
-    children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
-    jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
-    children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
-    api_port = free_port("127.0.0.1")
-    children.append(("api", _spawn([*luciole, "api", "serve", "--workers", str(API_WORKERS),
-                                    "--port", str(api_port)], out / "api.log", env)))
-    (out / "children.json").write_text(json.dumps({name: p.pid for name, p in children}))
-    metrics = ", ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports)
-    console.print(f"ingest workers: {options.workers} ({metrics}), fleet at "
-                  f"{options.speed:g}x from {start:%Y-%m-%d %H:%M} UTC, analytics jobs; "
-                  f"logs in {out}")
-
     stopping = False
 
     def _interrupt(*_: object) -> None:
@@ -296,10 +264,41 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
 
     previous = signal.signal(signal.SIGINT, _interrupt)
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
-    began = time.monotonic()
-    last_rows, last_t = 0, began
-    api_url = f"http://127.0.0.1:{api_port}"
     try:
+        metrics_ports: list[int] = []
+        start = demo_start(datetime.now(UTC))
+        # Ingest accepts records up to a day past the later of the wall clock and this one, the
+        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
+        clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
+        env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
+        for i in range(options.workers):
+            metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
+            worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
+            children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
+                                                       out / f"ingest-{i + 1}.log", worker_env)))
+        scenario = out / "scenario.json"
+        scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
+        fleet_argv = [
+            *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
+            "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
+            "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
+            "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
+            "--switched-fraction", str(options.switched_fraction),
+        ]
+        children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
+        jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
+        children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
+        api_port = free_port("127.0.0.1")
+        children.append(("api", _spawn([*luciole, "api", "serve", "--workers", str(API_WORKERS),
+                                        "--port", str(api_port)], out / "api.log", env)))
+        (out / "children.json").write_text(json.dumps({name: p.pid for name, p in children}))
+        metrics = ", ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports)
+        console.print(f"ingest workers: {options.workers} ({metrics}), fleet at "
+                      f"{options.speed:g}x from {start:%Y-%m-%d %H:%M} UTC, analytics jobs; "
+                      f"logs in {out}")
+        began = time.monotonic()
+        last_rows, last_t = 0, began
+        api_url = f"http://127.0.0.1:{api_port}"
         tenant = inventory.tenants[0]
         logins = create_logins(endpoints.service_dsn(DbService.API), tenant.id, tenant.name)
         wait_for(lambda: stopping or api_healthy(api_url) or children[-1][1].poll() is not None,
@@ -332,12 +331,14 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                                             saved_kwh), highlight=False)
                 last_rows, last_t = rows, now
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+        # The handlers stay until every child is stopped: a second Ctrl-C (or a SIGTERM) during
+        # the clean-up must not cut it short and leave children running.
         for name, proc in reversed(children):  # the API, jobs, fleet, then the workers drain
             # the job runner stops between passes, and a pass can take a while on a busy machine
             _stop(proc, signal.SIGINT if name == "fleet" else signal.SIGTERM,
                   timeout_s=90.0 if name == "jobs" else 20.0)
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     pictures = render(endpoints.dsn(), out)
     console.print("pictures: " + ", ".join(str(p) for p in pictures))
     console.print(f"fault ground truth: {out / 'fault_labels.csv'}")
