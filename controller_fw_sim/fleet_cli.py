@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multifunction-fraction", type=float, default=DEFAULT_MULTIFUNCTION_FRACTION,
                         help="share of controllers on multifunction poles (noise, air, weather sensors)")
     parser.add_argument("--no-meters", action="store_true", help="no cabinet meter readings")
+    parser.add_argument("--switched-fraction", type=float, default=0.0,
+                        help="share of cabinets whose supply is switched off by day (as on "
+                        "Sibelga's network); their controllers are unpowered and silent by day")
     parser.add_argument("--gear-mix", type=_gear_mix, default="d4i_full",
                         help="DALI gear profiles the luminaires take in turn, comma-separated: "
                         "dt6 (plain DALI, no energy), d4i_252, d4i_full, dt8_tc")
@@ -136,7 +139,8 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
         if args.labels is not None:
             write_labels(args.labels, scenario)
             log.info("labels written to %s", args.labels)
-    inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed)
+    inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed,
+                                switched_fraction=args.switched_fraction)
     tenants, controllers = inventory.controller_tenant_ids(), list(inventory.controller_ids)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())

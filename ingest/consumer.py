@@ -68,7 +68,8 @@ class Consumer:
         self.settings = settings
         self.policy = BatchPolicy(settings.batch_max_messages, settings.batch_max_records,
                                   settings.batch_max_wait_s)
-        self.writer = Writer(dsn, settings.registry_refresh_min_s, receipts=settings.receipts)
+        self.writer = Writer(dsn, settings.registry_refresh_min_s, receipts=settings.receipts,
+                             sim_clock=settings.sim_clock)
         self._dsn = dsn
         self.store = BatchStore(self.writer,
                                 Backoff(initial_s=settings.retry_initial_s, max_s=settings.retry_max_s),

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wire.topics import INGEST_SHARE_GROUP, validate_identifier
+
+
+class SimClock(BaseModel):
+    """A simulated clock running `speed` times the wall clock from `origin` at wall time
+    `wall_s` (Unix seconds): the demo's fleet. Only for simulated fleets."""
+
+    origin: AwareDatetime
+    wall_s: float = Field(gt=0)
+    speed: float = Field(gt=0)
+
+    def now_us(self, wall_us: int) -> int:
+        """The simulated clock's time at wall time `wall_us`."""
+        elapsed_us = wall_us - int(self.wall_s * 1_000_000)
+        return int(self.origin.timestamp() * 1_000_000) + int(elapsed_us * self.speed)
+
+    def accept_now_us(self, wall_us: int) -> int:
+        """The 'now' record times are validated against: the later of the wall clock and the
+        simulated one, so the window of now + 1 day moves with a clock running ahead."""
+        return max(wall_us, self.now_us(wall_us))
 
 
 class IngestSettings(BaseSettings):
@@ -60,6 +79,10 @@ class IngestSettings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0: no /metrics server")
     progress_every_s: float = Field(10.0, gt=0, description="period of the progress log line")
+    sim_clock: SimClock | None = Field(
+        None, description="a simulated fleet's clock (JSON: origin, wall_s, speed): record times "
+        "are accepted up to 1 day past it as well as past the wall clock. Unset (the default, and "
+        "in production): the wall clock alone")
 
     @model_validator(mode="after")
     def _check(self) -> IngestSettings:

@@ -20,6 +20,7 @@ from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
 from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
 from ingest.registry import Registry
+from ingest.settings import SimClock
 from wire.records import RECORD_COLUMNS, RECORD_TABLES, RecordType
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,10 @@ class WriteResult:
 class Writer:
     """Owns one database connection; `write` is one batch, all or nothing."""
 
-    def __init__(self, dsn: str, registry_refresh_min_s: float = 2.0, receipts: bool = True) -> None:
+    def __init__(self, dsn: str, registry_refresh_min_s: float = 2.0, receipts: bool = True,
+                 sim_clock: SimClock | None = None) -> None:
         self.dsn = dsn
+        self.sim_clock = sim_clock  # a simulated fleet's clock: the accepted window moves with it
         self.receipts = receipts  # build receipts after each commit
         self.registry = Registry(registry_refresh_min_s)
         self.conn: psycopg.Connection | None = None
@@ -151,6 +154,11 @@ class Writer:
                 pass
         self.conn = None
 
+    def _accept_now_us(self, now_us: int) -> int:
+        """The 'now' record times are validated against (the wall clock's, unless a simulated
+        clock runs ahead of it)."""
+        return now_us if self.sim_clock is None else self.sim_clock.accept_now_us(now_us)
+
     def _resolve(self, tenant: str, controller: str) -> int | None:
         assert self.conn is not None
         return self.registry.lookup(self.conn, tenant, controller)
@@ -165,7 +173,7 @@ class Writer:
         now_us = int(time.time() * 1_000_000) if now_us is None else now_us
         conn = self.connect()
         try:
-            prepared = prepare(batch, self._resolve, now_us, self._topics)
+            prepared = prepare(batch, self._resolve, self._accept_now_us(now_us), self._topics)
             started = time.perf_counter()
             result = self._transaction(conn, prepared, batch, now_us)
             result.commit_s = time.perf_counter() - started
@@ -184,7 +192,8 @@ class Writer:
         result = WriteResult(messages=1)
         try:
             try:
-                p: Prepared | None = prepare([message], self._resolve, now_us, self._topics)
+                p: Prepared | None = prepare([message], self._resolve,
+                                             self._accept_now_us(now_us), self._topics)
             except psycopg.Error:
                 raise
             except Exception:  # noqa: BLE001 - it failed before: dead-letter it without identity

@@ -80,7 +80,8 @@ class BrokerDeviceAccounts:
 def api_environment(stack: Stack, base: ApiSettings | None = None) -> dict[str, str]:
     """The API workers' settings as LUCIOLE_API_* variables (uvicorn starts each worker afresh):
     what the environment sets wins; one broker account per worker (api-1..N), the luciole_api
-    role, a token signing secret kept in the stack's directory (mode 0600), and the broker admin
+    role, a token signing secret kept in the stack's directory (mode 0600), the workers'
+    account locks in that directory too, and the broker admin
     for controllers' accounts (LUCIOLE_BROKER_ADMIN_*)."""
     import json
     import secrets
@@ -104,6 +105,8 @@ def api_environment(stack: Stack, base: ApiSettings | None = None) -> dict[str, 
             secret_file.touch(mode=0o600)
             secret_file.write_text(secrets.token_urlsafe(48))
         env["LUCIOLE_API_TOKEN_SECRET"] = secret_file.read_text().strip()
+    if base.run_dir is None:  # the workers' account locks, per stack (not one /tmp for all)
+        env["LUCIOLE_API_RUN_DIR"] = str(stack.var / "api-run")
     if base.device_mqtt_port is None and endpoints.mqtt_tls_port:
         env["LUCIOLE_API_DEVICE_MQTT_PORT"] = str(endpoints.mqtt_tls_port)
         env["LUCIOLE_API_DEVICE_MQTT_TLS"] = "true"

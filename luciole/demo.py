@@ -1,8 +1,11 @@
 """The demo: a simulated region publishing to the local stack, ingested into TimescaleDB, live.
 
-It starts (or reuses) the stack, registers the region, runs ingest workers and the fleet
-simulator as child processes, prints a status line with rates every few seconds, and draws the
-energy profile and the luminaire map when it stops (Ctrl-C, or --duration-s).
+It starts (or reuses) the stack, registers the region, creates one login per role, runs ingest
+workers, the fleet simulator, the analytics job runner (`luciole jobs`, short periods) and the
+API (`luciole api serve`, 2 workers, a free loopback port) as child processes, prints the API's
+address and the logins, a progress line every few seconds, and draws the energy profile and the
+luminaire map when it stops (Ctrl-C, or --duration-s). Every child it started is stopped, its
+process group with it, before it returns.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,26 +36,91 @@ from controller_fw_sim.fleet_inventory import (
     luminaire_device_id,
     sensor_device_id,
 )
+from controller_fw_sim.fleet_store import mark_switched
+from ingest.settings import SimClock
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
+from luciole.db_roles import DbService
 from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
-from luciole.stack import Stack, choose_port
+from luciole.stack import Stack, StackError, choose_port, free_port, wait_for
 
 log = logging.getLogger(__name__)
-console = Console()
+console = Console(soft_wrap=True)  # a line per status, however narrow the terminal
 
 FLEET_PUBLISHERS = 2
 
+API_WORKERS = 2
+# The analytics job runner's periods in the demo: simulated time runs at 60x, so the production
+# periods (a minute to an hour of wall time) would leave the dashboard still for too long.
+DEMO_JOBS_ENV = {
+    "LUCIOLE_JOBS_FAULTS_EVERY_S": "5",
+    "LUCIOLE_JOBS_ENERGY_EVERY_S": "15",
+    "LUCIOLE_JOBS_SETTLEMENT_EVERY_S": "60",
+    "LUCIOLE_JOBS_OPTIMISER_EVERY_S": "60",
+    "LUCIOLE_JOBS_PROGRESS_EVERY_S": "30",
+    "LUCIOLE_JOBS_METRICS_PORT": "0",
+}
+# One login per role: the five roles of a municipality, and the grid operator (no tenant).
+DEMO_ROLES = ("admin", "operator", "energy_manager", "technician", "viewer", "grid_operator")
+
+# Savings are summed over whole days only: a part-day's "saving" is mostly its unspent baseline.
 STATUS = """
 SELECT
   (SELECT count(*) FROM luminaire_telemetry),
   (SELECT count(*) FROM ingest_rejects),
-  (SELECT coalesce(sum(energy_wh), 0) / 1000.0 FROM energy_15min_supply),
   (SELECT max(time) FROM luminaire_telemetry WHERE time > now() - interval '3 days'),
-  (SELECT count(*) FROM luminaire_state WHERE failure <> 0)
+  (SELECT max(time) FROM luminaire_state),
+  (SELECT count(*) FROM faults WHERE cleared_at IS NULL),
+  (SELECT coalesce(sum(energy_wh), 0) / 1000.0 FROM energy_supply_interval),
+  (SELECT coalesce(sum(savings_wh), 0) / 1000.0 FROM energy_day
+   WHERE scope = 'tenant' AND intervals_present = intervals)
 """
+
+
+@dataclass(frozen=True)
+class Login:
+    role: str
+    email: str
+    password: str
+    tenant: str | None
+
+
+def create_logins(dsn: str, tenant: str, tenant_name: str) -> list[Login]:
+    """One user per role with a generated password, through api.bootstrap; a user left by an
+    earlier run gets a new password (the old one was only ever shown on that run's console)."""
+    from api import bootstrap
+    from api.credentials import hash_password
+    from api.roles import Role
+
+    bootstrap.create_tenant(dsn, tenant, tenant_name)
+    logins = []
+    for role_name in DEMO_ROLES:
+        role = Role(role_name)
+        owner = None if role is Role.GRID_OPERATOR else tenant
+        email = f"{role_name.replace('_', '-')}@{owner or 'grid'}.demo.luciole"
+        password = secrets.token_urlsafe(12)
+        try:
+            bootstrap.create_user(dsn, email, role, owner, password, name=f"demo {role_name}")
+        except bootstrap.BootstrapError:
+            with psycopg.connect(dsn) as conn:
+                done = conn.execute(
+                    "UPDATE users SET password_hash = %s, disabled_at = NULL"
+                    " WHERE lower(email) = lower(%s) AND role = %s",
+                    (hash_password(password), email, role.value))
+                if done.rowcount != 1:
+                    raise
+        logins.append(Login(role_name, email, password, owner))
+    return logins
+
+
+def api_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -61,6 +132,7 @@ class DemoOptions:
     duration_s: float | None = None  # wall seconds; None: until Ctrl-C
     status_every_s: float = 5.0
     seed: int = 7
+    switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
 
 
 def demo_start(now: datetime) -> datetime:
@@ -79,12 +151,16 @@ def demo_scenario(inventory, start: datetime) -> dict:
     def lum(i: int, k: int = 0) -> str:
         return luminaire_device_id(ctl[i % n], k % inventory.luminaires_per_controller)
 
+    # day burning shows only where the supply is on by day: a cabinet that is not switched
+    switched = inventory.switched[inventory.controller_cabinet]
+    always = [i for i in range(n) if not switched[i]] or [11]
+    # the first faults begin within the first simulated hour (a minute of wall time at 60x)
     faults = [
-        ("lamp_failure", lum(3), "+2h", "+14h", {"standby_w": 0.4}),
-        ("driver_failure", lum(7, 1), "+4h30m", None, {}),
-        ("comm_loss", ctl[2 % n], "+3h", "+3h30m", {}),
-        ("day_burning", lum(11, 2), "+0s", "+2d", {"cause": "photocell"}),
-        ("cycling", lum(4, 3), "+4h", "+8h", {"period_s": 300, "on_fraction": 0.6}),
+        ("lamp_failure", lum(3), "+35m", "+14h", {"standby_w": 0.4}),
+        ("driver_failure", lum(7, 1), "+40m", None, {}),
+        ("comm_loss", ctl[2 % n], "+35m", "+3h30m", {}),
+        ("day_burning", lum(always[0], 2), "+0s", "+2d", {"cause": "photocell"}),
+        ("cycling", lum(4, 3), "+45m", "+8h", {"period_s": 300, "on_fraction": 0.6}),
         ("over_voltage", lum(5), "+5h", "+5h20m", {"factor": 1.15}),
         ("under_voltage", lum(6), "+6h", "+6h15m", {"factor": 0.82}),
         ("power_drift", lum(8), "+0s", None, {"rate_per_day": 0.02}),
@@ -104,23 +180,56 @@ def demo_scenario(inventory, start: datetime) -> dict:
     }
 
 
+def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime | None,
+                  rate: float, rejects: int, faults_open: int, kwh: float,
+                  saved_kwh: float) -> str:
+    """Simulated time (the newest record), readings per second, faults open, energy booked and
+    saved so far, and how far live state (luminaire_state) trails the newest record."""
+    sim = f"{latest:%m-%d %H:%M}" if latest else "waiting"
+    lag = f"{(latest - state_at).total_seconds():.0f}s" if latest and state_at else "-"
+    return (f"{elapsed_s:5.0f}s sim {sim} | {rate:,.0f} readings/s | rejects {rejects:,} | "
+            f"faults open {faults_open:,} | {kwh:,.1f} kWh booked, {saved_kwh:,.1f} saved "
+            f"(whole days) | "
+            f"state lag {lag}")
+
+
 def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
     out = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen, sig: int, timeout_s: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, sig)
+def _group_alive(pgid: int) -> bool:
     try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        log.warning("pid %d did not stop; killing it", proc.pid)
-        proc.kill()
-        proc.wait(10)
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop(proc: subprocess.Popen, sig: int, timeout_s: float = 20.0) -> None:
+    """Stop a child and what it started: each child leads a session (process group) of its own,
+    so workers it forked (uvicorn's) are stopped with it, and killed if they outlive it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d did not stop; killing it", proc.pid)
+            proc.kill()
+            proc.wait(10)
+    if _group_alive(proc.pid):  # the leader is gone; its own children are not
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            wait_for(lambda: not _group_alive(proc.pid), 10.0, f"process group {proc.pid}")
+        except StackError:
+            log.warning("process group %d did not stop; killing it", proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_demo(stack: Stack, options: DemoOptions) -> int:
@@ -128,10 +237,14 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     migrate(endpoints.dsn())
     console.print(f"[bold]Luciole demo[/bold] — MQTT {endpoints.mqtt_host}:{endpoints.mqtt_port}, "
                   f"PostgreSQL {endpoints.pg_host}:{endpoints.pg_port}/{endpoints.pg_database}")
-    inventory = build_inventory(options.controllers, options.luminaires, seed=options.seed)
+    inventory = build_inventory(options.controllers, options.luminaires, seed=options.seed,
+                                switched_fraction=options.switched_fraction)
     added = seed_inventory(endpoints.dsn(), inventory)
+    with psycopg.connect(endpoints.dsn()) as conn:
+        switched = mark_switched(conn, inventory)
     console.print(f"region: {inventory.n_controllers:,} controllers, {inventory.n_luminaires:,} "
-                  f"luminaires in {len(inventory.tenants)} municipalities (new rows: {added})")
+                  f"luminaires in {len(inventory.tenants)} municipalities, {switched} of "
+                  f"{len(inventory.cabinet_ids)} cabinets switched off by day (new rows: {added})")
 
     out = stack.var / "demo"
     out.mkdir(parents=True, exist_ok=True)
@@ -143,27 +256,6 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         stack.service_account(ingest_account(i + 1), Role.INGEST)
     fleet_targets(stack, FLEET_PUBLISHERS)
     children: list[tuple[str, subprocess.Popen]] = []
-    metrics_ports: list[int] = []
-    for i in range(options.workers):
-        metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
-        worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
-        children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
-                                                   out / f"ingest-{i + 1}.log", worker_env)))
-    start = demo_start(datetime.now(UTC))
-    scenario = out / "scenario.json"
-    scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
-    fleet_argv = [
-        *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
-        "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
-        "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
-        "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
-    ]
-    children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
-    metrics = ", ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports)
-    console.print(f"ingest workers: {options.workers} ({metrics}), fleet at "
-                  f"{options.speed:g}x from {start:%Y-%m-%d %H:%M} UTC; logs in {out}")
-    console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
-
     stopping = False
 
     def _interrupt(*_: object) -> None:
@@ -171,9 +263,54 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         stopping = True
 
     previous = signal.signal(signal.SIGINT, _interrupt)
-    began = time.monotonic()
-    last_rows, last_t = 0, began
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        metrics_ports: list[int] = []
+        start = demo_start(datetime.now(UTC))
+        # Ingest accepts records up to a day past the later of the wall clock and this one, the
+        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
+        clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
+        env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
+        for i in range(options.workers):
+            metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
+            worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
+            children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
+                                                       out / f"ingest-{i + 1}.log", worker_env)))
+        scenario = out / "scenario.json"
+        scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
+        fleet_argv = [
+            *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
+            "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
+            "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
+            "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
+            "--switched-fraction", str(options.switched_fraction),
+        ]
+        children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
+        jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
+        children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
+        api_port = free_port("127.0.0.1")
+        children.append(("api", _spawn([*luciole, "api", "serve", "--workers", str(API_WORKERS),
+                                        "--port", str(api_port)], out / "api.log", env)))
+        (out / "children.json").write_text(json.dumps({name: p.pid for name, p in children}))
+        metrics = ", ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports)
+        console.print(f"ingest workers: {options.workers} ({metrics}), fleet at "
+                      f"{options.speed:g}x from {start:%Y-%m-%d %H:%M} UTC, analytics jobs; "
+                      f"logs in {out}")
+        began = time.monotonic()
+        last_rows, last_t = 0, began
+        api_url = f"http://127.0.0.1:{api_port}"
+        tenant = inventory.tenants[0]
+        logins = create_logins(endpoints.service_dsn(DbService.API), tenant.id, tenant.name)
+        wait_for(lambda: stopping or api_healthy(api_url) or children[-1][1].poll() is not None,
+                 120.0, "the API", interval_s=0.5)
+        if api_healthy(api_url):
+            console.print(f"[bold]API[/bold] {api_url} (docs {api_url}/docs) — dashboard: "
+                          f"[bold]{api_url}/dashboard[/bold]")
+        console.print("logins (POST /api/v1/auth/token; passwords generated for this run):")
+        for login in logins:
+            console.print(f"  {login.role:<15} {login.email:<40} {login.password}",
+                          highlight=False)
+        console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
         with psycopg.connect(endpoints.dsn(), autocommit=True) as conn:
             while not stopping:
                 if options.duration_s is not None and time.monotonic() - began >= options.duration_s:
@@ -188,16 +325,20 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                     continue
                 status = conn.execute(STATUS).fetchone()
                 assert status is not None  # an aggregate query has one row
-                rows, rejects, kwh, latest, failing = status
-                rate = (rows - last_rows) / (now - last_t)
-                sim = f"{latest:%m-%d %H:%M}" if latest else "waiting"
-                console.print(f"{now - began:5.0f}s sim {sim} | rows {rows:,} ({rate:,.0f}/s) | "
-                              f"rejects {rejects:,} | {kwh:,.1f} kWh | failing {failing:,}")
+                rows, rejects, latest, state_at, faults_open, kwh, saved_kwh = status
+                console.print(progress_line(now - began, latest, state_at, (rows - last_rows)
+                                            / (now - last_t), rejects, faults_open, kwh,
+                                            saved_kwh), highlight=False)
                 last_rows, last_t = rows, now
     finally:
+        # The handlers stay until every child is stopped: a second Ctrl-C (or a SIGTERM) during
+        # the clean-up must not cut it short and leave children running.
+        for name, proc in reversed(children):  # the API, jobs, fleet, then the workers drain
+            # the job runner stops between passes, and a pass can take a while on a busy machine
+            _stop(proc, signal.SIGINT if name == "fleet" else signal.SIGTERM,
+                  timeout_s=90.0 if name == "jobs" else 20.0)
         signal.signal(signal.SIGINT, previous)
-        for name, proc in reversed(children):  # the fleet first, then the workers drain and stop
-            _stop(proc, signal.SIGINT if name == "fleet" else signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous_term)
     pictures = render(endpoints.dsn(), out)
     console.print("pictures: " + ", ".join(str(p) for p in pictures))
     console.print(f"fault ground truth: {out / 'fault_labels.csv'}")
