@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     demo = sub.add_parser("demo", help="run the demo: a simulated region, live, until Ctrl-C")
-    demo.add_argument("--controllers", type=int, default=2000)
+    demo.add_argument("--controllers", type=int, default=500)
     demo.add_argument("--luminaires", type=int, default=4, help="per controller")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.add_argument("--workers", type=int, default=2, help="ingest worker processes")

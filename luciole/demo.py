@@ -125,7 +125,7 @@ def api_healthy(url: str) -> bool:
 
 @dataclass(frozen=True)
 class DemoOptions:
-    controllers: int = 2000
+    controllers: int = 500
     luminaires: int = 4
     speed: float = 60.0
     workers: int = 2
