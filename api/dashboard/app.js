@@ -253,7 +253,7 @@ async function openPanel(id) {
 
 // ------------------------------------------------------------------ faults
 
-async function loadFaults(event) {
+async function loadFaults(event, { detail = true } = {}) {
   if (event) event.preventDefault();
   const form = new FormData($("fault-filters"));
   const q = new URLSearchParams();
@@ -271,7 +271,7 @@ async function loadFaults(event) {
     "Map")))));
   if (!faults.length) fill(body, h("tr", {}, h("td", { colspan: 8 }, "No fault matches.")));
   const wanted = new URLSearchParams(location.hash.split("?")[1] || "").get("id");
-  if (wanted) await showFault(Number(wanted));
+  if (wanted && detail) await showFault(Number(wanted));
 }
 
 async function showOnMap(fault) {
@@ -291,7 +291,7 @@ async function faultAction(id, path, body, done) {
   try {
     await api(`/faults/${id}/${path}`, { method: "POST", body });
     say(done, "info");
-    await loadFaults();
+    await loadFaults(null, { detail: false });
     await showFault(id);
   } catch (err) { report(err); }
 }

@@ -61,8 +61,11 @@ def log_in(driver: WebDriver, served: Served, assets: TenantAssets, role: Role) 
 
 
 def text_of(driver: WebDriver, css: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found and found[0].is_displayed() else ""
+    """The visible text of the first element matching `css` ("" when absent or hidden), read in
+    one step so a re-render between finding and reading cannot break it."""
+    return driver.execute_script(  # type: ignore[no-any-return]
+        "const el = document.querySelector(arguments[0]);"
+        " return el && el.checkVisibility() ? el.innerText : ''", css)
 
 
 def map_features(driver: WebDriver) -> int | None:
