@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import APIRouter
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from api.roles import TENANT_ROLES, Role
 
@@ -122,7 +122,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/grid/supply-points"): GRID,
     ("GET", f"{V1}/grid/supply-points/{{ean}}/energy"): GRID,
     ("GET", f"{V1}/grid/settlement/{{ean}}/{{day}}"): GRID,
+    # the dashboard's settings (the optional tile URL); its static files are a public mount below
+    ("GET", f"{V1}/dashboard/config"): PUBLIC,
 }
+
+PUBLIC_MOUNTS = frozenset({"/dashboard"})
+"""Static file mounts, public: the dashboard's page and code (its data comes from the routes)."""
 
 
 def _methods(route: object) -> list[str]:
@@ -164,6 +169,9 @@ class Registry:
         """Every route declared, every declaration a route: else UndeclaredRoute."""
         seen: set[tuple[str, str]] = set()
         missing: list[str] = []
+        for route in routes:
+            if isinstance(route, Mount) and route.path not in PUBLIC_MOUNTS:
+                missing.append(f"mount {route.path}")
         for method, path in flatten(routes):
             seen.add((method, path))
             if (method, path) not in self.rules:

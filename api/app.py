@@ -11,7 +11,7 @@ from typing import IO
 from fastapi import Depends, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import open311, opendata, problems, worker_slot
+from api import dashboard_app, open311, opendata, problems, worker_slot
 from api.access import RULES, V1, Registry
 from api.command_link import CommandLink
 from api.deps import Conn, authorize, connection
@@ -77,6 +77,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
     for public in (opendata.router(connection), open311.router(connection)):
         app.include_router(registry.public_router(public, prefix=V1), prefix=V1)
 
+    dashboard_app.install(app, settings.tile_url)  # static files at /dashboard, public
     registry.check(app.routes)  # an undeclared route (or a rule for no route) stops here
     app.state.settings = settings
     app.state.registry = registry

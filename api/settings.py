@@ -28,6 +28,8 @@ class ApiSettings(BaseSettings):
 
     mqtt_host: str | None = Field(None, description="broker host (commands leave through it)")
     mqtt_port: int | None = Field(None, ge=1, le=65535)
+    tile_url: str | None = Field(None, description="the dashboard map's raster tiles, e.g. "
+                                 "https://tiles.example/{z}/{x}/{y}.png (none: a plain background)")
     mqtt_username: str | None = Field(None, description="the API's broker account")
     mqtt_password: SecretStr | None = None
     mqtt_accounts: list[MqttAccount] = Field(

@@ -1,0 +1,423 @@
+// The dashboard: login, map, faults, commands; hash routes (#/map, #/faults, #/commands).
+import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
+import { h, fill, when, details } from "./dom.js";
+
+const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
+const OPERATE = new Set(["admin", "operator"]); // assign
+const LIVE_EVERY_MS = 5000;
+const LIVE_PAGES_PER_TICK = 5; // of 1,000 luminaires: a sweep of 100,000 takes 100 s
+const PROGRESS_EVERY_MS = 2000;
+const COLOURS = {
+  fault: "#d62828", offline: "#8d99ae", off: "#2b2d42", dimmed: "#f4a261", on: "#ffd60a", unknown: "#c0c0c0",
+};
+
+const state = {
+  me: null,
+  map: null,
+  byDevice: new Map(), // "controller/idx" -> luminaire id
+  features: new Map(), // luminaire id -> feature
+  faultIds: new Set(), // luminaire ids with an open fault (feature-state fault)
+  liveCursor: null,
+  timers: new Set(),
+};
+window.luciole = state; // for the browser tests and for curious technicians
+
+const $ = (id) => document.getElementById(id);
+const may = (roles) => state.me && roles.has(state.me.role);
+
+function say(text, kind = "error") {
+  const box = $("message");
+  box.className = kind;
+  fill(box, text);
+  box.hidden = !text;
+}
+
+function report(err) {
+  say(err instanceof ApiError ? err.message : `Something went wrong: ${err.message}`);
+}
+
+function every(ms, fn) {
+  const id = setInterval(() => fn().catch(report), ms);
+  state.timers.add(id);
+  return id;
+}
+
+function stop(id) { clearInterval(id); state.timers.delete(id); }
+
+// ------------------------------------------------------------------ login
+
+async function login(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  fill($("login-error"));
+  try {
+    const issued = await api("/auth/token", { method: "POST", form: {
+      username: form.get("username"), password: form.get("password") } });
+    token.set(issued.access_token);
+    await start();
+  } catch (err) {
+    fill($("login-error"), err.status === 401 ? "Wrong email or password (or the account is locked for a while)."
+      : err.message);
+  }
+}
+
+function logout() {
+  token.clear();
+  for (const id of state.timers) clearInterval(id);
+  state.timers.clear();
+  location.hash = "#/login";
+  location.reload();
+}
+
+async function start() {
+  try {
+    state.me = await api("/me");
+  } catch (err) {
+    token.clear();
+    show("login");
+    return;
+  }
+  if (!state.me.tenant) {
+    fill($("login-error"), "This dashboard is for a municipality's users; the grid operator uses the API.");
+    token.clear();
+    show("login");
+    return;
+  }
+  $("bar").hidden = false;
+  fill($("who"), `${state.me.tenant} · ${state.me.role}`);
+  document.body.dataset.role = state.me.role;
+  for (const el of document.querySelectorAll(".field-only")) el.hidden = !may(FIELD);
+  if (!location.hash || location.hash === "#/login") location.hash = "#/map";
+  route();
+}
+
+// ------------------------------------------------------------------ routing
+
+function show(page) {
+  for (const el of document.querySelectorAll(".page")) el.hidden = el.id !== `page-${page}`;
+  for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("current", a.dataset.page === page);
+}
+
+function route() {
+  if (!state.me) { show("login"); return; }
+  const [page, query] = location.hash.replace(/^#\//, "").split("?");
+  const params = new URLSearchParams(query || "");
+  say("");
+  if (page === "faults") { show("faults"); loadFaults().catch(report); }
+  else if (page === "commands") { show("commands"); loadCommands().catch(report); }
+  else {
+    show("map");
+    openMap().then(() => {
+      if (params.get("l")) focusLuminaire(Number(params.get("l")));
+    }).catch(report);
+  }
+}
+
+// ------------------------------------------------------------------ map
+
+function statusOf(props) {
+  if (state.faultIds.has(props.id)) return "open fault";
+  if (props.online === false) return "offline";
+  if (props.level === null || props.level === undefined) return "no reading yet";
+  if (props.level === 0) return "off";
+  if (props.level < 254) return "dimmed";
+  return "on";
+}
+
+const LEVEL = ["coalesce", ["feature-state", "level"], ["get", "level"], -1];
+const COLOUR = ["case",
+  ["boolean", ["feature-state", "fault"], false], COLOURS.fault,
+  ["!", ["coalesce", ["feature-state", "online"], ["get", "online"], false]], COLOURS.offline,
+  ["<", LEVEL, 0], COLOURS.unknown,
+  ["==", LEVEL, 0], COLOURS.off,
+  ["<", LEVEL, 254], COLOURS.dimmed,
+  COLOURS.on];
+
+async function openMap() {
+  if (state.map) { state.map.resize(); return; }
+  const config = await api("/dashboard/config");
+  const sources = {};
+  const layers = [{ id: "background", type: "background", paint: { "background-color": "#e8ecef" } }];
+  if (config.tile_url) {
+    sources.tiles = { type: "raster", tiles: [config.tile_url], tileSize: 256 };
+    layers.push({ id: "tiles", type: "raster", source: "tiles" });
+  }
+  const map = new maplibregl.Map({
+    container: "map", style: { version: 8, sources, layers }, center: [4.35, 50.85], zoom: 11,
+    attributionControl: false,
+  });
+  state.map = map;
+  map.addControl(new maplibregl.NavigationControl(), "top-left");
+  await new Promise((resolve) => map.once("load", resolve));
+  const [collection, cabinets] = await Promise.all([api("/luminaires.geojson"), api("/cabinets")]);
+  const located = collection.features.filter((f) => f.geometry);
+  for (const f of located) {
+    f.properties.id = f.id;
+    state.features.set(f.id, f);
+    state.byDevice.set(`${f.properties.controller_id}/${f.properties.idx}`, f.id);
+  }
+  map.addSource("cabinets", { type: "geojson", data: { type: "FeatureCollection", features: cabinets
+    .filter((c) => c.lat !== null && c.lon !== null)
+    .map((c) => ({ type: "Feature", geometry: { type: "Point", coordinates: [c.lon, c.lat] },
+      properties: { id: c.id, name: c.name } })) } });
+  map.addLayer({ id: "cabinets", type: "circle", source: "cabinets", paint: {
+    "circle-radius": 7, "circle-color": "#fff", "circle-stroke-color": "#14213d", "circle-stroke-width": 3 } });
+  map.addSource("luminaires", { type: "geojson", data: { type: "FeatureCollection", features: located } });
+  map.addLayer({ id: "luminaires", type: "circle", source: "luminaires", paint: {
+    "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 2, 16, 6],
+    "circle-color": COLOUR, "circle-stroke-color": "#0006", "circle-stroke-width": 0.5 } });
+  map.on("click", "luminaires", (e) => openPanel(e.features[0].id).catch(report));
+  map.on("click", "cabinets", (e) => say(`Cabinet ${e.features[0].properties.id}`, "info"));
+  map.on("mouseenter", "luminaires", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "luminaires", () => { map.getCanvas().style.cursor = ""; });
+  fitTo(located);
+  fill($("legend"), Object.entries({ on: "on", dimmed: "dimmed", off: "off", offline: "offline",
+    fault: "open fault", unknown: "no reading" })
+    .map(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]));
+  await refreshFaults();
+  every(LIVE_EVERY_MS, refreshLive);
+  every(LIVE_EVERY_MS * 6, refreshFaults);
+  state.mapReady = true;
+}
+
+function fitTo(features) {
+  if (!features.length) return;
+  const bounds = new maplibregl.LngLatBounds();
+  for (const f of features) bounds.extend(f.geometry.coordinates);
+  state.map.fitBounds(bounds, { padding: 40, maxZoom: 17, duration: 0 });
+}
+
+async function refreshFaults() {
+  const open = await all("/faults?state=open");
+  const now = new Set();
+  for (const fault of open) {
+    const id = state.byDevice.get(`${fault.controller_id}/${fault.luminaire_idx}`);
+    if (id !== undefined) now.add(id);
+  }
+  for (const id of state.faultIds) if (!now.has(id)) state.map.setFeatureState({ source: "luminaires", id }, { fault: false });
+  for (const id of now) state.map.setFeatureState({ source: "luminaires", id }, { fault: true });
+  state.faultIds = now;
+}
+
+// Live state: a few pages of /live per tick, continuing where the last tick stopped.
+async function refreshLive() {
+  if (!state.map || document.hidden) return;
+  for (let i = 0; i < LIVE_PAGES_PER_TICK; i++) {
+    const cursor = state.liveCursor ? `&cursor=${encodeURIComponent(state.liveCursor)}` : "";
+    const page = await api(`/live?limit=1000${cursor}`);
+    for (const item of page.items) {
+      if (!state.features.has(item.id)) continue;
+      state.map.setFeatureState({ source: "luminaires", id: item.id },
+        { level: item.level, online: item.online, failure: item.failure });
+      const props = state.features.get(item.id).properties;
+      props.level = item.level; props.online = item.online;
+    }
+    state.liveCursor = page.next_cursor;
+    state.liveTicks = (state.liveTicks || 0) + 1;
+    if (!page.next_cursor) break;
+  }
+}
+
+async function focusLuminaire(id) {
+  const f = state.features.get(id);
+  if (f) state.map.jumpTo({ center: f.geometry.coordinates, zoom: 17 });
+  await openPanel(id);
+}
+
+async function openPanel(id) {
+  const panel = $("panel");
+  panel.hidden = false;
+  fill(panel, "Loading…");
+  const [lum, live] = await Promise.all([api(`/luminaires/${id}`), api(`/live/${id}`)]);
+  const faults = (await all(`/faults?state=open&controller=${encodeURIComponent(lum.controller_id)}`))
+    .filter((f) => f.luminaire_idx === lum.idx || f.luminaire_idx === null);
+  const commandBox = may(FIELD) ? levelForm({ luminaire: id }) : null;
+  fill(panel,
+    h("button", { type: "button", onclick: () => { panel.hidden = true; } }, "Close"),
+    h("h2", {}, `Luminaire ${lum.id}`),
+    h("p", { id: "panel-status" }, `Now: ${statusOf({ id, online: live.online, level: live.level })}`),
+    h("h3", {}, "Live"),
+    details([["level", live.level === null ? null : `${live.level} / 254`],
+      ["power", live.power_w === null ? null : `${live.power_w} W`], ["voltage", live.voltage_v && `${live.voltage_v} V`],
+      ["driver", live.driver_temp_c && `${live.driver_temp_c} °C`], ["reading at", when(live.time)],
+      ["controller online", live.online ? "yes" : "no"], ["last seen", when(live.last_seen)]]),
+    h("h3", {}, "Inventory"),
+    details([["controller", lum.controller_id], ["output", lum.idx], ["model", lum.model], ["GTIN", lum.gtin],
+      ["serial", lum.serial], ["rated power", lum.rated_power_w && `${lum.rated_power_w} W`],
+      ["road class", lum.road_class], ["installed", when(lum.installed_at)]]),
+    h("h3", {}, `Open faults (${faults.length})`),
+    h("ul", { id: "panel-faults" }, faults.map((f) => h("li", {},
+      h("a", { href: `#/faults?id=${f.id}` }, `${f.kind} (${f.severity})`), `: ${f.cause}`))),
+    commandBox);
+}
+
+// ------------------------------------------------------------------ faults
+
+async function loadFaults(event, { detail = true } = {}) {
+  if (event) event.preventDefault();
+  const form = new FormData($("fault-filters"));
+  const q = new URLSearchParams();
+  if (form.get("state")) q.set("state", form.get("state"));
+  if (form.get("kind")) q.set("kind", form.get("kind").trim());
+  const faults = await all(`/faults?${q}`, 500);
+  const body = $("fault-table").querySelector("tbody");
+  fill(body, faults.map((f) => h("tr", { class: "clickable", dataset: { fault: f.id },
+    onclick: () => showFault(f.id).catch(report) },
+  h("td", {}, when(f.raised_at)), h("td", {}, f.kind), h("td", {}, f.severity),
+  h("td", { class: "fault-state" }, f.state),
+  h("td", {}, f.controller_id ? `${f.controller_id}${f.luminaire_idx === null ? "" : ` #${f.luminaire_idx}`}` : f.cabinet_id),
+  h("td", {}, f.cause), h("td", {}, f.assigned_to ?? "—"),
+  h("td", {}, h("button", { type: "button", onclick: (e) => { e.stopPropagation(); showOnMap(f).catch(report); } },
+    "Map")))));
+  if (!faults.length) fill(body, h("tr", {}, h("td", { colspan: 8 }, "No fault matches.")));
+  const wanted = new URLSearchParams(location.hash.split("?")[1] || "").get("id");
+  if (wanted && detail) await showFault(Number(wanted));
+}
+
+async function showOnMap(fault) {
+  if (!state.mapReady) { location.hash = "#/map"; await waitFor(() => state.mapReady); }
+  const id = state.byDevice.get(`${fault.controller_id}/${fault.luminaire_idx ?? 0}`);
+  if (id === undefined) { say("This fault's luminaire has no position on the map."); return; }
+  location.hash = `#/map?l=${id}`;
+}
+
+function waitFor(check) {
+  return new Promise((resolve) => {
+    const id = setInterval(() => { if (check()) { clearInterval(id); resolve(); } }, 100);
+  });
+}
+
+async function faultAction(id, path, body, done) {
+  try {
+    await api(`/faults/${id}/${path}`, { method: "POST", body });
+    say(done, "info");
+    await loadFaults(null, { detail: false });
+    await showFault(id);
+  } catch (err) { report(err); }
+}
+
+async function showFault(id) {
+  const f = await api(`/faults/${id}`);
+  const box = $("fault-detail");
+  box.hidden = false;
+  const comment = h("input", { name: "comment", placeholder: "comment", maxlength: 2000 });
+  const assignee = h("input", { name: "assignee", type: "number", min: 1, placeholder: "user id" });
+  fill(box,
+    h("h2", {}, `Fault ${f.id}: ${f.kind}`),
+    h("p", { class: "cause" }, f.cause),
+    details([["state", f.state], ["severity", f.severity], ["raised", when(f.raised_at)],
+      ["acknowledged", when(f.acknowledged_at)], ["cleared", when(f.cleared_at)], ["assigned to", f.assigned_to],
+      ["last evidence", when(f.last_evidence_at)]]),
+    h("div", { class: "actions" },
+      may(FIELD) && f.state === "open" && h("button", { type: "button", id: "acknowledge",
+        onclick: () => faultAction(id, "acknowledge", { text: "" }, "Acknowledged.") }, "Acknowledge"),
+      may(OPERATE) && [assignee, h("button", { type: "button", id: "assign", onclick: () =>
+        faultAction(id, "assign", { user_id: assignee.value ? Number(assignee.value) : null }, "Assigned.") }, "Assign"),
+      h("button", { type: "button", onclick: () =>
+        faultAction(id, "assign", { user_id: state.me.user_id }, "Assigned to you.") }, "Assign to me")],
+      may(FIELD) && [comment, h("button", { type: "button", id: "add-comment", onclick: () =>
+        comment.value.trim() && faultAction(id, "comments", { text: comment.value }, "Comment added.") }, "Comment")]),
+    h("h3", {}, "History"),
+    h("ul", { id: "fault-history" }, f.history.map((e) => h("li", {},
+      `${when(e.at)} · ${e.action}${e.user_id ? ` by user ${e.user_id}` : ""}${e.text ? ": " : ""}`, e.text))));
+}
+
+// ------------------------------------------------------------------ commands
+
+function levelForm(target) {
+  const level = h("input", { type: "number", min: 0, max: 254, value: 127, name: "level" });
+  const minutes = h("input", { type: "number", min: 1, max: 10080, value: 60, name: "expires" });
+  return h("form", { class: "panel-command", onsubmit: (e) => {
+    e.preventDefault();
+    send(target, { type: "set_level", level: Number(level.value) }, Number(minutes.value)).catch(report);
+  } }, h("h3", {}, "Command"), h("label", {}, "Level (0–254)", level),
+  h("label", {}, "Expires in (minutes)", minutes), h("button", { type: "submit" }, "Set level"));
+}
+
+async function loadCommands() {
+  const form = $("command-form");
+  if (may(FIELD) && !form.group.options.length) {
+    const groups = await api("/groups");
+    fill(form.group, (groups.items || groups).map((g) => h("option", { value: g.id }, `${g.name} (${g.id})`)));
+  }
+  const batches = await api("/commands?limit=20");
+  fill($("command-list"), batches.items.map((b) => h("li", {},
+    h("a", { href: "#/commands", onclick: (e) => { e.preventDefault(); watch(b.id).catch(report); } },
+      `${when(b.issued_at)}: ${describe(b.body)} → ${describeTarget(b.target)}, ${b.devices} device(s)`))));
+  if (!batches.items.length) fill($("command-list"), h("li", {}, "No command yet."));
+}
+
+function describe(body) {
+  if (body.type === "set_level") return `set level ${body.level}`;
+  return body.type || "command";
+}
+
+function describeTarget(t) {
+  if (t.group) return `group ${t.group}`;
+  if (t.luminaire) return `luminaire ${t.luminaire}`;
+  if (t.tenant) return "every luminaire";
+  return "?";
+}
+
+async function sendFromForm(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const target = form.get("kind") === "group" ? { group: Number(form.get("group")) }
+    : { luminaire: Number(form.get("luminaire")) };
+  const action = form.get("action") === "identify" ? { type: "identify" }
+    : { type: "set_level", level: Number(form.get("level")) };
+  await send(target, action, Number(form.get("expires"))).catch(report);
+}
+
+async function send(target, action, minutes) {
+  const issued = await api("/commands", { method: "POST",
+    body: { target, action, expires_in_s: Math.max(10, Math.round(minutes * 60)) } });
+  if (!location.hash.startsWith("#/commands")) {
+    location.hash = "#/commands";
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let the page switch first
+  }
+  say(`Command sent to ${issued.devices} device(s).`, "info");
+  await watch(issued.id);
+}
+
+let watching = null;
+async function watch(batchId) {
+  if (watching) { stop(watching); watching = null; }
+  const box = $("command-progress");
+  box.hidden = false;
+  const tick = async () => {
+    const p = await api(`/commands/${batchId}`);
+    const devices = p.devices || p.not_done;
+    fill(box,
+      h("h2", {}, `${describe(p.body)} → ${describeTarget(p.target)}`),
+      h("p", { id: "command-summary" }, p.summary),
+      h("progress", { max: p.total, value: p.counts.done + p.counts.failed + p.counts.expired }),
+      h("p", {}, Object.entries(p.counts).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(" · ")),
+      h("p", {}, `Expires ${when(p.expires_at)}`),
+      h("table", { id: "command-devices" }, h("thead", {}, h("tr", {}, h("th", {}, "Controller"),
+        h("th", {}, "Luminaire"), h("th", {}, "Status"), h("th", {}, "Reason"))),
+      h("tbody", {}, devices.map((d) => h("tr", { dataset: { controller: d.controller_id } },
+        h("td", {}, d.controller_id), h("td", {}, d.luminaire_id ?? "all"),
+        h("td", { class: `status status-${d.status}` }, d.status), h("td", {}, d.reason ?? ""))))),
+      p.devices ? null : h("p", {}, "More than 100 devices: only those that failed or expired are listed."));
+    const pending = p.counts.created + p.counts.sent + p.counts.accepted;
+    if (!pending && watching) { stop(watching); watching = null; }
+  };
+  await tick();
+  watching = every(PROGRESS_EVERY_MS, tick);
+}
+
+// ------------------------------------------------------------------ start
+
+whenUnauthorized(() => {
+  token.clear();
+  state.me = null;
+  say("Your session has ended: please log in again.");
+  show("login");
+});
+$("login-form").addEventListener("submit", login);
+$("logout").addEventListener("click", logout);
+$("fault-filters").addEventListener("submit", (e) => loadFaults(e).catch(report));
+$("command-form").addEventListener("submit", sendFromForm);
+window.addEventListener("hashchange", route);
+if (token.get()) start(); else show("login");

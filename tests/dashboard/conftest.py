@@ -1,0 +1,95 @@
+"""Fixtures of the dashboard's browser tests: the real app served by uvicorn on a free loopback
+port (a thread of the test process), on a fresh database with the API tests' world and the
+session broker; and headless Chromium driven by Selenium (Debian's chromium and
+chromium-driver, installed by scripts/bootstrap.sh: missing, the tests fail and say so)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from api.app import create_app
+from api.settings import ApiSettings
+from luciole.stack import wait_for
+from tests.api.api_world import World, build_world
+from tests.api.conftest import api_settings
+from tests.conftest import RunningStack
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:port
+    world: World
+    db_dsn: str
+    settings: ApiSettings
+
+
+@pytest.fixture
+def world(db_dsn: str) -> World:
+    return build_world(db_dsn)
+
+
+@pytest.fixture
+def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> Iterator[Served]:
+    settings = api_settings(stack, db_dsn, tmp_path / "run")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=2).json()["broker"], 30,
+                 "the dashboard's API server and its broker link")
+        yield Served(url, world, db_dsn, settings)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+def _binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(f"{' or '.join(names)} is missing: scripts/bootstrap.sh installs Debian's chromium "
+                "and chromium-driver, which the dashboard's browser tests need", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = _binary("chromium", "chromium-browser")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(_binary("chromedriver")))
+    driver.set_script_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page(browser: WebDriver, served: Served) -> Iterator[WebDriver]:
+    """The browser on the dashboard, logged out (a fresh session storage)."""
+    browser.get(f"{served.url}/dashboard/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get("about:blank")
+    yield browser
+    browser.get("about:blank")
