@@ -25,7 +25,7 @@ def _faults() -> list[dict[str, object]]:
     assert switched, "the district needs a switched cabinet"
     return [
         {"fault": "lamp_failure", "device": "ctl-000001:0", "start": "+4h", "end": "+7h"},
-        {"fault": "current_too_high", "device": "ctl-000002:1", "start": "+5h",
+        {"fault": "lamp_power_too_high", "device": "ctl-000002:1", "start": "+5h",
          "params": {"factor": 1.5}},
         {"fault": "comm_loss", "device": "ctl-000005", "start": "+3h", "end": "+5h"},
         {"fault": "relay_stuck_on", "device": switched[0], "start": "+12h"},
@@ -57,8 +57,10 @@ def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night)
     got = _by_kind(night)
     inv = district()
     switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
-    assert sorted(got) == ["communicationFailure", "currentTooHigh", "lampFailure",
-                           "relayFailure"], night
+    # a driver drawing 150 % at every level: too high for the level against its own baseline
+    # and, at full level, over its lamp type's absolute ceiling (1.25 x rated input power)
+    assert sorted(got) == ["absoluteLampPowerTooHigh", "communicationFailure", "lampFailure",
+                           "lampPowerTooHigh", "relayFailure"], night
     (lamp,) = got["lampFailure"]
     assert (lamp[2], lamp[3]) == ("ctl-000001", 0)
     assert at(4) <= lamp[4] <= at(4.5)
@@ -66,9 +68,12 @@ def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night)
     assert "expected" in lamp[6] and "no light" in lamp[6]
     # cleared with hysteresis: after three good readings once the lamp works again
     assert at(7) < lamp[5] <= at(7.5)
-    (high,) = got["currentTooHigh"]
+    (high,) = got["lampPowerTooHigh"]
     assert (high[2], high[3]) == ("ctl-000002", 1) and high[5] is None
-    assert " A, " in high[6] and "expected" in high[6]
+    assert "more than its own baseline for that level (expected" in high[6]
+    (absolute,) = got["absoluteLampPowerTooHigh"]
+    assert (absolute[2], absolute[3]) == ("ctl-000002", 1) and absolute[5] is None
+    assert "more than its lamp type may draw at any level (rated" in absolute[6]
     (comm,) = got["communicationFailure"]
     assert comm[2] == "ctl-000005" and at(3) < comm[4] <= at(3.5)
     assert at(5) <= comm[5] <= at(5.25)
