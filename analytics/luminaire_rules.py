@@ -178,12 +178,14 @@ def luminaire_evidence(r: LuminaireReadings, reg: Registry, st: DetectorState,
     # lit, gear working; a lamp that gives no light is lampFailure's (or relayFailure's)
     shining = on_duty & typed & has_power & lit & ~lamp_bit
     at_full = shining & (share >= FULL_SHARE)
+    # over the ceiling at any level raises; only a full-level reading under it clears (a dimmed
+    # lamp under the ceiling says nothing of what it draws at full level)
     put("absoluteLampPowerTooHigh", shining, r.power > ABS_HIGH * rated_in,
-        r.power < ABS_HIGH_OK * rated_in)
+        (share >= FULL_SHARE) & (r.power < ABS_HIGH_OK * rated_in))
     put("absoluteLampPowerTooLow", at_full, r.power < ABS_LOW * rated_in,
         r.power > ABS_LOW_OK * rated_in)
     put("currentTooHigh", shining & has_diag, r.current > CURRENT_HIGH * rated_a,
-        r.current < CURRENT_HIGH_OK * rated_a)
+        (share >= FULL_SHARE) & (r.current < CURRENT_HIGH_OK * rated_a))
     put("currentTooLow", at_full & has_diag, r.current < CURRENT_LOW * rated_a,
         r.current > CURRENT_LOW_OK * rated_a)
     trusted_full = (full_ratio > 1.0 - 0.15) & (full_ratio < 1.0 + 0.15)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from analytics.fault_job import FaultDetectionJob
 from analytics.fault_store import FaultEvent, acknowledge, apply_events
+from analytics import fault_types as ft
 from analytics.fault_types import LAMP_FAILURE
 from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once
@@ -272,3 +274,23 @@ def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_faul
         lamp = conn.execute("SELECT raised_at, cleared_at FROM faults"
                             " WHERE kind = 'lampFailure'").fetchall()
     assert len(lamp) == 1 and lamp[0][1] is None, lamp
+
+
+def test_migration_0017_gives_stored_baseline_power_faults_their_talq_names(db_dsn: str) -> None:
+    """Faults the baseline power rule stored as currentTooHigh/TooLow read as lampPowerTooHigh
+    /TooLow once 0017 ran (the database here is migrated: 0017 is run again on old names)."""
+    from pathlib import Path
+
+    import luciole.migrations
+
+    simulate(db_dsn, district(), scenario([]), 1)
+    old = [dataclasses.replace(ft.LAMP_POWER_TOO_HIGH, name="currentTooHigh"),
+           dataclasses.replace(ft.LAMP_POWER_TOO_LOW, name="currentTooLow")]
+    events = [FaultEvent(kind, True, at(2).timestamp(), "anderlecht", controller_id="ctl-000001",
+                         luminaire_idx=i, cause="test") for i, kind in enumerate(old)]
+    sql = (Path(luciole.migrations.__file__).parent / "0017_lamp_power_names.sql").read_text()
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert apply_events(conn, events) == (2, 0)
+        conn.execute(sql)
+        kinds = conn.execute("SELECT luminaire_idx, kind FROM faults ORDER BY 1").fetchall()
+    assert kinds == [(0, "lampPowerTooHigh"), (1, "lampPowerTooLow")]

@@ -252,3 +252,16 @@ _CAUSE = {"idx": 2, "controller": "ctl-000012", "at": "21:14", "level_pct": 100.
 def test_each_power_and_current_kind_says_what_it_compared_with(
         kind: ft.FaultType, power_w: float, current_a: float, text: str) -> None:
     assert luminaire_cause(kind, power_w=power_w, current_a=current_a, **_CAUSE) == text
+
+
+@pytest.mark.parametrize(("kind", "level", "power", "current", "flag"), [
+    ("absoluteLampPowerTooHigh", 254, 99.0, 0.45, 1),
+    ("absoluteLampPowerTooHigh", 254, 66.0, 0.30, 0),  # under the ceiling at full level: clears
+    ("absoluteLampPowerTooHigh", 229, 40.0, 0.18, -1),  # dimmed under it: says nothing
+    ("currentTooHigh", 254, 66.0, 0.60, 1),
+    ("currentTooHigh", 254, 66.0, 0.30, 0),
+    ("currentTooHigh", 229, 40.0, 0.18, -1),
+])
+def test_a_dimmed_lamp_under_a_ceiling_neither_raises_nor_clears_it(
+        kind: str, level: int, power: float, current: float, flag: int) -> None:
+    assert _flags(level=level, power=power, current=current)[kind] == flag
