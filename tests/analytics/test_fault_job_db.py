@@ -10,9 +10,9 @@ import numpy as np
 import psycopg
 import pytest
 
+from analytics import fault_types as ft
 from analytics.fault_job import FaultDetectionJob
 from analytics.fault_store import FaultEvent, acknowledge, apply_events
-from analytics import fault_types as ft
 from analytics.fault_types import LAMP_FAILURE
 from analytics.metrics import JobMetrics
 from analytics.runner import Scheduled, run_once

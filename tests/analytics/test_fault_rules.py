@@ -265,3 +265,28 @@ def test_each_power_and_current_kind_says_what_it_compared_with(
 def test_a_dimmed_lamp_under_a_ceiling_neither_raises_nor_clears_it(
         kind: str, level: int, power: float, current: float, flag: int) -> None:
     assert _flags(level=level, power=power, current=current)[kind] == flag
+
+
+def _lum(kind: str, t: float, idx: int = 0) -> Detected:
+    return Detected(kind, None, "ctl-000001", idx, None, None, t)
+
+
+@pytest.mark.parametrize(("detected", "row", "counts"), [
+    # 150 % at every level: lampPowerTooHigh is what it must raise; at full level it is over the
+    # lamp type's ceiling too, and that raise is true, not false
+    ([_lum("lampPowerTooHigh", 100.0), _lum("absoluteLampPowerTooHigh", 200.0)],
+     "absoluteLampPowerTooHigh", (1, 1)),
+    ([_lum("lampPowerTooHigh", 100.0)], "lampPowerTooHigh", (1, 1)),
+    # the ceiling raised on a luminaire without a fault that shows it is false
+    ([_lum("absoluteLampPowerTooHigh", 200.0, idx=1)], "absoluteLampPowerTooHigh", (1, 0)),
+    # an implied kind raised twice in one episode: the second is a duplicate
+    ([_lum("absoluteLampPowerTooHigh", 200.0), _lum("absoluteLampPowerTooHigh", 300.0)],
+     "absoluteLampPowerTooHigh", (2, 1)),
+])
+def test_one_physical_fault_may_truly_raise_the_kinds_its_physics_implies(
+        detected: list[Detected], row: str, counts: tuple[int, int]) -> None:
+    labels = [Label("lamp_power_too_high", "ctl-000001:0", 0.0, 1000.0)]
+    s = next(s for s in score(labels, detected) if s.raised_as == row)
+    assert (s.detections, s.true_detections) == counts
+    if row == "lampPowerTooHigh":
+        assert s.recall == 1.0
