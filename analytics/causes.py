@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from analytics import fault_types as ft
+from analytics.detector_state import first_guess_full_w
 from analytics.luminaire_rules import (
+    ABS_HIGH,
+    ABS_LOW,
+    CURRENT_HIGH,
+    CURRENT_LOW,
     CYCLE_RELIGHTS,
     CYCLE_WINDOW_S,
     DRIVER_TEMP_HIGH_C,
+    NOMINAL_V,
     POWER_FACTOR_LOW,
+    RATED_PF,
     VOLTAGE_HIGH_V,
     VOLTAGE_LOW_V,
     tolerance_w,
@@ -28,7 +37,8 @@ def clock(t: float, tz: str) -> str:
 
 def luminaire_cause(kind: ft.FaultType, *, idx: int, controller: str, at: str, power_w: float,
                     level_pct: float, expected_w: float, voltage_v: float, current_a: float,
-                    power_factor: float, temp_c: float, ratio: float, relights: int) -> str:
+                    power_factor: float, temp_c: float, ratio: float, relights: int,
+                    rated_w: float = 0.0) -> str:
     """The cause of a luminaire-reading fault, e.g. "luminaire 2 on controller ctl-000012 draws
     31 W at 20% level since 21:14 (expected 12 ± 2 W)"."""
     who = f"luminaire {idx} on controller {controller}"
@@ -59,10 +69,29 @@ def luminaire_cause(kind: ft.FaultType, *, idx: int, controller: str, at: str, p
     if name == "temperatureTooHigh":
         return (f"{who}: its driver is at {temp_c:.0f} °C since {at} "
                 f"(limit {DRIVER_TEMP_HIGH_C:.0f} °C)")
-    if name in ("currentTooHigh", "currentTooLow"):
-        expected_a = current_a * expected_w / power_w if power_w > 0 else 0.0
-        return (f"{who} draws {current_a:.2f} A, {power_w:.0f} W at {level} since {at} "
-                f"(expected {expected_a:.2f} A, {expected_w:.0f} ± {tol:.0f} W)")
+    if name == "lampPowerTooHigh":
+        return (f"{who} draws {power_w:.0f} W at {level} since {at}, {100 * (ratio - 1):.0f}% "
+                f"more than its own baseline for that level {expect}")
+    if name == "lampPowerTooLow":
+        return (f"{who} draws {power_w:.0f} W at {level} since {at}, {100 * (1 - ratio):.0f}% "
+                f"less than its own baseline for that level {expect}")
+    rated_in = float(first_guess_full_w(np.array([rated_w]))[0])
+    rated_a = rated_in / (NOMINAL_V * RATED_PF)
+    rated = f"rated {rated_w:.0f} W"
+    if name == "absoluteLampPowerTooHigh":
+        return (f"{who} draws {power_w:.0f} W at {level} since {at}, more than its lamp type may "
+                f"draw at any level ({rated}: at most {ABS_HIGH * rated_in:.0f} W)")
+    if name == "absoluteLampPowerTooLow":
+        return (f"{who} draws {power_w:.0f} W at {level} since {at}, less than its lamp type "
+                f"draws at full level ({rated}: at least {ABS_LOW * rated_in:.0f} W)")
+    supply = (f"draws {current_a:.2f} A from the supply ({power_w:.0f} W at {voltage_v:.0f} V, "
+              f"power factor {power_factor:.2f})")
+    if name == "currentTooHigh":
+        return (f"{who} {supply} since {at}, more than its lamp type's rated current allows "
+                f"(at most {CURRENT_HIGH * rated_a:.2f} A)")
+    if name == "currentTooLow":
+        return (f"{who} {supply} at full level since {at}, less than its lamp type draws "
+                f"(at least {CURRENT_LOW * rated_a:.2f} A)")
     if name == "dimmingFailure":
         return (f"{who} draws {power_w:.0f} W at {level} since {at}, as much as at full level "
                 f"{expect}: it does not dim")

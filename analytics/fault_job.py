@@ -135,6 +135,7 @@ def luminaire_events(reg: Registry, r: LuminaireReadings, ev: Evidence, rows: np
             "expected_w": float(ev.expected_w[i]), "voltage_v": float(r.voltage[i]),
             "current_a": float(r.current[i]), "power_factor": float(r.pf[i]),
             "temp_c": float(r.temp[i]), "ratio": float(np.nan_to_num(ev.ratio[i], nan=1.0)),
+            "rated_w": float(reg.lum_rated_w[lum]),
         }
         cause = luminaire_cause(kind, idx=int(reg.lum_idx[lum]), controller=reg.ctl_id[c],
                                 at=clock(t, reg.ctl_tz[c]), relights=int(ev.relights[i]),

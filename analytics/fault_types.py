@@ -39,17 +39,31 @@ POWER_FACTOR_TOO_LOW = FaultType("powerFactorTooLow", "LampMonitorFunction", "lu
                                  3, 6)
 TEMPERATURE_TOO_HIGH = FaultType("temperatureTooHigh", "TemperatureSensorFunction", "luminaire",
                                  "warning", 3, 6)
+#: power against the expected power for the level in force (the luminaire's learned baseline)
+LAMP_POWER_TOO_HIGH = FaultType("lampPowerTooHigh", "LampMonitorFunction", "luminaire", "warning",
+                                3, 6)
+LAMP_POWER_TOO_LOW = FaultType("lampPowerTooLow", "LampMonitorFunction", "luminaire", "warning",
+                               3, 6)
+#: power against fixed thresholds of the lamp type (its rated input power), whatever the level
+ABSOLUTE_LAMP_POWER_TOO_HIGH = FaultType("absoluteLampPowerTooHigh", "LampMonitorFunction",
+                                         "luminaire", "warning", 3, 6)
+ABSOLUTE_LAMP_POWER_TOO_LOW = FaultType("absoluteLampPowerTooLow", "LampMonitorFunction",
+                                        "luminaire", "warning", 3, 6)
+#: supply current against fixed thresholds of the lamp type (its rated current)
 CURRENT_TOO_HIGH = FaultType("currentTooHigh", "LampMonitorFunction", "luminaire", "warning", 3, 6)
 CURRENT_TOO_LOW = FaultType("currentTooLow", "LampMonitorFunction", "luminaire", "warning", 3, 6)
 DIMMING_FAILURE = FaultType("dimmingFailure", "LampMonitorFunction", "luminaire", "warning", 3, 6)
 LAMP_POWER_DRIFT = FaultType("lampPowerDrift", "Luciole", "luminaire", "info", 6, 12)
 POLE_TILTED = FaultType("poleTilted", "Luciole", "controller", "critical", 2, 3)
 
-#: Kinds decided reading by reading on luminaires, in the column order of the flags matrix.
+#: Kinds decided reading by reading on luminaires, in the column order of the flags matrix and
+#: of the stored streaks (detector_luminaire_state): new kinds go at the end. The relative power
+#: rule keeps the columns it had as currentTooHigh/TooLow (migration 0017 renames its faults).
 LUMINAIRE_KINDS: tuple[FaultType, ...] = (
     LAMP_FAILURE, CONTROL_GEAR_FAILURE, RELAY_FAILURE, LAMP_UNEXPECTED_ON, CYCLING_FAILURE,
     SUPPLY_VOLTAGE_TOO_HIGH, SUPPLY_VOLTAGE_TOO_LOW, POWER_FACTOR_TOO_LOW, TEMPERATURE_TOO_HIGH,
-    CURRENT_TOO_HIGH, CURRENT_TOO_LOW, DIMMING_FAILURE, LAMP_POWER_DRIFT, POLE_TILTED,
+    LAMP_POWER_TOO_HIGH, LAMP_POWER_TOO_LOW, DIMMING_FAILURE, LAMP_POWER_DRIFT, POLE_TILTED,
+    ABSOLUTE_LAMP_POWER_TOO_HIGH, ABSOLUTE_LAMP_POWER_TOO_LOW, CURRENT_TOO_HIGH, CURRENT_TOO_LOW,
 )
 KIND_INDEX = {t.name: i for i, t in enumerate(LUMINAIRE_KINDS)}
 

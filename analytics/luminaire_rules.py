@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics import fault_types as ft
-from analytics.detector_state import DetectorState
+from analytics.detector_state import DetectorState, first_guess_full_w
 from analytics.kernels import (
     STANDBY_W,
     TRACK_BAND,
@@ -27,6 +27,18 @@ DRIVER_TEMP_HIGH_C, DRIVER_TEMP_OK_C = 65.0, 60.0
 RATIO_HIGH, RATIO_HIGH_OK = 1.25, 1.15  # power against the baseline for its level
 RATIO_LOW, RATIO_LOW_OK = 0.80, 0.90
 DRIFT_LOW, DRIFT_OK = 1.05, 1.025  # a lasting excess between these and RATIO_HIGH is drift
+#: fixed thresholds of the lamp type, from its rated input power R (first_guess_full_w of the
+#: registered rated power), whatever the luminaire learned. Above 1.25 R, at any level, is more
+#: than the type can draw. The low thresholds are met only where the type draws most: a lit lamp
+#: at (nearly) full level under 0.7 R (a dimmed lamp draws less by design, and a dark one is
+#: lampFailure's).
+ABS_HIGH, ABS_HIGH_OK = 1.25, 1.15
+ABS_LOW, ABS_LOW_OK = 0.70, 0.78
+NOMINAL_V, RATED_PF = 230.0, 0.9  # rated current I_R = R / (230 V x 0.9)
+#: x I_R. High: over what the type draws at full level at 207 V with a power factor of 0.8
+#: (1.25 I_R); 1.5 leaves room. Low: at full level under 0.6 I_R (it draws 0.94 I_R at 230 V).
+CURRENT_HIGH, CURRENT_HIGH_OK = 1.5, 1.4
+CURRENT_LOW, CURRENT_LOW_OK = 0.60, 0.68
 FULL_SHARE = 0.97  # readings at (nearly) full level
 #: below this share the affine power model is off by more than a percent (constant light
 #: output scales the drive, not the driver's fixed losses): such readings are not compared
@@ -156,9 +168,26 @@ def luminaire_evidence(r: LuminaireReadings, reg: Registry, st: DetectorState,
     put("temperatureTooHigh", measured, r.temp > DRIVER_TEMP_HIGH_C, r.temp < DRIVER_TEMP_OK_C)
     not_dimming = y_full > NOT_DIMMING
     drifting = st.open[r.lum, k["lampPowerDrift"]]  # a drift that grew on is no new fault
-    put("currentTooHigh", compared & ~drifting, (ratio > RATIO_HIGH) & (full | ~not_dimming),
+    put("lampPowerTooHigh", compared & ~drifting, (ratio > RATIO_HIGH) & (full | ~not_dimming),
         ratio < RATIO_HIGH_OK)
-    put("currentTooLow", compared, ratio < RATIO_LOW, ratio > RATIO_LOW_OK)
+    put("lampPowerTooLow", compared, ratio < RATIO_LOW, ratio > RATIO_LOW_OK)
+    # the lamp type's fixed thresholds: a luminaire with no rated power has none
+    rated_in = first_guess_full_w(reg.lum_rated_w[r.lum])
+    typed = reg.lum_rated_w[r.lum] > 0
+    rated_a = rated_in / (NOMINAL_V * RATED_PF)
+    # lit, gear working; a lamp that gives no light is lampFailure's (or relayFailure's)
+    shining = on_duty & typed & has_power & lit & ~lamp_bit
+    at_full = shining & (share >= FULL_SHARE)
+    # over the ceiling at any level raises; only a full-level reading under it clears (a dimmed
+    # lamp under the ceiling says nothing of what it draws at full level)
+    put("absoluteLampPowerTooHigh", shining, r.power > ABS_HIGH * rated_in,
+        (share >= FULL_SHARE) & (r.power < ABS_HIGH_OK * rated_in))
+    put("absoluteLampPowerTooLow", at_full, r.power < ABS_LOW * rated_in,
+        r.power > ABS_LOW_OK * rated_in)
+    put("currentTooHigh", shining & has_diag, r.current > CURRENT_HIGH * rated_a,
+        (share >= FULL_SHARE) & (r.current < CURRENT_HIGH_OK * rated_a))
+    put("currentTooLow", at_full & has_diag, r.current < CURRENT_LOW * rated_a,
+        r.current > CURRENT_LOW_OK * rated_a)
     trusted_full = (full_ratio > 1.0 - 0.15) & (full_ratio < 1.0 + 0.15)
     put("dimmingFailure", dimmed & trusted_full, not_dimming, y_full < NOT_DIMMING - 0.08)
     put("lampPowerDrift", compared, (ratio > DRIFT_LOW) & (ratio <= RATIO_HIGH), ratio < DRIFT_OK)

@@ -18,12 +18,14 @@ from functools import cache
 from typing import Any
 
 from analytics.fault_types import (
+    ABSOLUTE_LAMP_POWER_TOO_HIGH,
+    ABSOLUTE_LAMP_POWER_TOO_LOW,
     CONTROL_GEAR_FAILURE,
-    CURRENT_TOO_HIGH,
-    CURRENT_TOO_LOW,
     CYCLING_FAILURE,
     DIMMING_FAILURE,
     LAMP_FAILURE,
+    LAMP_POWER_TOO_HIGH,
+    LAMP_POWER_TOO_LOW,
     LAMP_UNEXPECTED_ON,
     POLE_TILTED,
     RELAY_FAILURE,
@@ -47,7 +49,9 @@ _STATUS_BY_KIND: tuple[tuple[str, frozenset[str]], ...] = (
     ("columnIssue", frozenset({POLE_TILTED.name})),
     ("brokenLantern", frozenset({CONTROL_GEAR_FAILURE.name})),
     ("defectiveLamp", frozenset({LAMP_FAILURE.name, RELAY_FAILURE.name, CYCLING_FAILURE.name,
-                                 DIMMING_FAILURE.name, CURRENT_TOO_HIGH.name, CURRENT_TOO_LOW.name,
+                                 DIMMING_FAILURE.name, LAMP_POWER_TOO_HIGH.name,
+                                 LAMP_POWER_TOO_LOW.name, ABSOLUTE_LAMP_POWER_TOO_HIGH.name,
+                                 ABSOLUTE_LAMP_POWER_TOO_LOW.name,
                                  LAMP_UNEXPECTED_ON.name})),
 )
 

@@ -163,9 +163,14 @@ def report(scores: list[Score]) -> tuple[float, float]:
         table.add_row(s.fault, s.raised_as, str(s.labels), str(s.found), str(s.detections),
                       str(s.duplicates), f"{s.precision:.3f}", f"{s.recall:.3f}", delay)
     console.print(table)
-    precision = min(np.nan_to_num(s.precision, nan=0.0) for s in scores)
-    recall = min(np.nan_to_num(s.recall, nan=0.0) for s in scores)
-    below = [s.fault for s in scores if not (s.precision >= FLOOR and s.recall >= FLOOR)]
+    # kinds raised only as implied by other faults have no labels of their own: no recall
+    scored = [s for s in scores if s.labels]
+    precision = min(np.nan_to_num(s.precision, nan=0.0) for s in scores
+                    if s.labels or s.detections)
+    recall = min(np.nan_to_num(s.recall, nan=0.0) for s in scored)
+    below = [s.fault for s in scores if (s.labels or s.detections)
+             and not (np.nan_to_num(s.precision, nan=0.0) >= FLOOR
+                      and (not s.labels or s.recall >= FLOOR))]
     console.print(f"floor {FLOOR}: min precision {precision - FLOOR:+.3f}, min recall "
                   f"{recall - FLOOR:+.3f} from it; below it: {', '.join(below) or 'none'}")
     return precision, recall

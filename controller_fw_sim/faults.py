@@ -52,8 +52,8 @@ class FaultKind(str, Enum):
     SUPPLY_LOSS = "supply_loss"
     RELAY_STUCK_ON = "relay_stuck_on"
     RELAY_STUCK_OFF = "relay_stuck_off"
-    CURRENT_TOO_HIGH = "current_too_high"
-    CURRENT_TOO_LOW = "current_too_low"
+    LAMP_POWER_TOO_HIGH = "lamp_power_too_high"
+    LAMP_POWER_TOO_LOW = "lamp_power_too_low"
 
 
 DeviceKind = Literal["luminaire", "controller", "cabinet", "sensor"]
@@ -77,8 +77,8 @@ DEVICE_KIND: dict[FaultKind, DeviceKind] = {
     FaultKind.SUPPLY_LOSS: "cabinet",
     FaultKind.RELAY_STUCK_ON: "cabinet",
     FaultKind.RELAY_STUCK_OFF: "luminaire",
-    FaultKind.CURRENT_TOO_HIGH: "luminaire",
-    FaultKind.CURRENT_TOO_LOW: "luminaire",
+    FaultKind.LAMP_POWER_TOO_HIGH: "luminaire",
+    FaultKind.LAMP_POWER_TOO_LOW: "luminaire",
 }
 
 
@@ -146,15 +146,15 @@ class SupplyLossParams(_Params):
     phase: int = Field(0, ge=0, le=3)  # 0: the whole cabinet; 1..3: the controllers on L1..L3
 
 
-class CurrentParams(_Params):
+class PowerScaleParams(_Params):
     factor: float = Field(gt=0)  # input current and power multiplied by this while lit
 
 
-class CurrentTooHighParams(CurrentParams):
+class LampPowerTooHighParams(PowerScaleParams):
     factor: float = Field(1.5, gt=1)  # a failing input stage draws more at every level
 
 
-class CurrentTooLowParams(CurrentParams):
+class LampPowerTooLowParams(PowerScaleParams):
     factor: float = Field(0.6, gt=0, lt=1)  # one of the LED strings open: less at every level
 
 
@@ -176,8 +176,8 @@ PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.SUPPLY_LOSS: SupplyLossParams,
     FaultKind.RELAY_STUCK_ON: NoParams,
     FaultKind.RELAY_STUCK_OFF: NoParams,
-    FaultKind.CURRENT_TOO_HIGH: CurrentTooHighParams,
-    FaultKind.CURRENT_TOO_LOW: CurrentTooLowParams,
+    FaultKind.LAMP_POWER_TOO_HIGH: LampPowerTooHighParams,
+    FaultKind.LAMP_POWER_TOO_LOW: LampPowerTooLowParams,
 }
 
 
@@ -672,7 +672,7 @@ def apply_faults(
     """Apply every fault active at t to ``state``, in a fixed order.
 
     Order: level faults (day_burning, cycling), then electrical ones (dimming_failure,
-    current_too_high/low, driver_over_temperature, power_drift, low_power_factor, over/under
+    lamp_power_too_high/low, driver_over_temperature, power_drift, low_power_factor, over/under
     voltage), then failures that override them (lamp_failure, driver_failure,
     relay_stuck_off), then cabinet (supply_loss, relay_stuck_on: the contactor, cabinet_leakage),
     controller and sensor faults.
@@ -691,8 +691,8 @@ def apply_faults(
     state = cycling(state, m(K.CYCLING), schedule.elapsed_s(K.CYCLING, t, lum),
                     p(K.CYCLING, "period_s"), p(K.CYCLING, "on_fraction"))
     state = dimming_failure(state, m(K.DIMMING_FAILURE))
-    state = current_scale(state, m(K.CURRENT_TOO_HIGH), p(K.CURRENT_TOO_HIGH, "factor"))
-    state = current_scale(state, m(K.CURRENT_TOO_LOW), p(K.CURRENT_TOO_LOW, "factor"))
+    state = current_scale(state, m(K.LAMP_POWER_TOO_HIGH), p(K.LAMP_POWER_TOO_HIGH, "factor"))
+    state = current_scale(state, m(K.LAMP_POWER_TOO_LOW), p(K.LAMP_POWER_TOO_LOW, "factor"))
     state = driver_over_temperature(
         state, m(K.DRIVER_OVER_TEMPERATURE), schedule.elapsed_s(K.DRIVER_OVER_TEMPERATURE, t, lum),
         p(K.DRIVER_OVER_TEMPERATURE, "extra_c"), p(K.DRIVER_OVER_TEMPERATURE, "tau_s"))

@@ -31,7 +31,7 @@ LUMINAIRE_KINDS = (
     FaultKind.LAMP_FAILURE, FaultKind.DRIVER_FAILURE, FaultKind.CYCLING, FaultKind.OVER_VOLTAGE,
     FaultKind.UNDER_VOLTAGE, FaultKind.POWER_DRIFT, FaultKind.LOW_POWER_FACTOR,
     FaultKind.DIMMING_FAILURE, FaultKind.DRIVER_OVER_TEMPERATURE, FaultKind.RELAY_STUCK_OFF,
-    FaultKind.CURRENT_TOO_HIGH, FaultKind.CURRENT_TOO_LOW, FaultKind.DAY_BURNING,
+    FaultKind.LAMP_POWER_TOO_HIGH, FaultKind.LAMP_POWER_TOO_LOW, FaultKind.DAY_BURNING,
 )
 CONTROLLER_KINDS = (FaultKind.COMM_LOSS, FaultKind.TILT)
 CABINET_KINDS = (FaultKind.SUPPLY_LOSS, FaultKind.RELAY_STUCK_ON, FaultKind.CABINET_LEAKAGE)
@@ -64,9 +64,9 @@ def _params(kind: FaultKind, rng: np.random.Generator) -> dict[str, float | int]
             return {"power_factor": float(u(0.5, 0.7))}
         case FaultKind.DRIVER_OVER_TEMPERATURE:
             return {"extra_c": float(u(60, 80))}
-        case FaultKind.CURRENT_TOO_HIGH:
+        case FaultKind.LAMP_POWER_TOO_HIGH:
             return {"factor": float(u(1.35, 1.6))}
-        case FaultKind.CURRENT_TOO_LOW:
+        case FaultKind.LAMP_POWER_TOO_LOW:
             return {"factor": float(u(0.4, 0.7))}
         case FaultKind.CABINET_LEAKAGE:
             return {"current_a": float(u(1.5, 4.0))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from analytics import fault_types as ft
 from analytics.fault_job import FaultDetectionJob
 from analytics.fault_store import FaultEvent, acknowledge, apply_events
 from analytics.fault_types import LAMP_FAILURE
@@ -25,7 +27,7 @@ def _faults() -> list[dict[str, object]]:
     assert switched, "the district needs a switched cabinet"
     return [
         {"fault": "lamp_failure", "device": "ctl-000001:0", "start": "+4h", "end": "+7h"},
-        {"fault": "current_too_high", "device": "ctl-000002:1", "start": "+5h",
+        {"fault": "lamp_power_too_high", "device": "ctl-000002:1", "start": "+5h",
          "params": {"factor": 1.5}},
         {"fault": "comm_loss", "device": "ctl-000005", "start": "+3h", "end": "+5h"},
         {"fault": "relay_stuck_on", "device": switched[0], "start": "+12h"},
@@ -57,8 +59,10 @@ def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night)
     got = _by_kind(night)
     inv = district()
     switched = [c for c, s in zip(inv.cabinet_ids, inv.switched.tolist(), strict=True) if s]
-    assert sorted(got) == ["communicationFailure", "currentTooHigh", "lampFailure",
-                           "relayFailure"], night
+    # a driver drawing 150 % at every level: too high for the level against its own baseline
+    # and, at full level, over its lamp type's absolute ceiling (1.25 x rated input power)
+    assert sorted(got) == ["absoluteLampPowerTooHigh", "communicationFailure", "lampFailure",
+                           "lampPowerTooHigh", "relayFailure"], night
     (lamp,) = got["lampFailure"]
     assert (lamp[2], lamp[3]) == ("ctl-000001", 0)
     assert at(4) <= lamp[4] <= at(4.5)
@@ -66,9 +70,12 @@ def test_each_injected_fault_is_raised_once_with_a_cause_and_nothing_else(night)
     assert "expected" in lamp[6] and "no light" in lamp[6]
     # cleared with hysteresis: after three good readings once the lamp works again
     assert at(7) < lamp[5] <= at(7.5)
-    (high,) = got["currentTooHigh"]
+    (high,) = got["lampPowerTooHigh"]
     assert (high[2], high[3]) == ("ctl-000002", 1) and high[5] is None
-    assert " A, " in high[6] and "expected" in high[6]
+    assert "more than its own baseline for that level (expected" in high[6]
+    (absolute,) = got["absoluteLampPowerTooHigh"]
+    assert (absolute[2], absolute[3]) == ("ctl-000002", 1) and absolute[5] is None
+    assert "more than its lamp type may draw at any level (rated" in absolute[6]
     (comm,) = got["communicationFailure"]
     assert comm[2] == "ctl-000005" and at(3) < comm[4] <= at(3.5)
     assert at(5) <= comm[5] <= at(5.25)
@@ -267,3 +274,23 @@ def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_faul
         lamp = conn.execute("SELECT raised_at, cleared_at FROM faults"
                             " WHERE kind = 'lampFailure'").fetchall()
     assert len(lamp) == 1 and lamp[0][1] is None, lamp
+
+
+def test_migration_0017_gives_stored_baseline_power_faults_their_talq_names(db_dsn: str) -> None:
+    """Faults the baseline power rule stored as currentTooHigh/TooLow read as lampPowerTooHigh
+    /TooLow once 0017 ran (the database here is migrated: 0017 is run again on old names)."""
+    from pathlib import Path
+
+    import luciole.migrations
+
+    simulate(db_dsn, district(), scenario([]), 1)
+    old = [dataclasses.replace(ft.LAMP_POWER_TOO_HIGH, name="currentTooHigh"),
+           dataclasses.replace(ft.LAMP_POWER_TOO_LOW, name="currentTooLow")]
+    events = [FaultEvent(kind, True, at(2).timestamp(), "anderlecht", controller_id="ctl-000001",
+                         luminaire_idx=i, cause="test") for i, kind in enumerate(old)]
+    sql = (Path(luciole.migrations.__file__).parent / "0017_lamp_power_names.sql").read_text()
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        assert apply_events(conn, events) == (2, 0)
+        conn.execute(sql)
+        kinds = conn.execute("SELECT luminaire_idx, kind FROM faults ORDER BY 1").fetchall()
+    assert kinds == [(0, "lampPowerTooHigh"), (1, "lampPowerTooLow")]

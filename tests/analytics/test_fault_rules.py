@@ -42,14 +42,16 @@ def _learned(reg: Registry) -> DetectorState:
 
 
 def _flags(level: int = 254, power: float = FULL_W, voltage: float = 230.0, pf: float = 0.97,
-           temp: float = 30.0, failure: int = 0, night: bool = True) -> dict[str, int]:
+           temp: float = 30.0, failure: int = 0, night: bool = True,
+           current: float | None = None) -> dict[str, int]:
     reg = _registry()
     st = _learned(reg)
     n = 1
     r = LuminaireReadings.sorted(
         lum=np.zeros(n, np.int64), t=np.full(n, NIGHT_T), level=np.full(n, level),
         status=np.full(n, 4), power=np.full(n, power), voltage=np.full(n, voltage),
-        current=np.full(n, 0.3), pf=np.full(n, pf), temp=np.full(n, temp),
+        current=np.full(n, (power / (voltage * pf) if voltage * pf > 0 else 0.0)
+                        if current is None else current), pf=np.full(n, pf), temp=np.full(n, temp),
         failure=np.full(n, failure))
     ev = luminaire_evidence(r, reg, st, np.full(n, night), np.full(n, 1e4), np.full(n, 1e4))
     return {k.name: int(ev.flags[0, i]) for i, k in enumerate(ft.LUMINAIRE_KINDS)}
@@ -66,10 +68,25 @@ DIM_W = 0.5 + (FULL_W - 0.5) * (0.05 + 0.95 * light_percent(229) / 100)
     ({"power": 0.0, "failure": int(LuminaireFailure.DRIVER)}, {"controlGearCommFailure"}),
     ({"voltage": 260.0}, {"supplyVoltageTooHigh"}),
     ({"voltage": 195.0}, {"supplyVoltageTooLow"}),
-    ({"pf": 0.6}, {"powerFactorTooLow"}),
+    ({"pf": 0.65}, {"powerFactorTooLow"}),  # 0.44 A: under 1.5x the rated current
     ({"temp": 80.0}, {"temperatureTooHigh"}),
-    ({"power": FULL_W * 1.5}, {"currentTooHigh"}),
-    ({"power": FULL_W * 0.5}, {"currentTooLow"}),
+    # 150 % of its own full-level power at full level: too high for the level and, being over
+    # the lamp type's absolute threshold (1.25 x rated input power), absolutely too high too
+    ({"power": FULL_W * 1.5}, {"lampPowerTooHigh", "absoluteLampPowerTooHigh"}),
+    # 40 % over what half level should draw, yet far under the absolute threshold
+    ({"level": 229, "power": 1.4 * DIM_W}, {"lampPowerTooHigh"}),
+    # an open LED string: 50 % at full level is under its own baseline and under the type's
+    # absolute floor (0.7 x 65.7 W), and its current under 0.6 x the rated 0.32 A
+    ({"power": FULL_W * 0.5}, {"lampPowerTooLow", "absoluteLampPowerTooLow", "currentTooLow"}),
+    ({"power": FULL_W * 0.75}, {"lampPowerTooLow"}),  # 49.5 W: over the absolute floor, 46 W
+    # deeply dimmed and drawing what that level should: nothing is too low
+    ({"level": 150, "power": 0.5 + (FULL_W - 0.5) * 0.108}, set()),
+    # the supply current against the lamp type's rated current, 0.32 A (1.5x above)
+    ({"current": 0.6}, {"currentTooHigh"}),
+    ({"current": 0.15}, {"currentTooLow"}),
+    ({"level": 229, "power": DIM_W, "current": 0.15}, set()),  # dimmed: a low current is normal
+    # a failing input stage: power factor 0.45 at normal power, so 2.1x the current
+    ({"pf": 0.45}, {"powerFactorTooLow", "currentTooHigh"}),
     ({"power": FULL_W * 1.1}, {"lampPowerDrift"}),
     ({"level": 229, "power": DIM_W}, set()),
     ({"level": 229, "power": FULL_W}, {"dimmingFailure"}),
@@ -146,7 +163,8 @@ PART_252 = int(LuminaireFailure.ABSENT_DIAGNOSTICS)
     # D4i gear with energy reporting (Part 252) but no diagnostics (Part 253)
     ({**NO_DIAG, "failure": PART_252}, set()),
     ({"power": 0.5, **NO_DIAG, "failure": PART_252}, {"lampFailure"}),
-    ({"power": FULL_W * 1.5, **NO_DIAG, "failure": PART_252}, {"currentTooHigh"}),
+    ({"power": FULL_W * 1.5, **NO_DIAG, "failure": PART_252},
+     {"lampPowerTooHigh", "absoluteLampPowerTooHigh"}),
     ({"level": 229, "power": FULL_W, **NO_DIAG, "failure": PART_252}, {"dimmingFailure"}),
 ])
 def test_absent_values_are_no_evidence_and_what_is_measured_still_counts(
@@ -207,3 +225,68 @@ def test_scoring_never_counts_more_true_faults_than_episodes(
     assert lamp.true_detections <= len(labels) and lamp.found <= len(labels)
     assert lamp.true_detections + lamp.duplicates <= lamp.detections == len(raised_at)
     assert lamp.true_detections >= (1 if lamp.found else 0)
+
+
+_CAUSE = {"idx": 2, "controller": "ctl-000012", "at": "21:14", "level_pct": 100.0,
+          "expected_w": 66.0, "voltage_v": 230.0, "power_factor": 0.95, "temp_c": 30.0,
+          "ratio": 1.5, "relights": 0, "rated_w": 60.0}
+
+
+@pytest.mark.parametrize(("kind", "power_w", "current_a", "text"), [
+    (ft.LAMP_POWER_TOO_HIGH, 99.0, 0.45,
+     "luminaire 2 on controller ctl-000012 draws 99 W at 100% level since 21:14, 50% more than "
+     "its own baseline for that level (expected 66 ± 3 W)"),
+    (ft.ABSOLUTE_LAMP_POWER_TOO_HIGH, 99.0, 0.45,
+     "luminaire 2 on controller ctl-000012 draws 99 W at 100% level since 21:14, more than its "
+     "lamp type may draw at any level (rated 60 W: at most 82 W)"),
+    (ft.ABSOLUTE_LAMP_POWER_TOO_LOW, 30.0, 0.14,
+     "luminaire 2 on controller ctl-000012 draws 30 W at 100% level since 21:14, less than its "
+     "lamp type draws at full level (rated 60 W: at least 46 W)"),
+    (ft.CURRENT_TOO_HIGH, 66.0, 0.61,
+     "luminaire 2 on controller ctl-000012 draws 0.61 A from the supply (66 W at 230 V, power "
+     "factor 0.95) since 21:14, more than its lamp type's rated current allows (at most 0.48 A)"),
+    (ft.CURRENT_TOO_LOW, 30.0, 0.14,
+     "luminaire 2 on controller ctl-000012 draws 0.14 A from the supply (30 W at 230 V, power "
+     "factor 0.95) at full level since 21:14, less than its lamp type draws (at least 0.19 A)"),
+])
+def test_each_power_and_current_kind_says_what_it_compared_with(
+        kind: ft.FaultType, power_w: float, current_a: float, text: str) -> None:
+    assert luminaire_cause(kind, power_w=power_w, current_a=current_a, **_CAUSE) == text
+
+
+@pytest.mark.parametrize(("kind", "level", "power", "current", "flag"), [
+    ("absoluteLampPowerTooHigh", 254, 99.0, 0.45, 1),
+    ("absoluteLampPowerTooHigh", 254, 66.0, 0.30, 0),  # under the ceiling at full level: clears
+    ("absoluteLampPowerTooHigh", 229, 40.0, 0.18, -1),  # dimmed under it: says nothing
+    ("currentTooHigh", 254, 66.0, 0.60, 1),
+    ("currentTooHigh", 254, 66.0, 0.30, 0),
+    ("currentTooHigh", 229, 40.0, 0.18, -1),
+])
+def test_a_dimmed_lamp_under_a_ceiling_neither_raises_nor_clears_it(
+        kind: str, level: int, power: float, current: float, flag: int) -> None:
+    assert _flags(level=level, power=power, current=current)[kind] == flag
+
+
+def _lum(kind: str, t: float, idx: int = 0) -> Detected:
+    return Detected(kind, None, "ctl-000001", idx, None, None, t)
+
+
+@pytest.mark.parametrize(("detected", "row", "counts"), [
+    # 150 % at every level: lampPowerTooHigh is what it must raise; at full level it is over the
+    # lamp type's ceiling too, and that raise is true, not false
+    ([_lum("lampPowerTooHigh", 100.0), _lum("absoluteLampPowerTooHigh", 200.0)],
+     "absoluteLampPowerTooHigh", (1, 1)),
+    ([_lum("lampPowerTooHigh", 100.0)], "lampPowerTooHigh", (1, 1)),
+    # the ceiling raised on a luminaire without a fault that shows it is false
+    ([_lum("absoluteLampPowerTooHigh", 200.0, idx=1)], "absoluteLampPowerTooHigh", (1, 0)),
+    # an implied kind raised twice in one episode: the second is a duplicate
+    ([_lum("absoluteLampPowerTooHigh", 200.0), _lum("absoluteLampPowerTooHigh", 300.0)],
+     "absoluteLampPowerTooHigh", (2, 1)),
+])
+def test_one_physical_fault_may_truly_raise_the_kinds_its_physics_implies(
+        detected: list[Detected], row: str, counts: tuple[int, int]) -> None:
+    labels = [Label("lamp_power_too_high", "ctl-000001:0", 0.0, 1000.0)]
+    s = next(s for s in score(labels, detected) if s.raised_as == row)
+    assert (s.detections, s.true_detections) == counts
+    if row == "lampPowerTooHigh":
+        assert s.recall == 1.0

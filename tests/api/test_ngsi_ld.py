@@ -31,6 +31,9 @@ def _row(**kw: object) -> n.StreetlightRow:
     (("poleTilted", "lampFailure"), "columnIssue"),
     (("supplyVoltageTooHigh", "powerFactorTooLow", "communicationFailure", "supplyLoss"), "ok"),
     (("lampUnexpectedOn",), "defectiveLamp"),
+    (("lampPowerTooHigh",), "defectiveLamp"),
+    (("absoluteLampPowerTooLow",), "defectiveLamp"),
+    (("currentTooHigh",), "ok"),  # a supply current (often a low power factor): the light is fine
 ])
 def test_status_follows_the_most_serious_open_fault(kinds: tuple[str, ...], status: str) -> None:
     assert n.status_of(kinds) == status

@@ -105,8 +105,8 @@ def test_relay_stuck_off_draws_nothing_and_reports_no_failure() -> None:
     assert (late["level"] > 0).all()
 
 
-def test_current_too_high_and_driver_over_temperature_signatures() -> None:
-    sick, well = _signature({"fault": "current_too_high", "device": "ctl-000001:0",
+def test_lamp_power_too_high_and_driver_over_temperature_signatures() -> None:
+    sick, well = _signature({"fault": "lamp_power_too_high", "device": "ctl-000001:0",
                              "start": "+1h", "params": {"factor": 1.5}}, 3)
     ratio = (sick["current_a"] / well["current_a"])[-6:]
     assert np.all(ratio > 1.3)
