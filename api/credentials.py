@@ -92,6 +92,11 @@ def issue_token(principal: Principal, secret: str, lifetime: timedelta, now: dat
 
 def read_token(token: str, secret: str, now: datetime) -> Principal:
     """The principal of a valid token; CredentialError when forged, expired or malformed."""
+    return read_token_until(token, secret, now)[0]
+
+
+def read_token_until(token: str, secret: str, now: datetime) -> tuple[Principal, float]:
+    """The principal of a valid token and the POSIX time it expires at (`exp`)."""
     try:
         claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
                             options={"require": ["sub", "exp", "iat", "aud", "role"],
@@ -105,10 +110,32 @@ def read_token(token: str, secret: str, now: datetime) -> Principal:
         raise CredentialError("the token has expired")
     try:
         tenant = claims.get("tid")
-        return Principal(int(claims["sub"]), tenant if isinstance(tenant, str) else None,
-                         Role(claims["role"]))
+        return (Principal(int(claims["sub"]), tenant if isinstance(tenant, str) else None,
+                          Role(claims["role"])), float(claims["exp"]))
     except (ValueError, TypeError):
         raise CredentialError("the token is not valid") from None
+
+
+class TokenCache:
+    """Principals of tokens already verified, each until its own `exp` and no longer: a token
+    needs no database and cannot be revoked before it expires, so a cached principal grants
+    exactly what verifying the signature again would (a worker's own dictionary, bounded)."""
+
+    def __init__(self, secret: str, max_entries: int = 10_000) -> None:
+        self.secret, self.max_entries = secret, max_entries
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def read(self, token: str, now: datetime) -> Principal:
+        found = self._known.get(token)
+        if found is not None:
+            if found[1] > now.timestamp():
+                return found[0]
+            del self._known[token]
+        principal, expires = read_token_until(token, self.secret, now)
+        if len(self._known) >= self.max_entries:
+            self._known.clear()
+        self._known[token] = (principal, expires)
+        return principal
 
 
 @dataclass(frozen=True)

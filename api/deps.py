@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api.access import Audience, Registry, Rule
-from api.credentials import CredentialError, key_matches, key_prefix, read_token
+from api.credentials import CredentialError, TokenCache, key_matches, key_prefix
 from api.problems import Problem
 from api.roles import Principal, Role
 from api.settings import ApiSettings
@@ -31,10 +31,17 @@ def _pool(request: Request) -> AsyncConnectionPool[Conn]:
     return pool
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def connection(request: Request) -> AsyncIterator[Conn]:
-    """One pooled connection per request, in one transaction: committed when the route returns,
-    rolled back when it raises (so a refused request writes nothing)."""
+    """One pooled connection per request. A request that may write (POST, PUT, PATCH, DELETE)
+    runs in one transaction: committed when the route returns, rolled back when it raises (so a
+    refused request writes nothing). A GET or HEAD only reads, so its connection is in autocommit:
+    no BEGIN and COMMIT round trips around its queries (each statement sees its own snapshot).
+    The mode is set at every checkout, so a connection never carries it to the next request."""
     async with _pool(request).connection() as conn:
+        await conn.set_autocommit(request.method in READ_ONLY_METHODS)
         yield conn
 
 
@@ -79,8 +86,12 @@ async def principal_of(request: Request) -> Principal:
         return Principal(user_id, tenant, Role(role), key_id)
     if settings.token_secret is None:
         raise _unauthorized("this server issues no tokens; use an API key")
+    secret = settings.token_secret.get_secret_value()
+    tokens: TokenCache | None = getattr(request.app.state, "tokens", None)
+    if tokens is None or tokens.secret != secret:
+        tokens = request.app.state.tokens = TokenCache(secret)
     try:
-        return read_token(presented, settings.token_secret.get_secret_value(), now)
+        return tokens.read(presented, now)
     except CredentialError as exc:
         raise _unauthorized(str(exc)) from None
 
@@ -130,7 +141,8 @@ class TenantScope:
         return self.principal.user_id
 
 
-def tenant_scope(access: AccessDep) -> TenantScope:
+async def tenant_scope(access: AccessDep) -> TenantScope:
+    """async: a plain function would be run in the thread pool, a thread hop per request."""
     principal = access.principal
     if access.rule.audience is not Audience.TENANT or principal is None or principal.tenant is None:
         raise Problem(403, "this route is not tenant-scoped")
@@ -145,7 +157,7 @@ class GridScope:
     remote: str
 
 
-def grid_scope(access: AccessDep) -> GridScope:
+async def grid_scope(access: AccessDep) -> GridScope:
     if access.rule.audience is not Audience.GRID or access.principal is None:
         raise Problem(403, "this route is the grid operator's")
     return GridScope(access.principal, access.remote)

@@ -143,6 +143,7 @@ class Figures:
     latencies_ms: list[float]
     seconds: float
     errors: int
+    client_cpu_s: float = 0.0  # the load generator's own CPU time during the scenario
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
@@ -185,12 +186,13 @@ async def scenario(name: str, base: str, make: Callable[[random.Random], tuple[s
         for _ in range(min(concurrency, 20)):
             path, headers = make(rng)
             await client.get(path, headers=headers)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), os.times()
         async with asyncio.TaskGroup() as group:
             for _ in range(concurrency):
                 group.create_task(worker())
-        seconds = time.perf_counter() - started
-    return Figures(name, latencies, seconds, errors)
+        seconds, after = time.perf_counter() - started, os.times()
+    return Figures(name, latencies, seconds, errors,
+                   after.user - cpu.user + after.system - cpu.system)
 
 
 def main() -> None:
@@ -263,7 +265,12 @@ def main() -> None:
                 return "/api/v1/luminaires.geojson", tokens[loaded.biggest]
 
             s = args.scale
-            plan = [("live state of one luminaire", live, int(4000 * s), args.concurrency),
+            def healthz(rng: random.Random) -> tuple[str, dict[str, str]]:
+                return "/healthz", {}
+
+            plan = [("/healthz (one SELECT 1, no identity: the stack's ceiling)", healthz,
+                     int(4000 * s), args.concurrency),
+                    ("live state of one luminaire", live, int(4000 * s), args.concurrency),
                     ("live state page (100)", page, int(1000 * s), args.concurrency),
                     ("week series of one luminaire", series, int(400 * s), 8),
                     ("day energy of a supply point", energy, int(1000 * s), args.concurrency),
@@ -274,13 +281,17 @@ def main() -> None:
                 results.append(figures)
                 say(f"{name}: {len(figures.latencies_ms)} requests at concurrency {conc}: "
                     f"p50 {figures.p(50):.1f} ms, p99 {figures.p(99):.1f} ms, "
-                    f"{figures.rate:,.0f} req/s, {figures.errors} errors")
+                    f"{figures.rate:,.0f} req/s, {figures.errors} errors; load generator "
+                    f"{100 * figures.client_cpu_s / figures.seconds:.0f}% of a core, load average "
+                    f"{os.getloadavg()[0]:.1f}")
         finally:
             if server is not None:
                 server.terminate()
                 server.wait(30)
             stack.down()
-    live_f, _, series_f = results[0], results[1], results[2]
+    ceiling, live_f, _, series_f = results[0], results[1], results[2], results[3]
+    print(f"ceiling: /healthz through the same stack {ceiling.rate:.0f} req/s, p99 "
+          f"{ceiling.p(99):.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"floors: p99 live < {FLOOR_LIVE_P99_MS:.0f} ms "
           f"({'within' if live_f.p(99) < FLOOR_LIVE_P99_MS else 'ABOVE'}), p99 week series < "
           f"{FLOOR_SERIES_P99_MS:.0f} ms ({'within' if series_f.p(99) < FLOOR_SERIES_P99_MS else 'ABOVE'}),"
