@@ -20,7 +20,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from api.app import create_app
-from api.settings import ApiSettings
+from api.settings import ApiSettings, MqttAccount
+from luciole.broker_config import Role as BrokerRole
 from luciole.stack import wait_for
 from tests.api.api_world import World, build_world
 from tests.api.conftest import api_settings
@@ -42,12 +43,18 @@ def world(db_dsn: str) -> World:
 
 @pytest.fixture
 def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> Iterator[Served]:
-    settings = api_settings(stack, db_dsn, tmp_path / "run")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    # An account of its own per served app: the broker binds a client id to its account, and a
+    # previous test's server still shutting down must not take the session over from this one.
+    username, password = stack.stack.service_account(f"api-dash-{port}", BrokerRole.API)
+    settings = api_settings(stack, db_dsn, tmp_path / "run",
+                            mqtt_accounts=[MqttAccount(username=username, password=password)])
+    # the browser keeps connections alive: bound the graceful shutdown instead of waiting on them
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=3))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -59,6 +66,7 @@ def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> It
         server.should_exit = True
         thread.join(15)
         sock.close()
+        assert not thread.is_alive(), "the dashboard's API server did not stop"
 
 
 def _binary(*names: str) -> str:
