@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from controller_fw_sim.dali import SimulatedDaliBus
 from edge_agent.settings import AgentSettings
 from luciole.broker_config import BrokerAccount, Role
 from tests.mqtt_probe import Probe
-from wire.codec import decode
+from wire.codec import Decoded, decode
 from wire.topics import Kind, parse_topic
 
 WINTER_NIGHT = datetime(2024, 12, 16, 21, 0, tzinfo=UTC).timestamp()
@@ -107,3 +108,17 @@ class Watcher(Probe):
             for k, record in enumerate(decoded.records):
                 out.append((decoded.boot_id, decoded.first_seq + k, record))
         return out
+
+
+def outbox_telemetry(db: Path) -> list[Decoded]:
+    """The telemetry messages the agent's outbox file holds (none before it exists)."""
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT payload FROM outbox WHERE topic LIKE '%/telemetry'").fetchall()
+    except sqlite3.OperationalError:  # the agent has not created its tables yet
+        rows = []
+    finally:
+        conn.close()
+    return [decode(payload) for (payload,) in rows]

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from agent_harness import (
     ClockedSink,
     Watcher,
     device_account,
+    outbox_telemetry,
     settings_for,
     sync_wait_until,
     wait_until,
@@ -31,7 +31,6 @@ from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import ScaledClock
 from hardware.dali import InProcessBus
 from luciole.stack import Stack, pid_alive
-from wire.codec import decode
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TENANT = "schaerbeek"
@@ -105,18 +104,7 @@ def _free_port() -> int:
 
 
 def _buffered_readings(db: Path) -> set[tuple[int, int]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT payload FROM outbox WHERE topic LIKE '%/telemetry'").fetchall()
-    except sqlite3.OperationalError:  # the agent has not created its tables yet
-        rows = []
-    finally:
-        conn.close()
-    out = set()
-    for (payload,) in rows:
-        d = decode(payload)
-        out |= {(d.boot_id, d.first_seq + k) for k in range(d.record_count)}
-    return out
+    return {(d.boot_id, d.first_seq + k) for d in outbox_telemetry(db) for k in range(d.record_count)}
 
 
 def test_sigkilled_agent_loses_no_buffered_reading(stack, tmp_path: Path) -> None:

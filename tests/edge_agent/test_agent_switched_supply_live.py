@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agent_harness import Watcher, device_account, sync_wait_until
+from agent_harness import Watcher, device_account, outbox_telemetry, sync_wait_until
 
 from analytics.detector_state import DetectorState
 from analytics.fleet_rules import contactor_events, silence_events
@@ -21,7 +20,6 @@ from analytics.luminaire_rules import LuminaireReadings
 from analytics.registry import LUM_STRIDE, Registry
 from controller_fw_sim.dali import DaliServerThread, SimulatedDaliBus
 from controller_fw_sim.switched_supply import SwitchedAgent, SwitchedSupply
-from wire.codec import decode
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,22 +52,9 @@ def _free_port() -> int:
 
 def _buffered(db: Path) -> set[tuple[int, int, float]]:
     """(boot, seq, time) of the luminaire readings in the agent's outbox file."""
-    if not db.exists():
-        return set()
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT payload FROM outbox WHERE topic LIKE '%/telemetry'").fetchall()
-    except sqlite3.OperationalError:  # the agent has not created its tables yet
-        rows = []
-    finally:
-        conn.close()
-    out = set()
-    for (payload,) in rows:
-        d = decode(payload)
-        if d.record_type.name == "LUMINAIRE":
-            out |= {(d.boot_id, d.first_seq + k, float(r["time_us"]) / 1e6)
-                    for k, r in enumerate(d.records)}
-    return out
+    return {(d.boot_id, d.first_seq + k, float(r["time_us"]) / 1e6)
+            for d in outbox_telemetry(db) if d.record_type.name == "LUMINAIRE"
+            for k, r in enumerate(d.records)}
 
 
 def _registry(luminaires: int) -> Registry:
