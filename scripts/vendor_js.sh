@@ -11,3 +11,9 @@ cp node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/maplibre-gl/dist/ma
    node_modules/maplibre-gl/LICENSE.txt "$out"/
 cp node_modules/maplibre-gl/package.json "$out"/package.json
 echo "vendored maplibre-gl $(node -p "require('./node_modules/maplibre-gl/package.json').version") into $out"
+out=api/dashboard/vendor/uplot
+rm -rf "$out" && mkdir -p "$out"
+cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+   node_modules/uplot/LICENSE "$out"/
+cp node_modules/uplot/package.json "$out"/package.json
+echo "vendored uplot $(node -p "require('./node_modules/uplot/package.json').version") into $out"
