@@ -34,7 +34,11 @@ def _set(driver: WebDriver, element: object, value: str) -> None:
 
 
 def _click(driver: WebDriver, element_id: str) -> None:
-    until(driver, f"#{element_id}", lambda: driver.find_element(By.ID, element_id)).click()
+    """Click the button as soon as it is there (found and clicked in one step: a re-render
+    between the two cannot leave a stale element)."""
+    until(driver, f"#{element_id}", lambda: driver.execute_script(
+        "const el = document.getElementById(arguments[0]);"
+        " if (!el || !el.checkVisibility()) return false; el.click(); return true", element_id))
 
 
 def _shot(driver: WebDriver, tmp_path: Path, name: str) -> None:
