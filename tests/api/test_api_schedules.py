@@ -114,13 +114,19 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("why", "body", "names"), HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_a_bad_calendar_is_refused_naming_the_field(client: TestClient, world: World, why: str,
-                                                    body: Any, names: str) -> None:
-    response = _post(client, world, body)
-    assert response.status_code == 422, (why, response.text)
-    assert response.headers["content-type"] == "application/problem+json"
-    assert names in response.json()["detail"], response.json()["detail"]
+def test_bad_calendars_are_refused_naming_the_field(client: TestClient, world: World) -> None:
+    """The whole table on one database (a fresh one per case would cost seconds each)."""
+    failures = []
+    for why, body, names in HOSTILE:
+        response = _post(client, world, body)
+        detail = response.json().get("detail", "")
+        if (response.status_code != 422 or names not in detail
+                or response.headers["content-type"] != "application/problem+json"):
+            failures.append(f"{why}: {response.status_code} {detail}")
+    assert failures == []
+    names = {s["name"] for s in client.get("/api/v1/schedules",
+                                             headers=world.headers(world.a, Role.VIEWER)).json()}
+    assert names == {"night"}, "nothing refused was stored"
 
 
 def test_hostile_requests_to_the_new_routes(client: TestClient, world: World) -> None:
