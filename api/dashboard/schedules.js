@@ -211,6 +211,8 @@ async function preview() {
     h("thead", {}, h("tr", {}, h("th", {}), h("th", {}, "Energy"), h("th", {}, "Saved against full power"))),
     h("tbody", {}, line("this calendar", current), proposed && line("optimiser's proposal", proposed),
       h("tr", {}, h("td", {}, "baseline"), h("td", {}, kwh(current.baseline_wh)), h("td", {}, "—")))),
+    proposed && h("details", { id: "proposal-why" }, h("summary", {}, `Why the optimiser chose its steps (night of ${ed.proposal.nights[0].night})`),
+      h("ol", {}, ed.proposal.nights[0].steps.map((s) => h("li", {}, `from ${s.from}: ${s.light_pct} % (arc ${s.level}): ${s.why}`)))),
     proposed && h("button", { type: "button", id: "use-proposal", onclick: () => {
       ed.body = asCalendar(ed.proposal.body); ed.id = null; ed.name = ed.name || "proposal";
       ed.proposal = null; render(); preview().catch(ctx.report);

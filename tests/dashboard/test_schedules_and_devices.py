@@ -74,6 +74,8 @@ def test_energy_manager_builds_proposes_saves_and_pushes_a_calendar(
         _click(page, "propose")
         until(page, "the proposal beside the calendar",
               lambda: len(page.find_elements(By.CSS_SELECTOR, "#energy-compare .energy")) == 2)
+        assert "class M" in page.execute_script(
+            "return document.querySelector('#proposal-why li').textContent"), "the reasons shown"
         page.execute_script("document.getElementById('schedule-chart').scrollIntoView()")
         _shot(page, tmp_path, "schedule-editor")
         _click(page, "use-proposal")
