@@ -222,6 +222,8 @@ async function preview() {
 async function propose() {
   const p = await api("/schedules/proposals", { method: "POST", body: { group_id: Number(ed.groupId), nights: 7 } });
   ed.proposal = p;
+  ed.night = p.first_night; // a proposal is valid for its nights only: compare on its first
+  render();
   ctx.say(`The optimiser proposes ${kwh(p.predicted_energy_wh)} over ${p.nights.length} nights, `
     + `${kwh(p.savings_wh)} less than full power (${p.source === "job" ? "from the nightly job" : "computed now"}).`, "info");
   await preview();

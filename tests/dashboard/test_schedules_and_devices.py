@@ -74,6 +74,9 @@ def test_energy_manager_builds_proposes_saves_and_pushes_a_calendar(
         _click(page, "propose")
         until(page, "the proposal beside the calendar",
               lambda: len(page.find_elements(By.CSS_SELECTOR, "#energy-compare .energy")) == 2)
+        savings = page.execute_script("return [...document.querySelectorAll("
+                                      "'#energy-compare .saving')].map((e) => e.textContent)")
+        assert not savings[1].startswith("0.00"), f"compared on a night of the proposal: {savings}"
         assert "class M" in page.execute_script(
             "return document.querySelector('#proposal-why li').textContent"), "the reasons shown"
         page.execute_script("document.getElementById('schedule-chart').scrollIntoView()")
