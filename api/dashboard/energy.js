@@ -198,7 +198,7 @@ function chart(r, unit) {
   const bars = uPlot.paths.bars({ size: [0.8, 60], align: 1 });
   const pattern = hatch();
   page.plot = new uPlot({
-    width: Math.max(320, box.clientWidth || 800), height: 300,
+    width: Math.max(320, (box.clientWidth || 800) - 24), height: 300,
     scales: { x: { time: true } },
     axes: [{}, { label: unit.label, size: 70 }],
     series: [
