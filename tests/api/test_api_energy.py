@@ -85,6 +85,12 @@ def _group_luminaire_and_supply_point_reports(client: TestClient, world: World) 
     month = _get(client, "/api/v1/energy/municipality", viewer, **SPAN, interval="month")
     assert month["interval"] == "month" and month["interval_s"] is None
     assert len(month["intervals"]) == 1 and month["intervals"][0]["energy_wh"] > 0
+    by_month = _get(client, f"/api/v1/energy/luminaires/{world.a.luminaires[0]}", viewer, **SPAN,
+                    interval="month")  # a luminaire's month: from its intervals, local months
+    assert by_month["intervals"][0]["energy_wh"] == pytest.approx(one["energy_wh"])
+    assert by_month["intervals"][0]["start"] == "2026-10-31T23:00:00Z"
+    group_days = _get(client, f"/api/v1/energy/groups/{world.a.group}", viewer, **SPAN, interval="day")
+    assert sum(b["energy_wh"] for b in group_days["intervals"]) == pytest.approx(group["energy_wh"])
     grid = _get(client, f"/api/v1/grid/supply-points/{world.a.ean}/energy",
                 world.headers(None, Role.GRID_OPERATOR), **SPAN)
     assert grid["energy_wh"] == pytest.approx(supply["energy_wh"]) and grid["ean"] == world.a.ean
