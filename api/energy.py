@@ -118,7 +118,7 @@ async def _report(conn: Conn, s: Scope, start: datetime, end: datetime,
              s_co2) in await _rows(conn, DAY_BUCKETS, {
                 **params, "month": p.bucket == "month", "scope": s.day_scope[0],
                 "key": s.day_scope[1], "first": first, "last": last}):
-            at = datetime.combine(d, time(0), zone).astimezone(UTC)
+            at = max(datetime.combine(d, time(0), zone).astimezone(UTC), p.start)
             row = rep.bucket_row(at, rep.bucket_end(p, at), energy, meas, est, dflt,
                                  _int(n_meas), _int(n_est), base, None, None)
             row.update(cost_eur=cost, co2_kg=co2, savings_eur=s_eur, savings_co2_kg=s_co2)

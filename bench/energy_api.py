@@ -49,10 +49,10 @@ def load(dsn: str, eans: int, per_ean: int, interval_days: int) -> list[str]:
     first = YEAR_END - timedelta(days=365)
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Bench Town')", (TENANT,))
-        conn.execute("INSERT INTO supply_points (ean, tenant_id, name) SELECT lpad(i::text, 18, '5'),"
+        conn.execute("INSERT INTO supply_points (ean, tenant_id, name) SELECT '5' || lpad(i::text, 17, '0'),"
                      " %s, 'sp ' || i FROM generate_series(1, %s) i", (TENANT, eans))
         conn.execute("INSERT INTO cabinets (id, tenant_id, supply_point_ean, name) SELECT 'cab-' || i,"
-                     " %s, lpad(i::text, 18, '5'), 'c' FROM generate_series(1, %s) i", (TENANT, eans))
+                     " %s, '5' || lpad(i::text, 17, '0'), 'c' FROM generate_series(1, %s) i", (TENANT, eans))
         conn.execute("INSERT INTO controllers (id, tenant_id, cabinet_id, lat, lon, status) SELECT"
                      " 'ctl-' || i, %s, 'cab-' || (1 + i %% %s), 50.8 + random() * 0.1,"
                      " 4.3 + random() * 0.1, 'active' FROM generate_series(1, %s) i",
