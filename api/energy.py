@@ -20,27 +20,40 @@ from api.deps import Conn, GridScope, TenantScope
 from api.problems import not_found
 from api.settlement import day_bounds, settlement_rows
 
-# Sub-day buckets of luminaires (one or a group): their 15-minute intervals.
+# Sub-day buckets of luminaires (one or a group): their 15-minute intervals, summed per interval
+# first, then into buckets of the tenant's time zone (one time zone conversion per interval, not
+# per row).
 LUMINAIRE_BUCKETS = """
-SELECT time_bucket(%(width)s::interval, e.bucket, %(tz)s) AS start, sum(e.energy_wh)::float8,
-       sum(e.measured_wh)::float8, sum(e.estimated_wh)::float8, sum(e.default_wh)::float8,
-       count(*) FILTER (WHERE e.source = 0), count(*) FILTER (WHERE e.source > 0)
-FROM energy_interval e
-JOIN controllers c ON c.key = e.controller_key
-JOIN luminaires l ON l.controller_id = c.id AND l.idx = e.luminaire
-WHERE c.tenant_id = %(tenant)s AND e.bucket >= %(start)s AND e.bucket < %(end)s AND {which}
-GROUP BY 1 ORDER BY 1
+WITH q AS (
+    SELECT e.bucket, sum(e.energy_wh) AS e, sum(e.measured_wh) AS m, sum(e.estimated_wh) AS x,
+           sum(e.default_wh) AS d, count(*) FILTER (WHERE e.source = 0) AS mc,
+           count(*) FILTER (WHERE e.source > 0) AS ec
+    FROM energy_interval e
+    JOIN controllers c ON c.key = e.controller_key
+    JOIN luminaires l ON l.controller_id = c.id AND l.idx = e.luminaire
+    WHERE c.tenant_id = %(tenant)s AND e.bucket >= %(start)s AND e.bucket < %(end)s AND {which}
+    GROUP BY e.bucket
+)
+SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(e)::float8, sum(m)::float8,
+       sum(x)::float8, sum(d)::float8, sum(mc), sum(ec)
+FROM q GROUP BY 1 ORDER BY 1
 """
 
-# Sub-day buckets of supply points (one, or all of a tenant's): their 15-minute intervals.
+# Sub-day buckets of supply points (one, or all of a tenant's): their 15-minute intervals, the
+# same way; counts only where every interval has them (rows from before migration 0018 do not).
 SUPPLY_BUCKETS = """
-SELECT time_bucket(%(width)s::interval, s.bucket, %(tz)s) AS start, sum(s.energy_wh)::float8,
-       sum(s.measured_wh)::float8, sum(s.estimated_wh)::float8, sum(s.default_wh)::float8,
-       CASE WHEN count(s.measured_cells) = count(*) THEN sum(s.measured_cells) END,
-       CASE WHEN count(s.estimated_cells) = count(*) THEN sum(s.estimated_cells) END
-FROM energy_supply_interval s JOIN supply_points p ON p.ean = s.ean
-WHERE p.tenant_id = %(tenant)s AND {which} AND s.bucket >= %(start)s AND s.bucket < %(end)s
-GROUP BY 1 ORDER BY 1
+WITH q AS (
+    SELECT s.bucket, sum(s.energy_wh) AS e, sum(s.measured_wh) AS m, sum(s.estimated_wh) AS x,
+           sum(s.default_wh) AS d, sum(s.measured_cells) AS mc, sum(s.estimated_cells) AS ec,
+           count(s.measured_cells) = count(*) AND count(s.estimated_cells) = count(*) AS known
+    FROM energy_supply_interval s JOIN supply_points p ON p.ean = s.ean
+    WHERE p.tenant_id = %(tenant)s AND {which} AND s.bucket >= %(start)s AND s.bucket < %(end)s
+    GROUP BY s.bucket
+)
+SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(e)::float8, sum(m)::float8,
+       sum(x)::float8, sum(d)::float8, CASE WHEN bool_and(known) THEN sum(mc) END,
+       CASE WHEN bool_and(known) THEN sum(ec) END
+FROM q GROUP BY 1 ORDER BY 1
 """
 
 # Day and month buckets of a group, tenant or supply point: the local days the job keeps, with
