@@ -116,6 +116,8 @@ WITH lum AS (
            sum(e.measured_wh) AS measured_wh, sum(e.estimated_wh) AS estimated_wh,
            sum(e.default_wh) AS default_wh, sum(e.uncertainty_wh) AS uncertainty_wh,
            count(*) AS expected, count(*) FILTER (WHERE e.samples > 0) AS reporting,
+           count(*) FILTER (WHERE e.source = 0) AS measured_cells,
+           count(*) FILTER (WHERE e.source > 0) AS estimated_cells,
            sum(e.burning_s) AS burning_s,
            sum(e.level_s) / nullif(sum(e.covered_s), 0) AS mean_level, bit_or(e.flags) AS flags
     FROM energy_interval e
@@ -133,11 +135,12 @@ WITH lum AS (
 )
 INSERT INTO energy_supply_interval AS s (bucket, ean, energy_wh, measured_wh, estimated_wh,
     default_wh, uncertainty_wh, luminaires_expected, luminaires_reporting, burning_s, mean_level,
-    flags, meter_wh, difference_wh)
+    flags, meter_wh, difference_wh, measured_cells, estimated_cells)
 SELECT lum.bucket, lum.ean, lum.energy_wh, lum.measured_wh, lum.estimated_wh, lum.default_wh,
        lum.uncertainty_wh, lum.expected, lum.reporting, lum.burning_s, lum.mean_level, lum.flags,
        CASE WHEN meter.n = cabs.n THEN meter.wh END,
-       CASE WHEN meter.n = cabs.n THEN meter.wh - lum.energy_wh END
+       CASE WHEN meter.n = cabs.n THEN meter.wh - lum.energy_wh END,
+       lum.measured_cells, lum.estimated_cells
 FROM lum JOIN cabs USING (ean) LEFT JOIN meter USING (ean, bucket)
 ORDER BY lum.ean, lum.bucket
 ON CONFLICT (ean, bucket) DO UPDATE SET energy_wh = excluded.energy_wh,
@@ -146,7 +149,8 @@ ON CONFLICT (ean, bucket) DO UPDATE SET energy_wh = excluded.energy_wh,
     luminaires_expected = excluded.luminaires_expected,
     luminaires_reporting = excluded.luminaires_reporting, burning_s = excluded.burning_s,
     mean_level = excluded.mean_level, flags = excluded.flags, meter_wh = excluded.meter_wh,
-    difference_wh = excluded.difference_wh, computed_at = now()
+    difference_wh = excluded.difference_wh, measured_cells = excluded.measured_cells,
+    estimated_cells = excluded.estimated_cells, computed_at = now()
 """
 # Per scope key and local day: the sums of its luminaires' intervals (and meters, for supply
 # points). d: (day, lo, hi, tenant) of the days touched.
@@ -167,7 +171,8 @@ WITH d AS (
     JOIN luminaires l ON l.id = gm.luminaire_id JOIN controllers c ON c.id = l.controller_id
 )
 SELECT m.scope, m.key, d.day, m.tenant_id, count(DISTINCT e.bucket), sum(e.energy_wh),
-       sum(e.measured_wh), sum(e.estimated_wh), sum(e.default_wh), sum(e.uncertainty_wh)
+       sum(e.measured_wh), sum(e.estimated_wh), sum(e.default_wh), sum(e.uncertainty_wh),
+       count(*) FILTER (WHERE e.source = 0), count(*) FILTER (WHERE e.source > 0)
 FROM d JOIN member m ON m.tenant_id = d.tenant
 JOIN energy_interval e ON e.controller_key = m.ck AND (m.lum IS NULL OR e.luminaire = m.lum)
  AND e.bucket >= d.lo AND e.bucket < d.hi
@@ -193,9 +198,10 @@ _DAY_UPSERT = """
 INSERT INTO energy_day (scope, key, day, tenant_id, intervals, intervals_present, energy_wh,
     measured_wh, estimated_wh, default_wh, uncertainty_wh, meter_wh, difference_wh, baseline_wh,
     baseline_regime, savings_wh, tariff_eur_kwh, tariff_basis, tariff_year, tariff_source,
-    savings_eur, emission_g_kwh, emission_basis, emission_year, emission_source, savings_co2_kg)
+    savings_eur, emission_g_kwh, emission_basis, emission_year, emission_source, savings_co2_kg,
+    measured_cells, estimated_cells)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-        %s, %s, %s, %s)
+        %s, %s, %s, %s, %s, %s)
 ON CONFLICT (scope, key, day) DO UPDATE SET intervals = excluded.intervals,
     intervals_present = excluded.intervals_present, energy_wh = excluded.energy_wh,
     measured_wh = excluded.measured_wh, estimated_wh = excluded.estimated_wh,
@@ -207,7 +213,8 @@ ON CONFLICT (scope, key, day) DO UPDATE SET intervals = excluded.intervals,
     tariff_source = excluded.tariff_source, savings_eur = excluded.savings_eur,
     emission_g_kwh = excluded.emission_g_kwh, emission_basis = excluded.emission_basis,
     emission_year = excluded.emission_year, emission_source = excluded.emission_source,
-    savings_co2_kg = excluded.savings_co2_kg, computed_at = now()
+    savings_co2_kg = excluded.savings_co2_kg, measured_cells = excluded.measured_cells,
+    estimated_cells = excluded.estimated_cells, computed_at = now()
 """
 
 
@@ -436,7 +443,7 @@ class EnergyJob:
                 groups[gid] = np.append(groups[gid], j)
         rated = fleet_of(reg, pl).rated_input_w
         ctl_tenant = np.array(reg.ctl_tenant, dtype=np.str_)
-        for scope, key, day, tenant, present, energy, meas, est, dflt, unc in sums:
+        for scope, key, day, tenant, present, energy, meas, est, dflt, unc, n_meas, n_est in sums:
             a, b, k = counts[(tenant, day)]
             if scope == "tenant":
                 lums = np.flatnonzero(ctl_tenant[reg.lum_ctl] == key)
@@ -458,7 +465,8 @@ class EnergyJob:
             conn.execute(_DAY_UPSERT, (
                 scope, key, day, tenant, k, present, energy, meas, est, dflt, unc, meter, diff,
                 base, regime, sv.saved_wh,
-                *(_factor(tariff)), sv.saved_eur, *(_factor(emission)), sv.saved_co2_kg))
+                *(_factor(tariff)), sv.saved_eur, *(_factor(emission)), sv.saved_co2_kg,
+                n_meas, n_est))
 
     @staticmethod
     def _night(pl: Places, reg: Registry, lums: np.ndarray, a: datetime,

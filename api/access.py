@@ -126,6 +126,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/grid/supply-points"): GRID,
     ("GET", f"{V1}/grid/supply-points/{{ean}}/energy"): GRID,
     ("GET", f"{V1}/grid/settlement/{{ean}}/{{day}}"): GRID,
+    ("GET", f"{V1}/grid/settlement-files"): GRID,
+    ("GET", f"{V1}/grid/settlement-files/{{file_id}}"): GRID,
     # the dashboard's settings (the optional tile URL); its static files are a public mount below
     ("GET", f"{V1}/dashboard/config"): PUBLIC,
 }

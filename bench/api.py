@@ -106,9 +106,12 @@ def load(dsn: str, luminaires: int, day_count: int, week_count: int, now: dateti
         conn.execute("UPDATE controllers SET online = true, last_seen = %s", (now,))
         start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
         conn.execute(
-            "INSERT INTO energy_15min_supply (bucket, ean, energy_wh, estimated)"
-            " SELECT b, p.ean, 100 + random() * 10, false FROM supply_points p,"
-            " generate_series(%s::timestamptz, %s::timestamptz - interval '15 min', interval '15 min') b",
+            "INSERT INTO energy_supply_interval (bucket, ean, energy_wh, measured_wh, estimated_wh,"
+            " default_wh, uncertainty_wh, luminaires_expected, luminaires_reporting, burning_s,"
+            " flags, measured_cells, estimated_cells)"
+            " SELECT b, p.ean, v.e, v.e, 0, 0, v.e * 0.01, 40, 40, 36000, 0, 40, 0 FROM supply_points p,"
+            " generate_series(%s::timestamptz, %s::timestamptz - interval '15 min', interval '15 min') b,"
+            " LATERAL (SELECT 100 + random() * 10 + 0 * extract(epoch FROM b) AS e) v",
             (start, start + timedelta(days=1)))
         conn.commit()
         say(f"live state and a day of supply-point energy ({time.perf_counter() - t0:.1f} s)")

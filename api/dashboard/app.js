@@ -1,7 +1,10 @@
-// The dashboard: login, map, faults, commands; hash routes (#/map, #/faults, #/commands).
+// The dashboard: login, map, faults, commands, schedules, energy, device pages; hash routes (#/map,
+// #/faults, #/commands, #/schedules, #/energy, #/luminaire/ID, #/controller/ID). The grid operator
+// sees the energy page only.
 import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
 import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
+import { openEnergy, gridIdentity } from "./energy.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -74,21 +77,25 @@ async function start() {
   try {
     state.me = await api("/me");
   } catch (err) {
-    token.clear();
-    show("login");
-    return;
+    state.me = err.status === 403 ? await gridIdentity() : null; // the grid operator has no /me
+    if (!state.me) {
+      token.clear();
+      show("login");
+      return;
+    }
   }
-  if (!state.me.tenant) {
+  const grid = state.me.role === "grid_operator";
+  if (!state.me.tenant && !grid) {
     fill($("login-error"), "This dashboard is for a municipality's users; the grid operator uses the API.");
     token.clear();
     show("login");
     return;
   }
   $("bar").hidden = false;
-  fill($("who"), `${state.me.tenant} · ${state.me.role}`);
+  fill($("who"), `${state.me.tenant ?? "grid operator"} · ${state.me.role}`);
   document.body.dataset.role = state.me.role;
   for (const el of document.querySelectorAll(".field-only")) el.hidden = !may(FIELD);
-  if (!location.hash || location.hash === "#/login") location.hash = "#/map";
+  if (!location.hash || location.hash === "#/login") location.hash = grid ? "#/energy" : "#/map";
   route();
 }
 
@@ -104,7 +111,9 @@ function route() {
   const [page, query] = location.hash.replace(/^#\//, "").split("?");
   const params = new URLSearchParams(query || "");
   say("");
-  if (page === "faults") { show("faults"); loadFaults().catch(report); }
+  if (state.me.role === "grid_operator" && page !== "energy") { location.hash = "#/energy"; return; }
+  if (page === "energy") { show("energy"); openEnergy(state.me).catch(report); }
+  else if (page === "faults") { show("faults"); loadFaults().catch(report); }
   else if (page === "commands") { show("commands"); loadCommands().catch(report); }
   else if (page === "schedules") { show("schedules"); loadSchedules().catch(report); }
   else if (page.startsWith("luminaire/")) { show("device"); loadLuminaire(Number(page.split("/")[1])).catch(report); }

@@ -3,6 +3,7 @@ owner; tokens issued with the app's own signing secret."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -76,6 +77,10 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
     conn.execute("INSERT INTO commands (id, tenant_id, controller_id, type, body, issued_at,"
                  " expires_at, batch_id) VALUES (%s, %s, %s, 'identify', '{}', %s, %s, %s)",
                  (f"cmd-{tenant}", tenant, controllers[0], NOW, NOW + timedelta(hours=1), batch))
+    csv = "ean,day\r\n" + f"{ean},2026-01-01\r\n"  # a settlement file, as the job stores them
+    conn.execute("INSERT INTO settlement_files (ean, day, kind, version, schema_id, rows, sha256,"
+                 " content) VALUES (%s, '2026-01-01', 'profile', 1, 'test', 1, %s, %s)",
+                 (ean, hashlib.sha256(csv.encode()).hexdigest(), csv))
     assets = TenantAssets(tenant, ean, cabinet, controllers, luminaires, int(group[0]),
                           int(schedule[0]), int(fault[0]), batch)
     password_hash = hash_password(PASSWORD)

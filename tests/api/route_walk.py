@@ -17,7 +17,8 @@ def path_values(t: TenantAssets) -> dict[str, str]:
     return {"controller_id": t.controllers[0], "luminaire_id": str(t.luminaires[0]),
             "cabinet_id": t.cabinet, "group_id": str(t.group), "schedule_id": str(t.schedule),
             "fault_id": str(t.fault), "batch_id": t.batch, "user_id": str(t.users[Role.VIEWER]),
-            "key_id": str(t.key_id), "ean": t.ean, "day": "2026-01-01"}
+            "key_id": str(t.key_id), "ean": t.ean, "day": "2026-01-01",
+            "file_id": f"{t.ean}_2026-01-01_profile_v1"}
 
 
 SCHEDULE = {"steps": [{"anchor": "sunset", "level": 200}, {"anchor": "clock", "at": "23:00",
