@@ -329,7 +329,7 @@ def main() -> None:
                 [str(REPO / ".venv/bin/luciole"), "--var-dir", str(var), "api", "serve",
                  "--workers", str(args.workers), "--port", str(port)], env=env, cwd=REPO)
             base = f"http://127.0.0.1:{port}"
-            wait_for(lambda: _healthy(base), 60, "the API to answer")
+            wait_for(lambda: _healthy(base), 240, "the API to answer")
             say(f"luciole api: {args.workers} workers on :{port}")
             tokens = _tokens(endpoints.dsn(), loaded, secret)
             all_ids = list(loaded.tenant_of)
