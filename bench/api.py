@@ -1,9 +1,12 @@
 """API benchmark on its own stack: 100,000 luminaires (the simulator's Brussels region) with live
 state and inventory, a day of one-minute telemetry for 10,000 of them and a week for 1,000 (binary
-COPY with ingest's own layout), `luciole api` with several uvicorn workers, and wrk (C, keep-alive) as the
-load generator, pinned to one core with one thread. Prints p50/p99 latency and throughput for one luminaire's live state, a tenant's live
-state page, a week's series of one luminaire, a day's energy of a supply point and the GeoJSON of
-a whole tenant, against the floors. Last line: `api: p99 live M ms, p99 series S ms, R req/s`."""
+COPY with ingest's own layout), `luciole api` with several uvicorn workers, and wrk (C,
+keep-alive, one thread pinned to the last core) as the load generator. Prints p50/p99 latency,
+throughput and the CPU of the API workers, PostgreSQL and wrk for /healthz (the ceiling), one
+luminaire's live state, a tenant's live state page, a week's series of one luminaire, a day's
+energy of a supply point and the GeoJSON of a whole tenant, against the floors. `--keep DIR`
+keeps the seeded database, `--reuse DIR` serves it again. Last line:
+`api: p99 live M ms, p99 series S ms, R req/s`."""
 
 from __future__ import annotations
 
