@@ -174,13 +174,27 @@ class Figures:
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
+    def per_request_ms(self, cpu_s: float) -> float:
+        return 1000 * cpu_s / self.requests if self.requests else float("nan")
+
+    @property
+    def capacity(self) -> float:
+        """Requests/s that 2 idle cores would allow at this CPU cost per request (an estimate:
+        the measured rate is bounded by the share of the cores the scheduler gives us)."""
+        cost = self.per_request_ms(self.api_cpu_s + self.pg_cpu_s + self.client_cpu_s)
+        return (os.cpu_count() or 1) * 1000 / cost if cost > 0 else float("nan")
+
     def line(self) -> str:
         core = 100 / self.seconds if self.seconds > 0 else 0.0
         return (f"{self.name}: {self.requests:,} requests in {self.seconds:.0f} s at concurrency "
                 f"{self.concurrency}: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
                 f"{self.rate:,.0f} req/s, {self.errors} errors; CPU: API workers "
                 f"{self.api_cpu_s * core:.0f}%, PostgreSQL {self.pg_cpu_s * core:.0f}%, load "
-                f"generator {self.client_cpu_s * core:.0f}% of a core; load average {self.load:.1f}")
+                f"generator {self.client_cpu_s * core:.0f}% of a core; per request: API "
+                f"{self.per_request_ms(self.api_cpu_s):.2f} ms, PostgreSQL "
+                f"{self.per_request_ms(self.pg_cpu_s):.2f} ms, wrk "
+                f"{self.per_request_ms(self.client_cpu_s):.2f} ms of CPU (idle cores would allow "
+                f"~{self.capacity:,.0f} req/s); load average {self.load:.1f}")
 
 
 LUA = r"""
@@ -384,10 +398,16 @@ def main() -> None:
                     results[name] = figures
                     say(figures.line())
         finally:
-            if server is not None:
-                server.terminate()
-                server.wait(30)
-            stack.down()
+            try:
+                if server is not None:
+                    server.terminate()
+                    try:
+                        server.wait(60)
+                    except subprocess.TimeoutExpired:
+                        server.kill()
+                        server.wait(10)
+            finally:
+                stack.down()
     ceiling, live_f, series_f = results[CEILING], results[LIVE], results[SERIES]
     print(f"ceiling: /healthz through the same stack {ceiling.rate:,.0f} req/s, p99 "
           f"{ceiling.p99_ms:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
@@ -397,6 +417,11 @@ def main() -> None:
           f"({'within' if live_f.p99_ms < FLOOR_LIVE_P99_MS else 'ABOVE'}), p99 week series < "
           f"{FLOOR_SERIES_P99_MS:.0f} ms ({'within' if series_f.p99_ms < FLOOR_SERIES_P99_MS else 'ABOVE'}),"
           f" live >= {FLOOR_LIVE_RPS:.0f} req/s ({'within' if live_f.rate >= FLOOR_LIVE_RPS else 'BELOW'})")
+    print(f"CPU per request (all {os.cpu_count()} cores busy with other work, so these are "
+          f"upper bounds): live state API {live_f.per_request_ms(live_f.api_cpu_s):.2f} ms + "
+          f"PostgreSQL {live_f.per_request_ms(live_f.pg_cpu_s):.2f} ms (~{live_f.capacity:,.0f} "
+          f"req/s on idle cores), week series API {series_f.per_request_ms(series_f.api_cpu_s):.2f}"
+          f" ms + PostgreSQL {series_f.per_request_ms(series_f.pg_cpu_s):.2f} ms")
     print(f"api: p99 live {live_f.p99_ms:.1f} ms, p99 series {series_f.p99_ms:.1f} ms, "
           f"{live_f.rate:.0f} req/s")
 
