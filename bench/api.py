@@ -179,9 +179,10 @@ class Figures:
 
     @property
     def capacity(self) -> float:
-        """Requests/s that 2 idle cores would allow at this CPU cost per request (an estimate:
-        the measured rate is bounded by the share of the cores the scheduler gives us)."""
-        cost = self.per_request_ms(self.api_cpu_s + self.pg_cpu_s + self.client_cpu_s)
+        """Requests/s that the machine's cores, idle, would allow the server (API workers and
+        PostgreSQL) at this CPU cost per request: an estimate, since the measured rate is bounded
+        by the share of the cores the scheduler gives the server on a busy machine."""
+        cost = self.per_request_ms(self.api_cpu_s + self.pg_cpu_s)
         return (os.cpu_count() or 1) * 1000 / cost if cost > 0 else float("nan")
 
     def line(self) -> str:
@@ -194,7 +195,7 @@ class Figures:
                 f"{self.per_request_ms(self.api_cpu_s):.2f} ms, PostgreSQL "
                 f"{self.per_request_ms(self.pg_cpu_s):.2f} ms, wrk "
                 f"{self.per_request_ms(self.client_cpu_s):.2f} ms of CPU (idle cores would allow "
-                f"~{self.capacity:,.0f} req/s); load average {self.load:.1f}")
+                f"the server ~{self.capacity:,.0f} req/s); load average {self.load:.1f}")
 
 
 LUA = r"""
