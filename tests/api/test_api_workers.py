@@ -51,6 +51,10 @@ def _healthy(base: str) -> bool:
         return False
 
 
+def _workers_up(run_dir: Path) -> int:
+    return sum(1 for lock in run_dir.glob("api-*.lock") if lock.read_text().strip())
+
+
 @pytest.fixture
 def two_workers(stack: RunningStack, db_dsn: str, tmp_path: Path) -> Iterator[Served]:
     dbname = psycopg.conninfo.conninfo_to_dict(db_dsn)["dbname"]
@@ -67,7 +71,11 @@ def two_workers(stack: RunningStack, db_dsn: str, tmp_path: Path) -> Iterator[Se
     served = Served(f"http://127.0.0.1:{port}", run_dir, process)
     try:
         wait_for(lambda: process.poll() is not None or _healthy(served.base), 180,
-                 "the API's two workers")
+                 "the API to answer")
+        # each worker writes its pid into the broker account lock it takes as it starts: the
+        # first worker answers long before the second is up on a loaded machine
+        wait_for(lambda: process.poll() is not None or _workers_up(run_dir) == 2, 180,
+                 "the API's second worker")
         assert process.poll() is None, "the API did not start"
         yield served
     finally:
