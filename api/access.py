@@ -3,9 +3,10 @@ or cross-tenant for the grid operator. The app refuses to start with an undeclar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.routing import BaseRoute, Mount
@@ -134,6 +135,20 @@ RULES: dict[tuple[str, str], Rule] = {
 
 PUBLIC_MOUNTS = frozenset({"/dashboard"})
 """Static file mounts, public: the dashboard's page and code (its data comes from the routes)."""
+
+
+def route_template(scope: Mapping[str, Any]) -> str | None:
+    """The full path template of the route a request matched. A route of a router included with
+    a prefix (the public open-data and Open311 routers) keeps its own path on the route object
+    (FastAPI resolves included routers lazily); the effective route context FastAPI puts in the
+    scope carries the full one."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None)
+    if isinstance(path, str):
+        return path
+    route = scope.get("route")
+    found = getattr(route, "path", None)
+    return found if isinstance(found, str) else None
 
 
 def _methods(route: object) -> list[str]:

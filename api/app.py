@@ -16,6 +16,7 @@ from api.access import RULES, V1, Registry
 from api.command_link import CommandLink
 from api.deps import Conn, authorize, connection
 from api.metrics import ApiMetrics, MetricsMiddleware
+from api.metrics import worker_exited as metrics_exit
 from api.provisioning import DeviceAccounts
 from api.routes import assets, auth, energy, operations, readings, service
 from api.settings import ApiSettings
@@ -61,6 +62,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
             if lock is not None:
                 lock.close()
             await pool.close()
+            metrics_exit()
 
     app = FastAPI(title="Luciole API", version="1.0", lifespan=lifespan,
                   dependencies=[Depends(authorize)],

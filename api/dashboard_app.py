@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).parent / "dashboard"
 PREFIX = "/dashboard"
@@ -42,21 +41,30 @@ def content_security_policy(tile_url: str | None) -> str:
             "frame-ancestors 'none'")
 
 
-class DashboardHeaders(BaseHTTPMiddleware):
-    """The CSP and friends on every response under /dashboard."""
+class DashboardHeaders:
+    """The CSP and friends on every response under /dashboard. A plain ASGI middleware: other
+    paths pass straight through (BaseHTTPMiddleware would cost every API request a task group)."""
 
-    def __init__(self, app: object, policy: str) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
-        self.policy = policy
+    def __init__(self, app: ASGIApp, policy: str) -> None:
+        self.app = app
+        self.headers = [(b"content-security-policy", policy.encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-cache")]
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/"):
-            response.headers["Content-Security-Policy"] = self.policy
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["Cache-Control"] = "no-cache"
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != PREFIX and not path.startswith(PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        names = {name for name, _ in self.headers}
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def install(app: FastAPI, tile_url: str | None) -> None:

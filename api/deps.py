@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api.access import Audience, Registry, Rule
+from api.access import Audience, Registry, Rule, route_template
 from api.credentials import CredentialError, TokenCache, key_matches, key_prefix
 from api.problems import Problem
 from api.roles import Principal, Role
@@ -110,8 +110,7 @@ async def authorize(request: Request) -> Access:
     here (the app does not start with one). Tokens need no database; a key is looked up on a
     pooled connection of its own, so public routes (metrics) never wait for the database."""
     registry: Registry = request.app.state.registry
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
+    path = route_template(request.scope)
     rule = registry.rule(request.method, path) if path is not None else None
     if rule is None:  # not reachable for declared apps; refuse rather than guess
         raise Problem(403, "this route has no access rule")

@@ -1,13 +1,21 @@
 """The API's Prometheus metrics (luciole_api_*), and the ASGI middleware that counts requests by
-route template (never by raw path: ids would explode the label set)."""
+route template (never by raw path: ids would explode the label set).
+
+With several workers (`luciole api serve`), PROMETHEUS_MULTIPROC_DIR names a directory the
+workers share: each writes its values there, and /metrics, whichever worker answers, adds up
+every worker's (prometheus-client's multiprocess mode). Without it (one process, the tests'
+app), the process's own registry answers."""
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.access import route_template
 
 
 class ApiMetrics:
@@ -20,6 +28,30 @@ class ApiMetrics:
                                   buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
         self.commands = Counter("luciole_api_commands_published_total",
                                 "per-controller commands the broker took", registry=self.registry)
+
+
+    def exposition(self) -> bytes:
+        """The text format of every worker's metrics (of this process's without a shared dir)."""
+        if not shared():
+            return bytes(generate_latest(self.registry))
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return bytes(generate_latest(registry))
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def shared() -> bool:
+    """Whether this process writes its values to the shared directory (the variable was set
+    before prometheus-client was imported)."""
+    return bool(os.environ.get(MULTIPROC_ENV)) and values.ValueClass is not values.MutexValue
+
+
+def worker_exited() -> None:
+    """A worker stops: its live values leave the shared directory (its totals stay counted)."""
+    if shared():
+        mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
@@ -41,7 +73,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route: Any = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = route_template(scope) or "unmatched"
             self.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
             self.metrics.duration.labels(template).observe(time.perf_counter() - started)

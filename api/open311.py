@@ -23,7 +23,7 @@ from api.open311_format import (
 )
 from api.open311_parse import decode_fields, request_filters
 from api.open311_services import BY_CODE, SERVICES
-from api.rate_limit import TokenBuckets
+from api.rate_limit import SharedBuckets
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,10 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
            refill_per_hour: float = 10.0) -> APIRouter:
     """The Open311 GeoReport v2 routes; `connection` is a dependency yielding a psycopg
     AsyncConnection. Each client address may post `reports_per_client` reports at once, then
-    `refill_per_hour` an hour (per API process)."""
+    `refill_per_hour` an hour, counted in the database for the whole server (every worker)."""
     r = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
     Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
-    buckets = TokenBuckets(capacity=reports_per_client, per_s=refill_per_hour / 3600.0)
+    buckets = SharedBuckets(capacity=reports_per_client, per_s=refill_per_hour / 3600.0)
 
     async def tenant_name(conn: psycopg.AsyncConnection[Any], tenant: str | None) -> str:
         if tenant is None or not cr.is_tenant_id(tenant):
@@ -237,7 +237,7 @@ def router(connection: Callable[..., Any], *, reports_per_client: float = 10.0,
             report = cr.parse_report(fields)
             await tenant_name(conn, report.jurisdiction_id)
             client = request.client.host if request.client else "unknown"
-            wait = buckets.take(client)
+            wait = await buckets.take(conn, client)
             if wait > 0:
                 log.warning("open311 rate limited client=%s tenant=%s", client,
                             report.jurisdiction_id)

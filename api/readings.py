@@ -65,9 +65,26 @@ GROUP BY bucket ORDER BY bucket
 """
 
 
-async def series(conn: Conn, scope: TenantScope, luminaire_id: int, span: TimeRange) -> list[dict[str, Any]]:
+# The points as one JSON array built by PostgreSQL (a week is ~700 buckets: decoding them into
+# Python rows and encoding them again cost the API worker ~10 ms of CPU a request). Buckets are
+# whole seconds in UTC, written as a pydantic response_model writes them ("...T10:15:00Z").
+SERIES_JSON = """
+SELECT coalesce(json_agg(json_build_object(
+           'bucket', to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'level', p.level, 'power_w', p.power_w, 'power_max_w', p.power_max_w,
+           'energy_wh', p.energy_wh, 'voltage_v', p.voltage_v, 'driver_temp_c', p.driver_temp_c,
+           'failure', p.failure, 'samples', p.samples) ORDER BY p.bucket), '[]')::text
+FROM (""" + SERIES + """) p
+"""
+
+
+async def series_json(conn: Conn, scope: TenantScope, luminaire_id: int, span: TimeRange) -> str:
+    """The series' points as a JSON array (SeriesPoint's shape)."""
     key, idx = await _luminaire_key(conn, scope, luminaire_id)
-    return await _rows(conn, SERIES, (span.bucket, key, idx, span.start, span.end))
+    row = await (await conn.execute(SERIES_JSON, (span.bucket, key, idx, span.start, span.end))
+                 ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 SENSORS = """

@@ -252,9 +252,22 @@ def cmd_api(args: argparse.Namespace) -> int:
             return 2
         port = args.port if args.port is not None else settings.port
         console.print(f"API on http://{settings.host}:{port} with {settings.workers} workers")
-        uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
-                    workers=settings.workers, log_level="warning", access_log=False,
-                    timeout_keep_alive=30)
+        # the workers' shared metrics (prometheus-client's multiprocess mode): a fresh directory
+        # on start, removed on stop, so /metrics adds up the workers of this run only
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        metrics_dir = (settings.run_dir or Path(tempfile.gettempdir())) / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before any worker imports it
+        try:
+            uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
+                        workers=settings.workers, log_level="warning", access_log=False,
+                        timeout_keep_alive=30, loop="uvloop", http="httptools", backlog=2048)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return 0
     from api import bootstrap
 

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(mosquitto mosquitto-clients postgresql-15 postgresql-server-dev-15 postgresql-client-15
           build-essential cmake dpkg-dev libssl-dev libkrb5-dev python3-venv python3-dev ca-certificates
-          chromium chromium-driver)  # chromium: the dashboard's browser tests
+          chromium chromium-driver  # chromium: the dashboard's browser tests
+          wrk util-linux)  # wrk (pinned by taskset): bench/api.py's load generator
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

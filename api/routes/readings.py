@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from api import readings
 from api.deps import ConnDep, Scope
 from api.pagination import decode_cursor, next_cursor
-from api.routes.etags import etag_json
+from api.routes.etags import etag_json, json_response
 from api.routes.params import DEFAULT, Cursor, From, Id, IdentPath, IdentQuery, Limit, To
 from api.timeseries import time_range
 
@@ -102,9 +103,10 @@ async def series(luminaire_id: Id, conn: ConnDep, scope: Scope, start: From = No
                  end: To = None) -> Any:
     """Readings in time_bucket means, the bucket chosen from the range (at most 2,000 points)."""
     span = time_range(start, end, datetime.now(UTC))
-    points = await readings.series(conn, scope, luminaire_id, span)
-    return {"luminaire_id": luminaire_id, "start": span.start, "end": span.end,
-            "bucket_s": int(span.bucket.total_seconds()), "points": points}
+    points = await readings.series_json(conn, scope, luminaire_id, span)
+    return json_response({"luminaire_id": luminaire_id, "start": span.start, "end": span.end,
+                          "bucket_s": int(span.bucket.total_seconds()),
+                          "points": orjson.Fragment(points)})
 
 
 @router.get("/controllers/{controller_id}/sensors", response_model=SensorSeries)

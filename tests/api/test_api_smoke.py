@@ -22,3 +22,15 @@ def test_health_and_live(client: TestClient, world: World) -> None:
                  f"/api/v1/energy/groups/{world.a.group}", "/api/v1/groups", "/api/v1/cabinets"]:
         r = client.get(path, headers=h)
         assert r.status_code == 200, (path, r.text)
+
+
+def test_public_routers_answer_through_the_whole_app(client: TestClient, world: World) -> None:
+    """The open-data and Open311 routers are included under /api/v1 with a prefix of their own:
+    their access rule is found by the full path (they answered 403 "no access rule" before)."""
+    for path in ["/api/v1/open311/v2/services.json",
+                 f"/api/v1/opendata/{world.a.tenant}/streetlights.geojson",
+                 f"/api/v1/opendata/{world.a.tenant}/ngsi-ld/entities?options=keyValues"]:
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text)
+    metrics = client.get("/metrics").text
+    assert 'route="/api/v1/open311/v2/services.{fmt}"' in metrics
