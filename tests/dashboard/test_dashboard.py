@@ -23,9 +23,10 @@ from api.credentials import issue_token
 from api.roles import Principal, Role
 from ingest.writer import Writer
 from tests.api.api_world import PASSWORD, TenantAssets
-from tests.api.test_api_commands import Device, _ack
 from tests.conftest import RunningStack
 from tests.dashboard.conftest import Served
+from tests.devices import Device
+from tests.devices import ack as _ack
 from wire.messages import parse_command
 from wire.records import TIME_MIN_US
 
@@ -142,9 +143,6 @@ def test_acknowledge_a_fault(page: WebDriver, served: Served) -> None:
     assert row.text == "acknowledged"
 
 
-@pytest.mark.xfail(strict=False, reason="known defect, under investigation: after the tests/api modules ran "
-                   "in the same session (two fresh-clone runs) the controllers never received the group "
-                   "command; it passes when tests/dashboard runs alone")
 def test_group_command_reaches_done_from_the_controllers_acks(page: WebDriver, served: Served,
                                                                stack: RunningStack) -> None:
     a = served.world.a
