@@ -1,6 +1,7 @@
 // The dashboard: login, map, faults, commands; hash routes (#/map, #/faults, #/commands).
 import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
+import { PointLayer } from "./map.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -124,14 +125,26 @@ function statusOf(props) {
   return "on";
 }
 
-const LEVEL = ["coalesce", ["feature-state", "level"], ["get", "level"], -1];
-const COLOUR = ["case",
-  ["boolean", ["feature-state", "fault"], false], COLOURS.fault,
-  ["!", ["coalesce", ["feature-state", "online"], ["get", "online"], false]], COLOURS.offline,
-  ["<", LEVEL, 0], COLOURS.unknown,
-  ["==", LEVEL, 0], COLOURS.off,
-  ["<", LEVEL, 254], COLOURS.dimmed,
-  COLOURS.on];
+function colourOf(id) {
+  const props = state.features.get(id).properties;
+  if (state.faultIds.has(id)) return COLOURS.fault;
+  if (props.online === false) return COLOURS.offline;
+  if (props.level === null || props.level === undefined) return COLOURS.unknown;
+  if (props.level === 0) return COLOURS.off;
+  if (props.level < 254) return COLOURS.dimmed;
+  return COLOURS.on;
+}
+
+function recolour(id) {
+  state.points.setColour(id, colourOf(id));
+}
+
+// What the map shows of a luminaire: its level, online and open fault (for tests and tools).
+state.stateOf = (id) => {
+  const f = state.features.get(id);
+  return f ? { level: f.properties.level, online: f.properties.online, fault: state.faultIds.has(id),
+    colour: colourOf(id) } : null;
+};
 
 async function openMap() {
   if (state.map) { state.map.resize(); return; }
@@ -162,14 +175,17 @@ async function openMap() {
       properties: { id: c.id, name: c.name } })) } });
   map.addLayer({ id: "cabinets", type: "circle", source: "cabinets", paint: {
     "circle-radius": 7, "circle-color": "#fff", "circle-stroke-color": "#14213d", "circle-stroke-width": 3 } });
-  map.addSource("luminaires", { type: "geojson", data: { type: "FeatureCollection", features: located } });
-  map.addLayer({ id: "luminaires", type: "circle", source: "luminaires", paint: {
-    "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 2, 16, 6],
-    "circle-color": COLOUR, "circle-stroke-color": "#0006", "circle-stroke-width": 0.5 } });
-  map.on("click", "luminaires", (e) => openPanel(e.features[0].id).catch(report));
+  const points = new PointLayer("luminaires", located.map((f) => f.id),
+    located.map((f) => f.geometry.coordinates[0]), located.map((f) => f.geometry.coordinates[1]));
+  state.points = points;
+  for (const f of located) recolour(f.id);
+  map.addLayer(points);
+  map.once("idle", () => { state.firstMapMs = performance.now(); }); // since navigation start
+  map.on("click", (e) => {
+    const id = points.pick(e.point);
+    if (id !== null) openPanel(id).catch(report);
+  });
   map.on("click", "cabinets", (e) => say(`Cabinet ${e.features[0].properties.id}`, "info"));
-  map.on("mouseenter", "luminaires", () => { map.getCanvas().style.cursor = "pointer"; });
-  map.on("mouseleave", "luminaires", () => { map.getCanvas().style.cursor = ""; });
   fitTo(located);
   fill($("legend"), Object.entries({ on: "on", dimmed: "dimmed", off: "off", offline: "offline",
     fault: "open fault", unknown: "no reading" })
@@ -194,9 +210,11 @@ async function refreshFaults() {
     const id = state.byDevice.get(`${fault.controller_id}/${fault.luminaire_idx}`);
     if (id !== undefined) now.add(id);
   }
-  for (const id of state.faultIds) if (!now.has(id)) state.map.setFeatureState({ source: "luminaires", id }, { fault: false });
-  for (const id of now) state.map.setFeatureState({ source: "luminaires", id }, { fault: true });
+  const before = state.faultIds;
   state.faultIds = now;
+  for (const id of before) if (!now.has(id)) recolour(id);
+  for (const id of now) recolour(id);
+  state.map.triggerRepaint();
 }
 
 // Live state: a few pages of /live per tick, continuing where the last tick stopped.
@@ -207,11 +225,11 @@ async function refreshLive() {
     const page = await api(`/live?limit=1000${cursor}`);
     for (const item of page.items) {
       if (!state.features.has(item.id)) continue;
-      state.map.setFeatureState({ source: "luminaires", id: item.id },
-        { level: item.level, online: item.online, failure: item.failure });
       const props = state.features.get(item.id).properties;
-      props.level = item.level; props.online = item.online;
+      props.level = item.level; props.online = item.online; props.failure = item.failure;
+      recolour(item.id);
     }
+    state.map.triggerRepaint();
     state.liveCursor = page.next_cursor;
     state.liveTicks = (state.liveTicks || 0) + 1;
     if (!page.next_cursor) break;

@@ -71,8 +71,8 @@ def text_of(driver: WebDriver, css: str) -> str:
 
 def map_features(driver: WebDriver) -> int | None:
     return driver.execute_script(  # type: ignore[no-any-return]
-        "const m = window.luciole.map; if (!window.luciole.mapReady || !m.getSource('luminaires'))"
-        " return null; return m.getSource('luminaires').serialize().data.features.length")
+        "const s = window.luciole; if (!s.mapReady || !s.map.getLayer('luminaires'))"
+        " return null; return s.points.ids.length")
 
 
 def test_login_map_live_state_and_panel(page: WebDriver, served: Served) -> None:
@@ -85,13 +85,14 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served) -> None
                                " WebGL2RenderingContext || gl instanceof WebGLRenderingContext")
     # another tenant's luminaires are not on the map
     ids = set(page.execute_script(
-        "return window.luciole.map.getSource('luminaires').serialize().data.features.map(f => f.id)"))
+        "return Array.from(window.luciole.points.ids)"))
     assert ids == set(a.luminaires)
 
     # the open fault (controller 0, output 0) colours its luminaire
     faulty = a.luminaires[0]
     assert until(page, "the fault's feature state", lambda: page.execute_script(
-        "return window.luciole.map.getFeatureState({source: 'luminaires', id: arguments[0]}).fault", faulty))
+        "return window.luciole.stateOf(arguments[0]).fault", faulty))
+    assert page.execute_script("return window.luciole.stateOf(arguments[0]).colour", faulty) == "#d62828"
 
     # the live state changes in the database: the map follows without a reload
     with psycopg.connect(served.db_dsn, autocommit=True) as conn:
@@ -99,8 +100,7 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served) -> None
     offline = a.luminaires[2]  # the first luminaire of controller 1
     marker = page.execute_script("return window.luciole.reloadMarker = 'same page'")
     until(page, "the offline controller on the map", lambda: page.execute_script(
-        "return window.luciole.map.getFeatureState({source: 'luminaires', id: arguments[0]})"
-        ".online === false",
+        "return window.luciole.stateOf(arguments[0]).online === false",
         offline), timeout_s=30)
     assert page.execute_script("return window.luciole.reloadMarker") == marker
 
