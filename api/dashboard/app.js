@@ -161,11 +161,18 @@ async function openMap() {
   });
   state.map = map;
   map.addControl(new maplibregl.NavigationControl(), "top-left");
+  state.marks = {};
+  const data = Promise.all([api("/map/luminaires"), api("/cabinets")]).then((got) => {
+    state.marks.dataParsed = performance.now();
+    return got;
+  });
   await new Promise((resolve) => map.once("load", resolve));
-  const [collection, cabinets] = await Promise.all([api("/luminaires.geojson"), api("/cabinets")]);
-  const located = collection.features.filter((f) => f.geometry);
+  state.marks.mapLoaded = performance.now();
+  const [cols, cabinets] = await data;
+  const located = cols.id.map((id, i) => ({ id, geometry: { coordinates: [cols.lon[i], cols.lat[i]] },
+    properties: { id, controller_id: cols.controller_id[i], idx: cols.idx[i], level: cols.level[i],
+      online: cols.online[i] } }));
   for (const f of located) {
-    f.properties.id = f.id;
     state.features.set(f.id, f);
     state.byDevice.set(`${f.properties.controller_id}/${f.properties.idx}`, f.id);
   }
@@ -175,11 +182,11 @@ async function openMap() {
       properties: { id: c.id, name: c.name } })) } });
   map.addLayer({ id: "cabinets", type: "circle", source: "cabinets", paint: {
     "circle-radius": 7, "circle-color": "#fff", "circle-stroke-color": "#14213d", "circle-stroke-width": 3 } });
-  const points = new PointLayer("luminaires", located.map((f) => f.id),
-    located.map((f) => f.geometry.coordinates[0]), located.map((f) => f.geometry.coordinates[1]));
+  const points = new PointLayer("luminaires", cols.id, cols.lon, cols.lat);
   state.points = points;
   for (const f of located) recolour(f.id);
   map.addLayer(points);
+  state.marks.layerAdded = performance.now();
   map.once("idle", () => { state.firstMapMs = performance.now(); }); // since navigation start
   map.on("click", (e) => {
     const id = points.pick(e.point);
@@ -189,7 +196,7 @@ async function openMap() {
   fitTo(located);
   fill($("legend"), Object.entries({ on: "on", dimmed: "dimmed", off: "off", offline: "offline",
     fault: "open fault", unknown: "no reading" })
-    .map(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]));
+    .flatMap(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]));
   await refreshFaults();
   every(LIVE_EVERY_MS, refreshLive);
   every(LIVE_EVERY_MS * 6, refreshFaults);

@@ -115,7 +115,7 @@ export class PointLayer {
     gl.useProgram(this.program);
     gl.uniformMatrix4fv(this.uMatrix, false, new Float32Array(multiply(m, translate)));
     const z = this.map.getZoom();
-    const size = Math.max(2, Math.min(8, 2 + ((z - 10) * 4) / 6)) * 2 * (window.devicePixelRatio || 1);
+    const size = Math.max(3, Math.min(12, 3 + ((z - 12) * 9) / 5)) * (window.devicePixelRatio || 1);
     gl.uniform1f(this.uSize, size);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuffer);
     gl.enableVertexAttribArray(this.aPos);
