@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,12 +75,14 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Path:
+def artifacts() -> Iterator[Path]:
     """Where the browser tests keep their screenshots and figures (LUCIOLE_ARTIFACTS, or
     tests/dashboard/artifacts/, git-ignored); printed at the end of the session."""
     where = Path(os.environ.get("LUCIOLE_ARTIFACTS") or ARTIFACTS)
     where.mkdir(parents=True, exist_ok=True)
-    return where
+    yield where
+    names = sorted(p.name for p in where.iterdir())
+    sys.stdout.write(f"\ndashboard artefacts in {where}: {', '.join(names)}\n")
 
 
 def _binary(*names: str) -> str:

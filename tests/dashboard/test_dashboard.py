@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,7 +76,7 @@ def map_features(driver: WebDriver) -> int | None:
         " return null; return s.points.ids.length")
 
 
-def test_login_map_live_state_and_panel(page: WebDriver, served: Served) -> None:
+def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifacts: Path) -> None:
     a = served.world.a
     log_in(page, served, a, Role.OPERATOR)
     assert until(page, "the luminaires in the map's source", lambda: map_features(page)) == len(a.luminaires)
@@ -115,9 +116,10 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served) -> None
     panel = page.find_element(By.ID, "panel").text
     assert "LX" in panel and "controller" in panel
     assert page.find_element(By.CSS_SELECTOR, "#panel .panel-command button").is_displayed()
+    assert page.save_screenshot(str(artifacts / "map.png"))
 
 
-def test_acknowledge_a_fault(page: WebDriver, served: Served) -> None:
+def test_acknowledge_a_fault(page: WebDriver, served: Served, artifacts: Path) -> None:
     a = served.world.a
     log_in(page, served, a, Role.TECHNICIAN)
     page.get(f"{served.url}/dashboard/#/faults")
@@ -129,6 +131,7 @@ def test_acknowledge_a_fault(page: WebDriver, served: Served) -> None:
     state = "//div[@id='fault-detail']//dt[text()='state']/following-sibling::dd[1]"
     until(page, "the fault acknowledged", lambda: page.find_element(By.XPATH, state).text == "acknowledged")
     assert text_of(page, "#message") == "Acknowledged."
+    assert page.save_screenshot(str(artifacts / "faults.png"))
     # the list shows open faults: the acknowledged one has left it
     assert not page.find_elements(By.CSS_SELECTOR, f"#fault-table tr[data-fault='{a.fault}']")
     with psycopg.connect(served.db_dsn) as conn:
@@ -144,7 +147,7 @@ def test_acknowledge_a_fault(page: WebDriver, served: Served) -> None:
 
 
 def test_group_command_reaches_done_from_the_controllers_acks(page: WebDriver, served: Served,
-                                                               stack: RunningStack) -> None:
+                                                               stack: RunningStack, artifacts: Path) -> None:
     a = served.world.a
     devices = [Device(stack, a.tenant, controller) for controller in a.controllers]
     for device in devices:
@@ -186,6 +189,7 @@ def test_group_command_reaches_done_from_the_controllers_acks(page: WebDriver, s
         done = until(page, "each device done", all_done)
         assert set(done) == set(a.controllers)
         assert text_of(page, "#command-summary") == "2 of 2 done, 0 failed"
+        assert page.save_screenshot(str(artifacts / "commands.png"))
     finally:
         for device in devices:
             device.disconnect()
