@@ -6,7 +6,6 @@ import { PointLayer } from "./map.js";
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
 const LIVE_EVERY_MS = 5000;
-const LIVE_PAGES_PER_TICK = 5; // of 1,000 luminaires: a sweep of 100,000 takes 100 s
 const PROGRESS_EVERY_MS = 2000;
 const COLOURS = {
   fault: "#d62828", offline: "#8d99ae", off: "#2b2d42", dimmed: "#f4a261", on: "#ffd60a", unknown: "#c0c0c0",
@@ -18,7 +17,6 @@ const state = {
   byDevice: new Map(), // "controller/idx" -> luminaire id
   features: new Map(), // luminaire id -> feature
   faultIds: new Set(), // luminaire ids with an open fault (feature-state fault)
-  liveCursor: null,
   timers: new Set(),
 };
 window.luciole = state; // for the browser tests and for curious technicians
@@ -169,6 +167,7 @@ async function openMap() {
   await new Promise((resolve) => map.once("load", resolve));
   state.marks.mapLoaded = performance.now();
   const [cols, cabinets] = await data;
+  state.changedSince = cols.changed_since;
   const located = cols.id.map((id, i) => ({ id, geometry: { coordinates: [cols.lon[i], cols.lat[i]] },
     properties: { id, controller_id: cols.controller_id[i], idx: cols.idx[i], level: cols.level[i],
       online: cols.online[i] } }));
@@ -224,23 +223,29 @@ async function refreshFaults() {
   state.map.triggerRepaint();
 }
 
-// Live state: a few pages of /live per tick, continuing where the last tick stopped.
+// Live state: each tick reads only what changed since the last sweep (GET /live?changed_since=),
+// all its pages, and recolours those points.
 async function refreshLive() {
-  if (!state.map || document.hidden) return;
-  for (let i = 0; i < LIVE_PAGES_PER_TICK; i++) {
-    const cursor = state.liveCursor ? `&cursor=${encodeURIComponent(state.liveCursor)}` : "";
-    const page = await api(`/live?limit=1000${cursor}`);
+  if (!state.map || document.hidden || !state.changedSince) return;
+  let cursor = null;
+  let next = null;
+  do {
+    const q = new URLSearchParams({ changed_since: state.changedSince, limit: "1000" });
+    if (cursor) q.set("cursor", cursor);
+    const page = await api(`/live?${q}`);
+    if (next === null) next = page.changed_since;
     for (const item of page.items) {
       if (!state.features.has(item.id)) continue;
       const props = state.features.get(item.id).properties;
       props.level = item.level; props.online = item.online; props.failure = item.failure;
       recolour(item.id);
     }
-    state.map.triggerRepaint();
-    state.liveCursor = page.next_cursor;
-    state.liveTicks = (state.liveTicks || 0) + 1;
-    if (!page.next_cursor) break;
-  }
+    state.liveChanged = (state.liveChanged || 0) + page.items.length;
+    cursor = page.next_cursor;
+  } while (cursor);
+  state.changedSince = next;
+  state.liveTicks = (state.liveTicks || 0) + 1;
+  state.map.triggerRepaint();
 }
 
 async function focusLuminaire(id) {

@@ -104,6 +104,15 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifac
         "return window.luciole.stateOf(arguments[0]).online === false",
         offline), timeout_s=30)
     assert page.execute_script("return window.luciole.reloadMarker") == marker
+    # a new reading (dimmed) of a luminaire of controller 0: its colour follows, same page
+    dimmed = a.luminaires[1]
+    with psycopg.connect(served.db_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO luminaire_state (controller_key, luminaire, time, level, status, power_w,"
+                     " energy_wh, voltage_v, power_factor, driver_temp_c, failure) SELECT key, 1, now(),"
+                     " 100, 0, 20, 1, 230, 0.9, 40, 0 FROM controllers WHERE id = %s", (a.controllers[0],))
+    until(page, "the dimmed luminaire's colour", lambda: page.execute_script(
+        "return window.luciole.stateOf(arguments[0]).colour", dimmed) == "#f4a261", timeout_s=30)
+    assert page.execute_script("return window.luciole.reloadMarker") == marker
 
     # a click on the luminaire opens its panel
     x, y = page.execute_script("const p = window.luciole.map.project("
