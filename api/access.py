@@ -55,6 +55,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # authentication; the controller's claim code is its credential
     ("POST", f"{V1}/auth/token"): PUBLIC,
     ("POST", f"{V1}/provision"): PUBLIC,
+    ("POST", f"{V1}/auth/refresh"): tenant(ALL),
     ("GET", f"{V1}/me"): tenant(ALL),
     ("GET", f"{V1}/users"): tenant(ADMIN),
     ("POST", f"{V1}/users"): tenant(ADMIN),

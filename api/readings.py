@@ -22,7 +22,7 @@ WHERE l.tenant_id = %s
 """
 
 
-async def _rows(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+async def _rows(conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         return await cur.fetchall()

@@ -1,5 +1,5 @@
 // The dashboard: login, map, faults, commands; hash routes (#/map, #/faults, #/commands).
-import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
+import { api, all, ApiError, token, whenUnauthorized, keepRenewed, renew } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
 import { PointLayer } from "./map.js";
 
@@ -52,7 +52,7 @@ async function login(event) {
   try {
     const issued = await api("/auth/token", { method: "POST", form: {
       username: form.get("username"), password: form.get("password") } });
-    token.set(issued.access_token);
+    token.set(issued.access_token, issued.expires_in);
     await start();
   } catch (err) {
     fill($("login-error"), err.status === 401 ? "Wrong email or password (or the account is locked for a while)."
@@ -84,6 +84,12 @@ async function start() {
   }
   $("bar").hidden = false;
   fill($("who"), `${state.me.tenant} · ${state.me.role}`);
+  if (!token.expiresAt()) await renew().catch(() => {}); // a token from before: learn its lifetime
+  const ended = () => {
+    token.clear(); state.me = null; say("Your session has ended: please log in again."); show("login");
+  };
+  keepRenewed(ended);
+  state.rearm = () => keepRenewed(ended); // for the browser tests: after moving the expiry
   document.body.dataset.role = state.me.role;
   for (const el of document.querySelectorAll(".field-only")) el.hidden = !may(FIELD);
   if (!location.hash || location.hash === "#/login") location.hash = "#/map";

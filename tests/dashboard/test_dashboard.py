@@ -226,6 +226,32 @@ def test_a_viewer_sees_no_command_and_a_tampered_page_gets_the_403_in_words(page
     assert row == (None,)
 
 
+def test_the_token_is_renewed_before_it_expires_until_the_account_is_disabled(
+        page: WebDriver, served: Served) -> None:
+    a = served.world.a
+    log_in(page, served, a, Role.TECHNICIAN)
+    first = page.execute_script("return sessionStorage.getItem('luciole.token')")
+    expires = page.execute_script("return Number(sessionStorage.getItem('luciole.token.expires'))")
+    assert 800_000 < expires - page.execute_script("return Date.now()") <= 900_000
+    # a minute and a second before expiry: renewed a second later, the page goes on
+    page.execute_script("sessionStorage.setItem('luciole.token.expires', String(Date.now() + 61000));"
+                        " window.luciole.rearm()")
+    renewed = until(page, "the renewed token", lambda: (lambda t: t if t != first else None)(
+        page.execute_script("return sessionStorage.getItem('luciole.token')")), timeout_s=15)
+    me = httpx.get(f"{served.url}/api/v1/me", headers={"Authorization": f"Bearer {renewed}"})
+    assert me.status_code == 200
+    assert page.find_element(By.ID, "bar").is_displayed()
+    assert page.execute_script("return window.luciole.mapReady") is True
+    # the account is disabled: the next renewal is refused and the page asks for a login
+    with psycopg.connect(served.db_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE users SET disabled_at = now() WHERE id = %s", (a.users[Role.TECHNICIAN],))
+    page.execute_script("sessionStorage.setItem('luciole.token.expires', String(Date.now() + 61000));"
+                        " window.luciole.rearm()")
+    until(page, "the login form", lambda: page.find_element(By.ID, "login-form").is_displayed(), timeout_s=15)
+    assert page.execute_script("return sessionStorage.getItem('luciole.token')") is None
+    assert text_of(page, "#message") == "Your session has ended: please log in again."
+
+
 def test_a_forged_token_gets_nothing(page: WebDriver, served: Served) -> None:
     a = served.world.a
     forged = issue_token(Principal(a.users[Role.ADMIN], a.tenant, Role.ADMIN),
