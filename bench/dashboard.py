@@ -148,3 +148,80 @@ def write(figures: Figures, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**asdict(figures), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                 time.gmtime())}, indent=2))
+
+
+def main() -> None:
+    import argparse
+    import shutil
+    import socket
+    import tempfile
+    import threading
+
+    import httpx
+    import uvicorn
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from api.app import create_app
+    from api.settings import ApiSettings, MqttAccount
+    from luciole.broker_config import Role as BrokerRole
+    from luciole.db_roles import DbService
+    from luciole.migrate import migrate
+    from luciole.settings import StackSettings
+    from luciole.stack import Stack, wait_for
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--luminaires", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    email, password = "operator@bigcity.example", "a long password for the big city"
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
+        stack = Stack(StackSettings(var_dir=Path(tmp) / "var", mqtt_port=0, pg_port=0, pg_fsync=False))
+        endpoints = stack.up()
+        server: uvicorn.Server | None = None
+        thread: threading.Thread | None = None
+        driver = None
+        try:
+            migrate(endpoints.dsn())
+            t0 = time.perf_counter()
+            n = seed_city(endpoints.dsn(), args.luminaires, email, password)
+            print(f"seeded {n:,} luminaires by COPY in {time.perf_counter() - t0:.1f} s")
+            username, mqtt_password = stack.service_account("api-bench", BrokerRole.API)
+            settings = ApiSettings.model_validate(dict(
+                dsn=endpoints.service_dsn(DbService.API), token_secret="bench-" + os.urandom(16).hex(),
+                mqtt_host=endpoints.mqtt_host, mqtt_port=endpoints.mqtt_port,
+                mqtt_accounts=[MqttAccount(username=username, password=mqtt_password)],
+                run_dir=Path(tmp) / "run"))
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning",
+                                                   timeout_graceful_shutdown=3))
+            thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+            thread.start()
+            wait_for(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, 30, "the API")
+            issued = httpx.post(f"{url}/api/v1/auth/token", data={"username": email, "password": password})
+            issued.raise_for_status()
+            options = webdriver.ChromeOptions()
+            options.binary_location = shutil.which("chromium") or "chromium"
+            for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                        "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+                        "--enable-webgl"):
+                options.add_argument(arg)
+            driver = webdriver.Chrome(options=options,
+                                      service=Service(shutil.which("chromedriver") or "chromedriver"))
+            figures = measure(driver, url, issued.json()["access_token"])
+            if args.json:
+                write(figures, args.json)
+            print(figures.line())
+        finally:
+            if driver is not None:
+                driver.quit()
+            if server is not None and thread is not None:
+                server.should_exit = True
+                thread.join(15)
+            stack.down()
+
+
+if __name__ == "__main__":
+    main()
