@@ -201,7 +201,10 @@ async function openMap() {
   fitTo(located);
   fill($("legend"), Object.entries({ on: "on", dimmed: "dimmed", off: "off", offline: "offline",
     fault: "open fault", unknown: "no reading" })
-    .flatMap(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]));
+    .flatMap(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]),
+  h("label", { class: "layer-toggle" }, h("input", { type: "checkbox", id: "toggle-cabinets", checked: true,
+    onchange: (e) => map.setLayoutProperty("cabinets", "visibility", e.target.checked ? "visible" : "none") }),
+  "cabinets"));
   await refreshFaults();
   every(LIVE_EVERY_MS, refreshLive);
   every(LIVE_EVERY_MS * 6, refreshFaults);

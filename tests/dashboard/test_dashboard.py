@@ -126,6 +126,13 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifac
     assert "LX" in panel and "controller" in panel
     assert page.find_element(By.CSS_SELECTOR, "#panel .panel-command button").is_displayed()
     assert page.save_screenshot(str(artifacts / "map.png"))
+    # the cabinets layer is toggled off and on
+    toggle = page.find_element(By.ID, "toggle-cabinets")
+    shown = "return window.luciole.map.getLayoutProperty('cabinets', 'visibility')"
+    toggle.click()
+    assert page.execute_script(shown) == "none"
+    toggle.click()
+    assert page.execute_script(shown) == "visible"
 
 
 def test_acknowledge_a_fault(page: WebDriver, served: Served, artifacts: Path) -> None:
