@@ -56,6 +56,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # authentication; the controller's claim code is its credential
     ("POST", f"{V1}/auth/token"): PUBLIC,
     ("POST", f"{V1}/provision"): PUBLIC,
+    ("POST", f"{V1}/auth/refresh"): tenant(ALL),
     ("GET", f"{V1}/me"): tenant(ALL),
     ("GET", f"{V1}/users"): tenant(ADMIN),
     ("POST", f"{V1}/users"): tenant(ADMIN),
@@ -76,6 +77,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/luminaires"): tenant(ALL),
     ("POST", f"{V1}/luminaires"): tenant(FIELD),
     ("GET", f"{V1}/luminaires.geojson"): tenant(ALL),
+    ("GET", f"{V1}/map/luminaires"): tenant(ALL),
     ("POST", f"{V1}/luminaires/import"): tenant(FIELD),
     ("GET", f"{V1}/luminaires/{{luminaire_id}}"): tenant(ALL),
     ("PATCH", f"{V1}/luminaires/{{luminaire_id}}"): tenant(FIELD),

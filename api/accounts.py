@@ -10,11 +10,13 @@ from psycopg.errors import UniqueViolation
 
 from api import audit
 from api.credentials import (
+    CredentialError,
     after_login,
     hash_password,
     is_locked,
     issue_token,
     new_api_key,
+    token_auth_time,
     verify_password,
 )
 from api.deps import Conn, TenantScope
@@ -157,3 +159,26 @@ async def audit_page(conn: Conn, scope: TenantScope, after: int | None, limit: i
         (scope.tenant, after, after, action, action, limit))).fetchall()
     return [{"id": r[0], "at": r[1], "user_id": r[2], "key_id": r[3], "action": r[4],
              "target": r[5], "detail": r[6], "remote": r[7]} for r in rows]
+
+
+async def refresh(conn: Conn, settings: ApiSettings, token: str, principal: Principal) -> str:
+    """A new short-lived token for a person whose token is still valid, whose account is still
+    active in the same tenant, and whose login is younger than `session_max_s`; with the role
+    the account has now. API keys are not renewed."""
+    if principal.key_id is not None:
+        raise Problem(403, "an API key is not renewed: it lives until its own expiry")
+    assert settings.token_secret is not None
+    secret = settings.token_secret.get_secret_value()
+    now = datetime.now(UTC)
+    try:
+        began = token_auth_time(token, secret, now)
+    except CredentialError as exc:
+        raise Problem(401, str(exc)) from None
+    if now.timestamp() - began > settings.session_max_s:
+        raise Problem(401, "the session has lasted its maximum: log in again")
+    row = await (await conn.execute("SELECT tenant_id, role, disabled_at FROM users WHERE id = %s",
+                                    (principal.user_id,))).fetchone()
+    if row is None or row[2] is not None or row[0] != principal.tenant:
+        raise Problem(401, "this account is no longer active: log in again")
+    return issue_token(Principal(principal.user_id, row[0], Role(row[1])), secret,
+                       timedelta(seconds=settings.token_lifetime_s), now, auth_time=began)

@@ -83,9 +83,13 @@ def claim_code_hash(code: str) -> str:
     return _sha256(code.strip())
 
 
-def issue_token(principal: Principal, secret: str, lifetime: timedelta, now: datetime) -> str:
+def issue_token(principal: Principal, secret: str, lifetime: timedelta, now: datetime,
+                auth_time: int | None = None) -> str:
+    """A signed bearer token; `auth_time` is when the person typed their password (kept by
+    renewals, so a session ends however often it is renewed)."""
     claims = {"sub": str(principal.user_id), "tid": principal.tenant, "role": principal.role.value,
               "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()),
+              "auth_time": int(now.timestamp()) if auth_time is None else auth_time,
               "aud": TOKEN_AUDIENCE, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
 
@@ -114,6 +118,17 @@ def read_token_until(token: str, secret: str, now: datetime) -> tuple[Principal,
                           Role(claims["role"])), float(claims["exp"]))
     except (ValueError, TypeError):
         raise CredentialError("the token is not valid") from None
+
+
+def token_auth_time(token: str, secret: str, now: datetime) -> int:
+    """When the session of a valid token began (its `auth_time`, else its `iat`)."""
+    read_token_until(token, secret, now)
+    claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
+                        options={"verify_iat": False})
+    value = claims.get("auth_time", claims["iat"])
+    if not isinstance(value, int):
+        raise CredentialError("the token is not valid")
+    return value
 
 
 class TokenCache:

@@ -206,6 +206,30 @@ WHERE l.tenant_id = %s AND (%s::text IS NULL OR l.controller_id = %s)
 """
 
 
+MAP_COLUMNS = """
+SELECT json_build_object(
+    'id', coalesce(json_agg(id), '[]'), 'lon', coalesce(json_agg(lon), '[]'),
+    'lat', coalesce(json_agg(lat), '[]'), 'controller_id', coalesce(json_agg(controller_id), '[]'),
+    'idx', coalesce(json_agg(idx), '[]'), 'level', coalesce(json_agg(level), '[]'),
+    'online', coalesce(json_agg(online), '[]'),
+    'changed_since', statement_timestamp() - interval '5 seconds')::text
+FROM (SELECT l.id, l.lon, l.lat, l.controller_id, l.idx, s.level, c.online
+      FROM luminaires l JOIN controllers c ON c.id = l.controller_id
+      LEFT JOIN luminaire_state s ON s.controller_key = c.key AND s.luminaire = l.idx
+      WHERE l.tenant_id = %s AND l.lat IS NOT NULL AND l.lon IS NOT NULL
+      ORDER BY l.id) t
+"""
+
+
+async def map_columns(conn: Conn, scope: TenantScope) -> str:
+    """The tenant's located luminaires for the map as columns (one array per field, in id order):
+    a seventh of the GeoJSON's size and parsed in one go by the page; `changed_since` starts the
+    page's sweeps of GET /live?changed_since=."""
+    row = await (await conn.execute(MAP_COLUMNS, (scope.tenant,))).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 async def luminaires_geojson(conn: Conn, scope: TenantScope, controller: str | None) -> str:
     row = await (await conn.execute(GEOJSON, (scope.tenant, controller, controller))).fetchone()
     assert row is not None

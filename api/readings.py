@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -22,7 +22,7 @@ WHERE l.tenant_id = %s
 """
 
 
-async def _rows(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+async def _rows(conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         return await cur.fetchall()
@@ -43,6 +43,32 @@ async def live_page(conn: Conn, scope: TenantScope, after: int | None, limit: in
         " AND (%s::bool IS NULL OR (coalesce(s.failure, 0) <> 0) = %s)"
         " AND (%s::text IS NULL OR l.controller_id = %s) ORDER BY l.id LIMIT %s",
         (scope.tenant, after, after, online, online, failing, failing, controller, controller, limit))
+
+
+CHANGED = """
+SELECT l.id, l.controller_id, l.idx, c.online, c.last_seen, s.time, s.level, s.status, s.power_w,
+       s.energy_wh, s.voltage_v, s.power_factor, s.driver_temp_c, s.failure
+FROM luminaires l JOIN controllers c ON c.id = l.controller_id
+LEFT JOIN luminaire_state s ON s.controller_key = c.key AND s.luminaire = l.idx
+WHERE l.tenant_id = %(tenant)s AND (s.changed_at > %(since)s OR c.online_changed_at > %(since)s)
+  AND (%(after)s::bigint IS NULL OR l.id > %(after)s)
+ORDER BY l.id LIMIT %(limit)s
+"""
+
+CHANGE_OVERLAP = timedelta(seconds=5)
+"""A change is stamped when written, seen when committed: the next cursor starts this far back
+so a transaction committing late is still read (a state read twice is harmless)."""
+
+
+async def changed_page(conn: Conn, scope: TenantScope, since: datetime, after: int | None,
+                       limit: int) -> tuple[list[dict[str, Any]], datetime]:
+    """The luminaires whose state or controller link changed after `since`, and the
+    `changed_since` of the next sweep (taken before reading, less the overlap)."""
+    row = await (await conn.execute("SELECT clock_timestamp()")).fetchone()
+    assert row is not None
+    items = await _rows(conn, CHANGED, {"tenant": scope.tenant, "since": since, "after": after,
+                                        "limit": limit})
+    return items, row[0] - CHANGE_OVERLAP
 
 
 async def _luminaire_key(conn: Conn, scope: TenantScope, luminaire_id: int) -> tuple[int, int]:

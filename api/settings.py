@@ -43,6 +43,8 @@ class ApiSettings(BaseSettings):
         None, description="HMAC key signing bearer tokens (at least 32 characters); every "
         "worker must share it")
     token_lifetime_s: int = Field(900, ge=60, le=86_400, description="bearer token lifetime")
+    session_max_s: int = Field(43_200, ge=60, le=604_800,
+                               description="how long renewals may extend a login (POST /auth/refresh)")
 
     login_max_failures: int = Field(5, ge=1, description="consecutive failures before lockout")
     lockout_s: int = Field(900, ge=1, description="how long a locked account stays locked")

@@ -137,3 +137,14 @@ def own_stack(tmp_path: Path) -> Iterator[Stack]:
 def mqtt(stack: RunningStack) -> Endpoints:
     """The broker's endpoints with the test observer account."""
     return stack.endpoints
+
+
+@pytest.fixture(autouse=True)
+def devices_closed() -> Iterator[None]:
+    """Fail a test that leaves a simulated controller connected (see tests/devices.py): its
+    session would be taken over, command by command, from a later test's device of the same id."""
+    from tests.devices import Device
+
+    yield
+    leaked = Device.leaked()
+    assert not leaked, f"simulated controllers left connected by this test: {leaked}"

@@ -11,9 +11,38 @@ export class ApiError extends Error {
 
 export const token = {
   get: () => sessionStorage.getItem(KEY),
-  set: (value) => sessionStorage.setItem(KEY, value),
-  clear: () => sessionStorage.removeItem(KEY),
+  // `expiresIn` (s): when to renew; kept beside the token (sessionStorage: gone with the tab)
+  set: (value, expiresIn) => {
+    sessionStorage.setItem(KEY, value);
+    if (expiresIn) sessionStorage.setItem(`${KEY}.expires`, String(Date.now() + expiresIn * 1000));
+  },
+  expiresAt: () => Number(sessionStorage.getItem(`${KEY}.expires`)) || null,
+  clear: () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(`${KEY}.expires`); },
 };
+
+// Renew the short-lived token a minute before it expires (POST /auth/refresh: the server checks
+// the account is still active and the login not too old); on refusal, the login page.
+let renewal = null;
+export function keepRenewed(onFailure) {
+  clearTimeout(renewal);
+  const at = token.expiresAt();
+  if (!at) return;
+  const wait = Math.max(1000, at - Date.now() - 60000);
+  renewal = setTimeout(async () => {
+    try {
+      await renew();
+      keepRenewed(onFailure);
+    } catch (err) {
+      onFailure(err);
+    }
+  }, wait);
+}
+
+export async function renew() {
+  const issued = await api("/auth/refresh", { method: "POST" });
+  token.set(issued.access_token, issued.expires_in);
+  return issued;
+}
 
 let onUnauthorized = () => {};
 export function whenUnauthorized(callback) { onUnauthorized = callback; }

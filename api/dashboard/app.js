@@ -1,15 +1,15 @@
 // The dashboard: login, map, faults, commands, schedules, energy, device pages; hash routes (#/map,
 // #/faults, #/commands, #/schedules, #/energy, #/luminaire/ID, #/controller/ID). The grid operator
 // sees the energy page only.
-import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
+import { api, all, ApiError, token, whenUnauthorized, keepRenewed, renew } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
+import { PointLayer } from "./map.js";
 import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
 import { openEnergy, gridIdentity } from "./energy.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
 const LIVE_EVERY_MS = 5000;
-const LIVE_PAGES_PER_TICK = 5; // of 1,000 luminaires: a sweep of 100,000 takes 100 s
 const PROGRESS_EVERY_MS = 2000;
 const COLOURS = {
   fault: "#d62828", offline: "#8d99ae", off: "#2b2d42", dimmed: "#f4a261", on: "#ffd60a", unknown: "#c0c0c0",
@@ -21,7 +21,6 @@ const state = {
   byDevice: new Map(), // "controller/idx" -> luminaire id
   features: new Map(), // luminaire id -> feature
   faultIds: new Set(), // luminaire ids with an open fault (feature-state fault)
-  liveCursor: null,
   timers: new Set(),
 };
 window.luciole = state; // for the browser tests and for curious technicians
@@ -57,7 +56,7 @@ async function login(event) {
   try {
     const issued = await api("/auth/token", { method: "POST", form: {
       username: form.get("username"), password: form.get("password") } });
-    token.set(issued.access_token);
+    token.set(issued.access_token, issued.expires_in);
     await start();
   } catch (err) {
     fill($("login-error"), err.status === 401 ? "Wrong email or password (or the account is locked for a while)."
@@ -93,6 +92,12 @@ async function start() {
   }
   $("bar").hidden = false;
   fill($("who"), `${state.me.tenant ?? "grid operator"} · ${state.me.role}`);
+  if (!token.expiresAt()) await renew().catch(() => {}); // a token from before: learn its lifetime
+  const ended = () => {
+    token.clear(); state.me = null; say("Your session has ended: please log in again."); show("login");
+  };
+  keepRenewed(ended);
+  state.rearm = () => keepRenewed(ended); // for the browser tests: after moving the expiry
   document.body.dataset.role = state.me.role;
   for (const el of document.querySelectorAll(".field-only")) el.hidden = !may(FIELD);
   if (!location.hash || location.hash === "#/login") location.hash = grid ? "#/energy" : "#/map";
@@ -137,14 +142,26 @@ function statusOf(props) {
   return "on";
 }
 
-const LEVEL = ["coalesce", ["feature-state", "level"], ["get", "level"], -1];
-const COLOUR = ["case",
-  ["boolean", ["feature-state", "fault"], false], COLOURS.fault,
-  ["!", ["coalesce", ["feature-state", "online"], ["get", "online"], false]], COLOURS.offline,
-  ["<", LEVEL, 0], COLOURS.unknown,
-  ["==", LEVEL, 0], COLOURS.off,
-  ["<", LEVEL, 254], COLOURS.dimmed,
-  COLOURS.on];
+function colourOf(id) {
+  const props = state.features.get(id).properties;
+  if (state.faultIds.has(id)) return COLOURS.fault;
+  if (props.online === false) return COLOURS.offline;
+  if (props.level === null || props.level === undefined) return COLOURS.unknown;
+  if (props.level === 0) return COLOURS.off;
+  if (props.level < 254) return COLOURS.dimmed;
+  return COLOURS.on;
+}
+
+function recolour(id) {
+  state.points.setColour(id, colourOf(id));
+}
+
+// What the map shows of a luminaire: its level, online and open fault (for tests and tools).
+state.stateOf = (id) => {
+  const f = state.features.get(id);
+  return f ? { level: f.properties.level, online: f.properties.online, fault: state.faultIds.has(id),
+    colour: colourOf(id) } : null;
+};
 
 async function openMap() {
   if (state.map) { state.map.resize(); return; }
@@ -161,11 +178,19 @@ async function openMap() {
   });
   state.map = map;
   map.addControl(new maplibregl.NavigationControl(), "top-left");
+  state.marks = {};
+  const data = Promise.all([api("/map/luminaires"), api("/cabinets")]).then((got) => {
+    state.marks.dataParsed = performance.now();
+    return got;
+  });
   await new Promise((resolve) => map.once("load", resolve));
-  const [collection, cabinets] = await Promise.all([api("/luminaires.geojson"), api("/cabinets")]);
-  const located = collection.features.filter((f) => f.geometry);
+  state.marks.mapLoaded = performance.now();
+  const [cols, cabinets] = await data;
+  state.changedSince = cols.changed_since;
+  const located = cols.id.map((id, i) => ({ id, geometry: { coordinates: [cols.lon[i], cols.lat[i]] },
+    properties: { id, controller_id: cols.controller_id[i], idx: cols.idx[i], level: cols.level[i],
+      online: cols.online[i] } }));
   for (const f of located) {
-    f.properties.id = f.id;
     state.features.set(f.id, f);
     state.byDevice.set(`${f.properties.controller_id}/${f.properties.idx}`, f.id);
   }
@@ -175,18 +200,24 @@ async function openMap() {
       properties: { id: c.id, name: c.name } })) } });
   map.addLayer({ id: "cabinets", type: "circle", source: "cabinets", paint: {
     "circle-radius": 7, "circle-color": "#fff", "circle-stroke-color": "#14213d", "circle-stroke-width": 3 } });
-  map.addSource("luminaires", { type: "geojson", data: { type: "FeatureCollection", features: located } });
-  map.addLayer({ id: "luminaires", type: "circle", source: "luminaires", paint: {
-    "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 2, 16, 6],
-    "circle-color": COLOUR, "circle-stroke-color": "#0006", "circle-stroke-width": 0.5 } });
-  map.on("click", "luminaires", (e) => openPanel(e.features[0].id).catch(report));
+  const points = new PointLayer("luminaires", cols.id, cols.lon, cols.lat);
+  state.points = points;
+  for (const f of located) recolour(f.id);
+  map.addLayer(points);
+  state.marks.layerAdded = performance.now();
+  map.once("idle", () => { state.firstMapMs = performance.now(); }); // since navigation start
+  map.on("click", (e) => {
+    const id = points.pick(e.point);
+    if (id !== null) openPanel(id).catch(report);
+  });
   map.on("click", "cabinets", (e) => say(`Cabinet ${e.features[0].properties.id}`, "info"));
-  map.on("mouseenter", "luminaires", () => { map.getCanvas().style.cursor = "pointer"; });
-  map.on("mouseleave", "luminaires", () => { map.getCanvas().style.cursor = ""; });
   fitTo(located);
   fill($("legend"), Object.entries({ on: "on", dimmed: "dimmed", off: "off", offline: "offline",
     fault: "open fault", unknown: "no reading" })
-    .map(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]));
+    .flatMap(([k, label]) => [h("span", { style: `background:${COLOURS[k]}` }), label]),
+  h("label", { class: "layer-toggle" }, h("input", { type: "checkbox", id: "toggle-cabinets", checked: true,
+    onchange: (e) => map.setLayoutProperty("cabinets", "visibility", e.target.checked ? "visible" : "none") }),
+  "cabinets"));
   await refreshFaults();
   every(LIVE_EVERY_MS, refreshLive);
   every(LIVE_EVERY_MS * 6, refreshFaults);
@@ -207,28 +238,36 @@ async function refreshFaults() {
     const id = state.byDevice.get(`${fault.controller_id}/${fault.luminaire_idx}`);
     if (id !== undefined) now.add(id);
   }
-  for (const id of state.faultIds) if (!now.has(id)) state.map.setFeatureState({ source: "luminaires", id }, { fault: false });
-  for (const id of now) state.map.setFeatureState({ source: "luminaires", id }, { fault: true });
+  const before = state.faultIds;
   state.faultIds = now;
+  for (const id of before) if (!now.has(id)) recolour(id);
+  for (const id of now) recolour(id);
+  state.map.triggerRepaint();
 }
 
-// Live state: a few pages of /live per tick, continuing where the last tick stopped.
+// Live state: each tick reads only what changed since the last sweep (GET /live?changed_since=),
+// all its pages, and recolours those points.
 async function refreshLive() {
-  if (!state.map || document.hidden) return;
-  for (let i = 0; i < LIVE_PAGES_PER_TICK; i++) {
-    const cursor = state.liveCursor ? `&cursor=${encodeURIComponent(state.liveCursor)}` : "";
-    const page = await api(`/live?limit=1000${cursor}`);
+  if (!state.map || document.hidden || !state.changedSince) return;
+  let cursor = null;
+  let next = null;
+  do {
+    const q = new URLSearchParams({ changed_since: state.changedSince, limit: "1000" });
+    if (cursor) q.set("cursor", cursor);
+    const page = await api(`/live?${q}`);
+    if (next === null) next = page.changed_since;
     for (const item of page.items) {
       if (!state.features.has(item.id)) continue;
-      state.map.setFeatureState({ source: "luminaires", id: item.id },
-        { level: item.level, online: item.online, failure: item.failure });
       const props = state.features.get(item.id).properties;
-      props.level = item.level; props.online = item.online;
+      props.level = item.level; props.online = item.online; props.failure = item.failure;
+      recolour(item.id);
     }
-    state.liveCursor = page.next_cursor;
-    state.liveTicks = (state.liveTicks || 0) + 1;
-    if (!page.next_cursor) break;
-  }
+    state.liveChanged = (state.liveChanged || 0) + page.items.length;
+    cursor = page.next_cursor;
+  } while (cursor);
+  state.changedSince = next;
+  state.liveTicks = (state.liveTicks || 0) + 1;
+  state.map.triggerRepaint();
 }
 
 async function focusLuminaire(id) {

@@ -264,6 +264,14 @@ async def luminaires_geojson(conn: ConnDep, scope: Scope, controller: IdentQuery
     return Response(body, media_type="application/geo+json")
 
 
+@router.get("/map/luminaires", responses={200: {"content": {"application/json": {}}}})
+async def map_luminaires(conn: ConnDep, scope: Scope) -> Response:
+    """The tenant's located luminaires as columns for the dashboard's map: `id`, `lon`, `lat`,
+    `controller_id`, `idx`, `level` (null: no reading yet) and `online`, arrays of one length in
+    id order."""
+    return Response(await inventory.map_columns(conn, scope), media_type="application/json")
+
+
 @router.post("/luminaires/import", response_model=ImportReport,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "text/csv": {"schema": {"type": "string"}},

@@ -103,6 +103,17 @@ async def token(request: Request, conn: ConnDep,
     return Token(access_token=issued, expires_in=settings.token_lifetime_s)
 
 
+@router.post("/auth/refresh", response_model=Token)
+async def refresh(request: Request, conn: ConnDep, scope: Scope) -> Token:
+    """A new short-lived token for the bearer of a valid one, while the person's account is
+    active and their login younger than the session's maximum (the dashboard renews before
+    expiry, so work is not cut off mid-way; a disabled account stops at its next renewal)."""
+    settings = request.app.state.settings
+    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
+    issued = await accounts.refresh(conn, settings, presented, scope.principal)
+    return Token(access_token=issued, expires_in=settings.token_lifetime_s)
+
+
 @router.get("/me", response_model=Me)
 async def me(scope: Scope) -> Me:
     p = scope.principal

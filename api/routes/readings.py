@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api import readings
 from api.deps import ConnDep, Scope
 from api.pagination import decode_cursor, next_cursor
+from api.problems import Problem
 from api.routes.etags import etag_json, json_response
 from api.routes.params import DEFAULT, Cursor, From, Id, IdentPath, IdentQuery, Limit, To
 from api.timeseries import time_range
@@ -40,6 +41,8 @@ class Live(BaseModel):
 class LivePage(BaseModel):
     items: list[Live]
     next_cursor: str | None
+    changed_since: datetime | None = Field(
+        None, description="with `changed_since`: the value for the next sweep (keep the first page's)")
 
 
 class SeriesPoint(BaseModel):
@@ -84,10 +87,19 @@ class SensorSeries(BaseModel):
 async def live_page(request: Request, conn: ConnDep, scope: Scope, cursor: Cursor = None,
                     limit: Limit = DEFAULT, online: Annotated[bool | None, Query()] = None,
                     failing: Annotated[bool | None, Query()] = None,
-                    controller: IdentQuery = None) -> Any:
-    """A page of the tenant's luminaires with their latest reading and their controller's link."""
+                    controller: IdentQuery = None,
+                    changed_since: Annotated[AwareDatetime | None, Query()] = None) -> Any:
+    """A page of the tenant's luminaires with their latest reading and their controller's link.
+    With `changed_since` (a time with its zone, e.g. the last answer's `changed_since`): only the
+    luminaires whose level, status, failure or controller link changed since then."""
     after = decode_cursor(cursor, int)
     assert after is None or isinstance(after, int)
+    if changed_since is not None:
+        if online is not None or failing is not None or controller is not None:
+            raise Problem(422, "changed_since cannot be combined with online, failing or controller")
+        changed, since = await readings.changed_page(conn, scope, changed_since, after, limit)
+        return etag_json(request, {"items": changed, "changed_since": since,
+                                   "next_cursor": next_cursor([i["id"] for i in changed], limit)})
     items = await readings.live_page(conn, scope, after, limit, online, failing, controller)
     return etag_json(request, {"items": items,
                                "next_cursor": next_cursor([i["id"] for i in items], limit)})

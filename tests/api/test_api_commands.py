@@ -5,81 +5,23 @@ is dropped by the broker."""
 
 from __future__ import annotations
 
-import json
 import queue
-import threading
 import time
-from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from api.roles import Role
 from ingest.writer import Writer
-from luciole.broker_config import BrokerAccount
-from luciole.broker_config import Role as BrokerRole
 from luciole.stack import wait_for
 from tests.api.api_world import World
 from tests.conftest import RunningStack
+from tests.devices import Device
+from tests.devices import ack as _ack
 from wire.messages import SetLevel, parse_command
 from wire.records import TIME_MIN_US
-from wire.topics import Kind, topic
 
 pytestmark = pytest.mark.integration
-PASSWORD = "device-secret-device-secret-device-secret"
-
-
-class Device:
-    """A controller's MQTT session: persistent (clean_start false, a day's session expiry), as
-    the edge agent's."""
-
-    def __init__(self, stack: RunningStack, tenant: str, controller: str) -> None:
-        self.endpoints = stack.endpoints
-        self.topic = topic(tenant, controller, Kind.CMD)
-        stack.stack.add_broker_account(BrokerAccount(controller, BrokerRole.DEVICE, tenant, controller),
-                                       PASSWORD)
-        self.received: queue.Queue[bytes] = queue.Queue()
-        self.controller = controller
-        self.client: mqtt.Client | None = None
-
-    def connect(self, first: bool = False) -> None:
-        subscribed = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.controller,
-                             protocol=mqtt.MQTTv5)
-        client.username_pw_set(self.controller, PASSWORD)
-        client.on_message = lambda c, u, m: self.received.put(bytes(m.payload))
-        client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 86_400
-        client.connect(self.endpoints.mqtt_host, self.endpoints.mqtt_port, clean_start=first,
-                       properties=props)
-        client.loop_start()
-        if first:
-            client.subscribe(self.topic, qos=1)
-            assert subscribed.wait(10)
-        self.client = client
-
-    def disconnect(self) -> None:
-        assert self.client is not None
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def expect(self, timeout_s: float = 15.0) -> bytes:
-        return self.received.get(timeout=timeout_s)
-
-
-def _ack(tenant: str, controller: str, seq: int, command_id: str, status: str,
-         reason: str | None = None) -> tuple[str, bytes]:
-    doc = {"v": 1, "id": f"a{seq}", "controller": controller, "boot_id": 7, "seq": seq,
-           "command_id": command_id, "status": status,
-           "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
-    if reason is not None:
-        doc["reason"] = reason
-    return topic(tenant, controller, Kind.ACK), json.dumps(doc).encode()
 
 
 def _linked(client: TestClient) -> None:
@@ -132,6 +74,7 @@ def test_group_command_round_trip(stack: RunningStack, client: TestClient, world
         assert audit[0]["target"] == issued["id"]
     finally:
         awake.disconnect()
+        asleep.disconnect()  # connected again at dusk: left running, it would take a later test's session
 
 
 def test_an_expired_command_never_reaches_the_controller(stack: RunningStack, client: TestClient,

@@ -100,6 +100,25 @@ def test_geojson_of_a_tenant(client: TestClient, world: World) -> None:
     assert {f["properties"]["controller_id"] for f in doc["features"]} == set(world.a.controllers)
 
 
+def test_map_columns_of_a_tenant(client: TestClient, world: World, db_dsn: str) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:  # an unlocated luminaire is left out
+        conn.execute("UPDATE luminaires SET lat = NULL, lon = NULL WHERE id = %s", (world.a.luminaires[3],))
+        conn.execute("UPDATE controllers SET online = false WHERE id = %s", (world.a.controllers[1],))
+    response = client.get("/api/v1/map/luminaires", headers=world.headers(world.a, Role.VIEWER))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    doc = response.json()
+    assert doc["id"] == sorted(world.a.luminaires)[:3]
+    assert doc["lon"] == [4.3] * 3 and doc["lat"] == [50.8] * 3 and doc["idx"] == [0, 1, 0]
+    assert doc["controller_id"] == [world.a.controllers[0]] * 2 + [world.a.controllers[1]]
+    assert doc["level"] == [None] * 3 and doc["online"] == [True, True, False]
+    # the other tenant's map holds its own luminaires only; no token, nothing
+    other = client.get("/api/v1/map/luminaires", headers=world.headers(world.b, Role.VIEWER)).json()
+    assert other["id"] == sorted(world.b.luminaires)
+    assert client.get("/api/v1/map/luminaires").status_code == 401
+    assert client.get("/api/v1/map/luminaires",
+                      headers=world.headers(None, Role.GRID_OPERATOR)).status_code == 403
+
+
 def test_etag_and_crud(client: TestClient, world: World) -> None:
     h = world.headers(world.a, Role.OPERATOR)
     path = f"/api/v1/luminaires/{world.a.luminaires[0]}"

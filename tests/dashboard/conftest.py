@@ -5,8 +5,10 @@ chromium-driver, installed by scripts/bootstrap.sh: missing, the tests fail and 
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +71,20 @@ def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> It
         assert not thread.is_alive(), "the dashboard's API server did not stop"
 
 
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Iterator[Path]:
+    """Where the browser tests keep their screenshots and figures (LUCIOLE_ARTIFACTS, or
+    tests/dashboard/artifacts/, git-ignored); printed at the end of the session."""
+    where = Path(os.environ.get("LUCIOLE_ARTIFACTS") or ARTIFACTS)
+    where.mkdir(parents=True, exist_ok=True)
+    yield where
+    names = sorted(p.name for p in where.iterdir())
+    sys.stdout.write(f"\ndashboard artefacts in {where}: {', '.join(names)}\n")
+
+
 def _binary(*names: str) -> str:
     for name in names:
         found = shutil.which(name)
@@ -83,7 +99,8 @@ def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = _binary("chromium", "chromium-browser")
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"):
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+                "--enable-webgl"):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(_binary("chromedriver")))
     driver.set_script_timeout(20)
