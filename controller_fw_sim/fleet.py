@@ -312,7 +312,8 @@ class Fleet:
                  interval_s: float = 60.0, scenario: Scenario | None = None, seed: int = 0,
                  firmware: str = FIRMWARE, meters: bool = True,
                  multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION,
-                 gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",)) -> None:
+                 gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",),
+                 hosted: Sequence[str] = ()) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime (UTC)")
         if interval_s <= 0:
@@ -359,6 +360,10 @@ class Fleet:
         self.next_due_s = np.arange(1, n + 1, dtype=np.float64) * (float(interval_s) / n)  # staggered
         self.last_step_s = np.zeros(n)
         self.reboot_at_s = np.full(n, np.inf)
+        # controllers played elsewhere (edge agents hosted beside the fleet): never simulated here
+        self.hosted = np.isin(np.asarray(inventory.controller_ids), np.asarray(list(hosted), dtype=str))
+        if len(hosted) != int(self.hosted.sum()):
+            raise ValueError("a hosted controller is not in the inventory")
         # luminaire arrays
         self.override_level = np.full(n * m, -1, dtype=np.int64)
         self.override_until_s = np.full(n * m, np.inf)
@@ -527,7 +532,7 @@ class Fleet:
             row_bytes = HEADER_SIZE + LUMINAIRE_DTYPE.itemsize * self.m
             return Outbox(when, due, np.empty((0, row_bytes), dtype=_U8))
         self.next_due_s[due] += self.interval_s[due]
-        due = due[self.powered[due]]  # an unpowered controller sends nothing
+        due = due[self.powered[due] & ~self.hosted[due]]  # an unpowered controller sends nothing
         if self.faults is not None:
             due = due[self.faults.online[due]]  # a silent controller sends nothing
         self._step_to(due, t_s, ambient_c)
@@ -639,7 +644,7 @@ class Fleet:
     def state_payloads(self, online: bool, reason: OfflineReason | None = None,
                        controllers: np.ndarray | None = None) -> list[tuple[int, bytes]]:
         """Birth (online) or death messages of `controllers` (all by default), as (index, JSON)."""
-        ctls = np.arange(self.n) if controllers is None else np.asarray(controllers)
+        ctls = np.flatnonzero(~self.hosted) if controllers is None else np.asarray(controllers)
         when = self.now
         # one validated model, then the same JSON with each controller's fields: 100,000
         # pydantic models would take seconds
@@ -666,8 +671,11 @@ class Fleet:
     def handle_command(self, controller: int, payload: bytes | str) -> Ack | None:
         """Apply one command for controller index `controller`; returns (and queues) its Ack.
 
-        Returns None only for a payload without a usable command id (nothing to answer).
+        Returns None for a payload without a usable command id (nothing to answer) and for a
+        hosted controller (its agent answers).
         """
+        if self.hosted[controller]:
+            return None  # its own agent answers
         now = self.now
         try:
             command = parse_command(payload)
