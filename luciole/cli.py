@@ -105,7 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(controllers=args.controllers, luminaires=args.luminaires,
                           speed=args.speed, workers=args.workers, duration_s=args.duration_s,
-                          agents=args.agents)
+                          agents=args.agents, start=args.start,
+                          switched_fraction=args.switched_fraction)
     return run_demo(_stack(args), options)
 
 
@@ -345,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--dsn", help="database and role (default: the local stack's)")
     db.set_defaults(func=cmd_db)
 
+    from controller_fw_sim import fleet_cli
+    from edge_agent import cli as agent_cli
+
     demo = sub.add_parser("demo", help="run the demo: a simulated region, live, until Ctrl-C")
     demo.add_argument("--controllers", type=int, default=500)
     demo.add_argument("--luminaires", type=int, default=4, help="per controller")
@@ -353,10 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--agents", type=int, default=24, help="controllers played by real edge "
                       "agents (they obey commands and schedules); the rest is simulated in bulk")
+    demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
+                      help="simulated start, ISO UTC (default: half an hour before last night's "
+                      "sunset in Brussels)")
+    demo.add_argument("--switched-fraction", type=float, default=0.9,
+                      help="share of cabinets switched off by day (as on Sibelga's network)")
     demo.set_defaults(func=cmd_demo)
-
-    from controller_fw_sim import fleet_cli
-    from edge_agent import cli as agent_cli
 
     sim = sub.add_parser("sim", help="the controller firmware simulator")
     sim_sub = sim.add_subparsers(dest="sim_action", required=True)

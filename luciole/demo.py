@@ -136,6 +136,7 @@ class DemoOptions:
     seed: int = 7
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
     agents: int = 24  # controllers played by real edge agents (one process); 0: none
+    start: datetime | None = None  # simulated start; None: half an hour before last night's sunset
 
 
 def demo_start(now: datetime) -> datetime:
@@ -307,7 +308,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         metrics_ports: list[int] = []
-        start = demo_start(datetime.now(UTC))
+        start = options.start or demo_start(datetime.now(UTC))
         # Ingest accepts records up to a day past the later of the wall clock and this one, the
         # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)

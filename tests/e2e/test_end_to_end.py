@@ -53,7 +53,7 @@ from wire.topics import parse_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPEED = 120.0  # simulated seconds per wall second
+SPEED = 60.0  # simulated seconds per wall second, as the demo
 CONTROLLERS, LUMINAIRES, HOSTED = 9, 2, 3
 PASSWORD = "an end-to-end password"
 BUCKET = timedelta(minutes=15)
@@ -109,11 +109,11 @@ class Api:
         return got.json() if got.content else None
 
 
-def _sim_start(now: datetime) -> datetime:
-    """19:00 local (18:00 UTC in winter) three evenings ago: a night in the past, so commands
-    (expiring by the wall clock) stay valid on the agents' simulated clock for the whole run."""
+def _noon(now: datetime) -> datetime:
+    """Noon three days ago: the run lies in the past, so commands (expiring by the wall clock)
+    stay valid on the agents' simulated clock for the whole run."""
     day = (now - timedelta(days=3)).date()
-    return datetime(day.year, day.month, day.day, 18, 0, tzinfo=UTC)
+    return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
 
 
 def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: Path) -> None:
@@ -140,18 +140,19 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
     bootstrap.create_user(api_dsn, "admin@e2e.test", Role.ADMIN, tenant, PASSWORD)
 
     # the optimiser proposes the group's nights (as `luciole jobs` would, once a day); the run
-    # opens 40 simulated minutes before the first step of the proposal's first night
-    evening = _sim_start(datetime.now(UTC))
-    schedule = _proposal(group, db_dsn, evening)
+    # opens an hour (simulated) before the proposal's first step, the evening's switch-on
+    noon = _noon(datetime.now(UTC))
+    schedule = _proposal(group, db_dsn, noon)
     plan = Schedule.model_validate(schedule)
     position = Position(*hosted_position(inventory, hosted_ids[1]))
-    step = _next_change(plan, position, evening)
+    step = _next_change(plan, position, noon)
     assert step is not None, plan
-    start = step - timedelta(minutes=40)
-    _say(began, f"proposal: {plan.steps}; the run opens at {start:%H:%M}, step at {step:%H:%M}")
+    assert level_at(plan, position, step + timedelta(minutes=1)) not in (0, 254), plan  # dimmed
+    start = step - timedelta(minutes=60)
+    _say(began, f"proposal {plan.steps}; the run opens at {start:%H:%M}, step at {step:%H:%M}")
     scenario = parse_scenario({"start": start.isoformat(), "faults": [
-        {"fault": "lamp_failure", "device": faulty, "start": "+5m", "params": {"standby_w": 0.4}}]})
-    wall_origin = time.time() + 3.0  # everything below starts within these seconds
+        {"fault": "lamp_failure", "device": faulty, "start": "+70m",
+         "params": {"standby_w": 0.4}}]})
     stop = threading.Event()
     threads: list[threading.Thread] = []
     telemetry = Telemetry()
@@ -167,10 +168,6 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
     for h in hosted:
         stack.stack.add_broker_account(
             BrokerAccount(h.controller, BrokerRole.DEVICE, h.tenant, h.controller), PASSWORD)
-    clock = scaled_clock(start.timestamp(), SPEED, wall_origin, time.time())
-    agents = HostedAgents(hosted, LUMINAIRES, clock, lambda h: agent_settings(
-        h, tmp_path / "agents", ep.mqtt_host, ep.mqtt_port, PASSWORD,
-        confirm_timeout_s=20.0), seed=11)
     loop = asyncio.new_event_loop()
     consumer = Consumer(worker_settings(unique_group(), "e2e-ingest"),
                         Endpoint(ep.mqtt_host, ep.mqtt_port, ep.mqtt_username, ep.mqtt_password),
@@ -184,17 +181,23 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
         probe.client.on_message = telemetry.on_message
         probe.subscribe(f"luciole/v1/{tenant}/+/telemetry", retained=False)
         api = Api(client, "admin@e2e.test")
-        threads = [
-            threading.Thread(target=consumer.run, name="e2e-ingest", daemon=True),
-            threading.Thread(target=run_forever, args=(jobs_settings, stop), name="e2e-jobs",
-                             daemon=True),
-            threading.Thread(target=loop.run_until_complete, args=(agents.run(),),
-                             name="e2e-agents", daemon=True),
-        ]
+        threads = [threading.Thread(target=consumer.run, name="e2e-ingest", daemon=True),
+                   threading.Thread(target=run_forever, args=(jobs_settings, stop),
+                                    name="e2e-jobs", daemon=True)]
         for thread in threads:
             thread.start()
         assert consumer.wait_subscribed(15)
         pool.start()
+        _say(began, "API, ingest, jobs and the fleet's publishers started")
+        # the simulated clock starts now, for the agents and the fleet alike
+        wall_origin = time.time()
+        clock = scaled_clock(start.timestamp(), SPEED, wall_origin, time.time())
+        agents = HostedAgents(hosted, LUMINAIRES, clock, lambda h: agent_settings(
+            h, tmp_path / "agents", ep.mqtt_host, ep.mqtt_port, PASSWORD,
+            confirm_timeout_s=20.0), seed=11)
+        threads.append(threading.Thread(target=loop.run_until_complete, args=(agents.run(),),
+                                        name="e2e-agents", daemon=True))
+        threads[-1].start()
         threads.append(threading.Thread(target=run_fleet, args=(fleet, pool), kwargs=dict(
             speed=SPEED, stop=stop, wall_origin_s=wall_origin), name="e2e-fleet", daemon=True))
         threads[-1].start()
@@ -215,8 +218,9 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
         finally:
             consumer.stop()
             threads[0].join(15)
-        _energy_matches(api, telemetry, ep.service_dsn(DbService.JOBS, dbname), start)
-        _say(began, f"energy matched; {sent} readings")
+        booked, truth = _energy_matches(api, telemetry, ep.service_dsn(DbService.JOBS, dbname),
+                                        step)
+        _say(began, f"energy: booked {booked:.1f} Wh, simulator {truth:.1f} Wh; {sent} readings")
 
 
 def _say(began: float, what: str) -> None:
@@ -240,8 +244,17 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
              interval_s=0.5)
     _say(began, f"readings of all {CONTROLLERS} controllers stored")
 
-    # 2. a command through the API: a hosted luminaire to level 120, seen in its telemetry
+    # 2. the optimiser's proposal for the hosted group, pushed through the API before its step
+    assert sim_now() < step - timedelta(minutes=5), (sim_now(), step)
+    created = api.send("POST", "/schedules", {"name": "optimised", "body": schedule}, 201)
+    api.send("PUT", f"/groups/{group}/schedule", {"schedule_id": created["id"]}, 204)
+    pushed = api.send("POST", f"/schedules/{created['id']}/push", {"expires_in_s": 86_400}, 202)
+    assert pushed[0]["devices"] == HOSTED
+
+    # 3. a command through the API: a hosted luminaire to level 120, seen in its telemetry
     target = (hosted_ids[0], 1)
+    other = (hosted_ids[0], 0)
+    untouched = agents.gear[other[0]].levels()[0]
     issued = api.send("POST", "/commands", {
         "target": {"luminaire": luminaire_ids[target]},
         "action": {"type": "set_level", "level": 120, "duration_s": 4 * 3600}}, 202)
@@ -251,28 +264,12 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
              interval_s=0.2)
     wait_for(lambda: any(t > after and level == 120 for t, level, _ in telemetry.of(target)), 30,
              "telemetry showing level 120", interval_s=0.2)
-    other = (hosted_ids[0], 0)
-    assert agents.gear[other[0]].levels()[0] == 254  # the schedule's level, untouched
+    assert agents.gear[other[0]].levels()[0] == untouched  # the schedule's level
     wait_for(lambda: api.get(f"/commands/{issued['id']}")["counts"].get("done") == 1, 30,
              "the command done", interval_s=0.5)
     _say(began, f"command done, telemetry shows it (sim {sim_now():%H:%M})")
 
-    # 3. the injected lamp failure is raised through the API within an hour of simulated time
-    controller, index = faulty.split(":")
-    wait_for(lambda: any(f["controller_id"] == controller and f["luminaire_idx"] == int(index)
-                         for f in api.get("/faults")["items"]), 3600 / SPEED,
-             "the lamp failure in GET /faults", interval_s=0.5)
-    faults = api.get("/faults")["items"]
-    assert [f["kind"] for f in faults if f["controller_id"] == controller] == ["lampFailure"]
-    assert not [f for f in faults if f["controller_id"] in hosted_ids]
-    _say(began, f"lamp failure raised through the API (sim {sim_now():%H:%M})")
-
-    # 4. the optimiser's proposal for the hosted group, pushed through the API, run at its step
-    assert sim_now() < step - timedelta(minutes=5), (sim_now(), step)
-    created = api.send("POST", "/schedules", {"name": "optimised", "body": schedule}, 201)
-    api.send("PUT", f"/groups/{group}/schedule", {"schedule_id": created["id"]}, 204)
-    pushed = api.send("POST", f"/schedules/{created['id']}/push", {"expires_in_s": 86_400}, 202)
-    assert pushed[0]["devices"] == HOSTED
+    # 4. the agents run it at its step
     plan = Schedule.model_validate(schedule)
     h = agents.hosted[1]  # untouched by the command above
     position = Position(h.lat, h.lon)
@@ -289,6 +286,20 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
     assert seen_after and set(seen_after) == {expected}, (expected, seen_after)
     _say(began, f"schedule step at {step:%H:%M} run: {before} -> {expected}")
 
+    # 5. the injected lamp failure is raised through the API within an hour of simulated time
+    controller, index = faulty.split(":")
+    wait_for(lambda: any(f["controller_id"] == controller and f["luminaire_idx"] == int(index)
+                         for f in api.get("/faults")["items"]), 3600 / SPEED,
+             "the lamp failure in GET /faults", interval_s=0.5)
+    faults = api.get("/faults")["items"]
+    assert [f["kind"] for f in faults if f["controller_id"] == controller] == ["lampFailure"]
+    assert not [f for f in faults if f["controller_id"] in hosted_ids]
+    _say(began, f"lamp failure raised through the API (sim {sim_now():%H:%M})")
+
+    # 6. the run goes on for two whole 15-minute intervals after the step (the energy check)
+    wait_for(lambda: sim_now() > step + timedelta(minutes=50), 3600 / SPEED,
+             "50 simulated minutes past the step", interval_s=0.5)
+
 
 def _controllers_stored(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
@@ -301,7 +312,7 @@ def _proposal(group: int, db_dsn: str, now: datetime) -> dict[str, Any]:
     as the energy manager does, one pass of the optimiser job, the first night's program."""
     with psycopg.connect(db_dsn) as conn:
         conn.execute("INSERT INTO group_lighting (group_id, rated_class, design_at_full)"
-                     " VALUES (%s, 'M4', 0.75)", (group,))
+                     " VALUES (%s, 'M4', 1.5)", (group,))  # designed at twice its class: room to dim
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         OptimiserJob(nights=2).run_pass(conn, now - timedelta(hours=1), now)
         row = conn.execute("SELECT calendar, first_night FROM schedule_proposals"
@@ -319,29 +330,27 @@ def hosted_position(inventory: Any, controller: str) -> tuple[float, float]:
 
 
 def _next_change(plan: Schedule, position: Position, after: datetime) -> datetime | None:
-    """The first minute after `after` (within 12 h) at which the plan's level changes, an hour
-    at least after the night began (the run needs a lit hour before the step)."""
+    """The first minute after `after` (within 12 h) at which the plan's level changes."""
     level = level_at(plan, position, after)
     for minute in range(1, 12 * 60):
-        if minute < 60 or level == 0:
-            level = level_at(plan, position, after + timedelta(minutes=minute))
-            continue
         t = after + timedelta(minutes=minute)
         if level_at(plan, position, t) != level:
             return t.replace(second=0, microsecond=0)
     return None
 
 
-def _energy_matches(api: Api, telemetry: Telemetry, jobs_dsn: str, start: datetime) -> None:
-    """Energy booked over whole 15-minute intervals inside the run, as the API reports it, against
-    the simulator's counters (fleet and gear) at the same instants."""
+def _quarter(t: float, up: bool) -> datetime:
+    q = (int(t) // 900 + (1 if up and t % 900 else 0)) * 900
+    return datetime.fromtimestamp(q, UTC)
+
+
+def _energy_matches(api: Api, telemetry: Telemetry, jobs_dsn: str,
+                    step: datetime) -> tuple[float, float]:
+    """Energy booked over whole 15-minute intervals of the lit part of the run, as the API reports
+    it, against the simulator's counters (bulk fleet and hosted gear) at the same instants."""
     keys = [k for k in telemetry.series if telemetry.of(k)]
-    first = max(telemetry.of(k)[0][0] for k in keys) / 1e6
-    last = min(telemetry.of(k)[-1][0] for k in keys) / 1e6
-    lo = datetime.fromtimestamp(first, UTC)
-    lo = lo - (lo - start) % BUCKET + BUCKET
-    hi = datetime.fromtimestamp(last, UTC)
-    hi = hi - (hi - start) % BUCKET
+    lo = _quarter(max(step.timestamp() + 120, *(telemetry.of(k)[0][0] / 1e6 for k in keys)), True)
+    hi = _quarter(min(telemetry.of(k)[-1][0] / 1e6 for k in keys), False)
     assert hi - lo >= 2 * BUCKET, (lo, hi)
     energy = Scheduled(EnergyJob(), 1.0, settle_s=0.0, max_window_s=6 * 3600.0)
     with psycopg.connect(jobs_dsn, autocommit=True) as conn:
@@ -352,3 +361,4 @@ def _energy_matches(api: Api, telemetry: Telemetry, jobs_dsn: str, start: dateti
                      interval="15min")
     assert truth > 0
     assert report["energy_wh"] == pytest.approx(truth, rel=0.01), (report, truth)
+    return report["energy_wh"], truth
