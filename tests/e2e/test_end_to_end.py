@@ -250,6 +250,7 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
     api.send("PUT", f"/groups/{group}/schedule", {"schedule_id": created["id"]}, 204)
     pushed = api.send("POST", f"/schedules/{created['id']}/push", {"expires_in_s": 86_400}, 202)
     assert pushed[0]["devices"] == HOSTED
+    pushed_at = sim_now().timestamp() * 1e6
 
     # 3. a command through the API: a hosted luminaire to level 120, seen in its telemetry
     target = (hosted_ids[0], 1)
@@ -279,8 +280,7 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
              f"the simulated clock past the step at {step}", interval_s=0.5)
     assert agents.gear[h.controller].levels() == [expected] * LUMINAIRES
     rows = [(t, level) for t, level, _ in telemetry.of((h.controller, 0))]
-    seen_before = [level for t, level in rows if step.timestamp() * 1e6 - 180e6 < t
-                   < step.timestamp() * 1e6 - 30e6]
+    seen_before = [level for t, level in rows if pushed_at < t < step.timestamp() * 1e6 - 30e6]
     seen_after = [level for t, level in rows if step.timestamp() * 1e6 + 60e6 < t]
     assert seen_before and set(seen_before) == {before}, (before, seen_before)
     assert seen_after and set(seen_after) == {expected}, (expected, seen_after)
