@@ -22,7 +22,7 @@ from wire.records import Quantity
 
 log = logging.getLogger(__name__)
 
-_GROUPS = """
+_GROUPS_SELECT = """
 SELECT g.id, g.tenant_id, t.timezone, gl.rated_class, gl.design_at_full, gl.maintenance_factor,
        gl.lm_per_w, gl.clo, gl.max_steps, gl.min_step_min, gl.presence_hold_s,
        gl.presence_adaptive, count(l.id), coalesce(avg(l.rated_power_w), 0),
@@ -34,10 +34,16 @@ JOIN group_members m ON m.group_id = g.id
 JOIN luminaires l ON l.id = m.luminaire_id
 JOIN controllers c ON c.id = l.controller_id
 WHERE c.status <> 'retired'
-GROUP BY g.id, t.timezone, gl.group_id
+"""
+_GROUPS = _GROUPS_SELECT + """GROUP BY g.id, t.timezone, gl.group_id
 ORDER BY g.id
 """
-_PRESENCE = """
+GROUP_BY_ID = _GROUPS_SELECT + """AND g.tenant_id = %s AND g.id = %s
+GROUP BY g.id, t.timezone, gl.group_id
+"""
+"""One described group of a tenant with its luminaires in service (no row: not described, or no
+luminaire in service); parameters (tenant, group id)."""
+PRESENCE = """
 SELECT controller_key, sensor, extract(epoch FROM time)::float8, value
 FROM sensor_readings
 WHERE quantity = %s AND controller_key = ANY(%s) AND time > %s AND time <= %s
@@ -75,6 +81,58 @@ def presence_rates(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     return t, a[1:, 3][ok] / gap[ok] * 3600.0
 
 
+def presence_params(row: tuple, end: datetime, history_days: int) -> tuple:
+    """Parameters of PRESENCE for a row of GROUP_BY_ID (or the job's query): the group's
+    controllers' presence counts over `history_days` before `end`."""
+    return (int(Quantity.PRESENCE_COUNT), list(row[16]), end - timedelta(days=history_days), end)
+
+
+def group_row(row: tuple, readings: list[tuple]) -> tuple[GroupRow, int]:
+    """A described group as the optimiser sees it, from its row and its presence readings (pure:
+    the job and the API's on-demand proposal both build groups here); with the readings used."""
+    (gid, tenant, tz, klass, design, mf, lmw, clo, max_steps, min_step, hold, adaptive,
+     count, rated_w, lat, lon, keys) = row
+    t, rate = presence_rates(readings)
+    if t.size:
+        hour, daytype = local_hour_and_daytype(t, tz)
+        profile = learn_profile(hour, daytype, rate, 3600.0)
+        share, peak = profile.share, profile.peak_per_h
+    else:  # nothing learned: traffic at its peak all night, the rated class throughout
+        share, peak = np.ones((2, 24)), 0.0
+    photometry = Photometry(rated_w=float(rated_w) or DEFAULT_RATED_W,
+                            lm_per_w=float(lmw), design_at_full=float(design),
+                            maintenance_factor=float(mf), clo=bool(clo))
+    group = Group(id=str(gid), luminaires=int(count), rated_class=klass,
+                  photometry=photometry, traffic=share, peak_per_h=peak,
+                  presence=(PresenceRule(int(hold), bool(adaptive))
+                            if hold is not None else None),
+                  lat=float(lat) if lat is not None else 50.85,
+                  lon=float(lon) if lon is not None else 4.35, timezone=tz)
+    constraints = Constraints(max_steps=int(max_steps), min_step_min=int(min_step))
+    return GroupRow(group, tenant, list(keys), constraints), int(t.size)
+
+
+def first_night(end: datetime, timezone: str) -> date:
+    """The first night a pass ending at `end` plans: the local date of `end`."""
+    return end.astimezone(ZoneInfo(timezone)).date()
+
+
+def proposal_inputs(row: GroupRow, readings: int) -> dict[str, object]:
+    """What a proposal was computed from (stored beside it, served with it)."""
+    g = row.group
+    return {
+        "rated_class": g.rated_class, "luminaires": g.luminaires,
+        "presence_readings": readings, "traffic_share": np.round(g.traffic, 3).tolist(),
+        "peak_detections_per_h": round(g.peak_per_h, 2),
+        "photometry": {"rated_w": g.photometry.rated_w,
+                       "design_at_full": g.photometry.design_at_full,
+                       "maintenance_factor": g.photometry.maintenance_factor,
+                       "lm_per_w": g.photometry.lm_per_w, "clo": g.photometry.clo},
+        "max_steps": row.constraints.max_steps,
+        "min_step_min": row.constraints.min_step_min,
+    }
+
+
 class OptimiserJob:
     """Proposes, per described group, a calendar for `nights` evenings from the local date the
     pass ends on, from `history_days` of presence readings."""
@@ -96,29 +154,9 @@ class OptimiserJob:
     def _groups(self, conn: psycopg.Connection, end: datetime) -> list[tuple[GroupRow, int]]:
         out = []
         for row in conn.execute(_GROUPS).fetchall():
-            (gid, tenant, tz, klass, design, mf, lmw, clo, max_steps, min_step, hold, adaptive,
-             count, rated_w, lat, lon, keys) = row
-            readings = conn.execute(_PRESENCE, (int(Quantity.PRESENCE_COUNT), list(keys),
-                                                end - timedelta(days=self.history_days),
-                                                end)).fetchall()
-            t, rate = presence_rates(readings)
-            if t.size:
-                hour, daytype = local_hour_and_daytype(t, tz)
-                profile = learn_profile(hour, daytype, rate, 3600.0)
-                share, peak = profile.share, profile.peak_per_h
-            else:  # nothing learned: traffic at its peak all night, the rated class throughout
-                share, peak = np.ones((2, 24)), 0.0
-            photometry = Photometry(rated_w=float(rated_w) or DEFAULT_RATED_W,
-                                    lm_per_w=float(lmw), design_at_full=float(design),
-                                    maintenance_factor=float(mf), clo=bool(clo))
-            group = Group(id=str(gid), luminaires=int(count), rated_class=klass,
-                          photometry=photometry, traffic=share, peak_per_h=peak,
-                          presence=(PresenceRule(int(hold), bool(adaptive))
-                                    if hold is not None else None),
-                          lat=float(lat) if lat is not None else 50.85,
-                          lon=float(lon) if lon is not None else 4.35, timezone=tz)
-            constraints = Constraints(max_steps=int(max_steps), min_step_min=int(min_step))
-            out.append((GroupRow(group, tenant, list(keys), constraints), int(t.size)))
+            readings = conn.execute(PRESENCE, presence_params(row, end, self.history_days)
+                                    ).fetchall()
+            out.append(group_row(row, readings))
         return out
 
     def run_pass(self, conn: psycopg.Connection, start: datetime, end: datetime) -> PassResult:
@@ -128,7 +166,7 @@ class OptimiserJob:
         written = 0
         rows = self._groups(conn, end)
         for i, (row, readings) in enumerate(rows, 1):
-            first = end.astimezone(ZoneInfo(row.group.timezone)).date()
+            first = first_night(end, row.group.timezone)
             if conn.execute(_DONE, (int(row.group.id), first)).fetchone():
                 continue
             proposal = propose([row.group], first, self.nights, row.constraints)[0][0]
@@ -144,17 +182,7 @@ class OptimiserJob:
     def _write(self, conn: psycopg.Connection, row: GroupRow, proposal: Proposal, first: date,
                readings: int) -> int:
         g = row.group
-        inputs = {
-            "rated_class": g.rated_class, "luminaires": g.luminaires,
-            "presence_readings": readings, "traffic_share": np.round(g.traffic, 3).tolist(),
-            "peak_detections_per_h": round(g.peak_per_h, 2),
-            "photometry": {"rated_w": g.photometry.rated_w,
-                           "design_at_full": g.photometry.design_at_full,
-                           "maintenance_factor": g.photometry.maintenance_factor,
-                           "lm_per_w": g.photometry.lm_per_w, "clo": g.photometry.clo},
-            "max_steps": row.constraints.max_steps,
-            "min_step_min": row.constraints.min_step_min,
-        }
+        inputs = proposal_inputs(row, readings)
         cur = conn.execute(_INSERT, (
             row.tenant, int(g.id), first, first + timedelta(days=self.nights - 1),
             proposal.calendar.model_dump_json(), proposal.energy_kwh, proposal.baseline_kwh,

@@ -113,6 +113,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", f"{V1}/groups/{{group_id}}/schedule"): tenant(ENERGY),
     ("POST", f"{V1}/schedules/{{schedule_id}}/push"): tenant(ENERGY | OPERATE),
     ("POST", f"{V1}/schedules/proposals"): tenant(ENERGY),
+    ("GET", f"{V1}/schedules/proposals"): tenant(ALL),
+    ("POST", f"{V1}/schedules/preview"): tenant(ALL),  # computes, writes nothing
+    ("GET", f"{V1}/groups/{{group_id}}/lighting"): tenant(ALL),
+    ("PUT", f"{V1}/groups/{{group_id}}/lighting"): tenant(ENERGY),
     # energy
     ("GET", f"{V1}/energy/luminaires/{{luminaire_id}}"): tenant(ALL),
     ("GET", f"{V1}/energy/groups/{{group_id}}"): tenant(ALL),

@@ -19,6 +19,7 @@ from api.command_link import CommandLink, Outgoing
 from api.deps import Conn, TenantScope
 from api.problems import Problem, not_found
 from wire.messages import (
+    CalendarCommand,
     Identify,
     LuminaireTarget,
     ReadDiagnostics,
@@ -111,7 +112,8 @@ def fan_out(members: list[Member]) -> list[Device]:
     return devices
 
 
-def wire_command(action: SetLevelAction | IdentifyAction | DiagnosticsAction | ScheduleCommand,
+def wire_command(action: SetLevelAction | IdentifyAction | DiagnosticsAction | ScheduleCommand
+                 | CalendarCommand,
                  target: Target, issued_at: datetime, expires_at: datetime) -> Any:
     common = {"id": uuid.uuid4().hex, "issued_at": issued_at, "expires_at": expires_at}
     if isinstance(action, SetLevelAction):

@@ -1,17 +1,33 @@
-"""Schedules of a tenant: versions of a wire.messages.Schedule body, assigned to groups, pushed to
-the controllers of those groups as schedule commands."""
+"""Schedules of a tenant: versions of a body that is a `wire.messages.Calendar` (weekday programs,
+special days) or a one-profile `wire.messages.Schedule` (stored as sent), assigned to groups,
+pushed to the controllers of those groups as calendar or schedule commands."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import Discriminator, Tag, TypeAdapter
 
 from api import audit
 from api.deps import Conn, TenantScope
 from api.problems import Problem, not_found
-from wire.messages import Schedule
+from wire.messages import Calendar, Schedule
+
+
+def _kind(value: Any) -> str:
+    """A body with `programs` or `week` is a calendar; anything else is read as a schedule."""
+    if isinstance(value, dict):
+        return "calendar" if ("programs" in value or "week" in value) else "schedule"
+    return "calendar" if isinstance(value, Calendar) else "schedule"
+
+
+PlanBody = Annotated[Annotated[Calendar, Tag("calendar")] | Annotated[Schedule, Tag("schedule")],
+                     Discriminator(_kind)]
+"""A schedule's body: a calendar, or a one-profile schedule (kept as sent: it is pushed as a
+schedule command, which the agent runs as a calendar of one program every night)."""
+PLAN = TypeAdapter(PlanBody)
 
 
 async def _rows(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -35,7 +51,8 @@ async def get_schedule(conn: Conn, scope: TenantScope, schedule_id: int) -> dict
     return {**rows[0], "group_ids": [g[0] for g in groups]}
 
 
-async def create_schedule(conn: Conn, scope: TenantScope, name: str, body: Schedule) -> dict[str, Any]:
+async def create_schedule(conn: Conn, scope: TenantScope, name: str,
+                          body: Calendar | Schedule) -> dict[str, Any]:
     """A schedule's first version, or the next version of the schedule of that name."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{scope.tenant}/{name}",))
     rows = await _rows(
@@ -75,8 +92,9 @@ async def assign(conn: Conn, scope: TenantScope, group_id: int, schedule_id: int
     await audit.record(conn, scope, "group.schedule", str(group_id), {"schedule_id": schedule_id})
 
 
-async def body_of(conn: Conn, scope: TenantScope, schedule_id: int) -> tuple[Schedule, list[int]]:
+async def body_of(conn: Conn, scope: TenantScope,
+                  schedule_id: int) -> tuple[Calendar | Schedule, list[int]]:
     found = await get_schedule(conn, scope, schedule_id)
     if not found["group_ids"]:
         raise Problem(409, "this schedule is assigned to no group; assign it first")
-    return Schedule.model_validate(found["body"]), found["group_ids"]
+    return PLAN.validate_python(found["body"]), found["group_ids"]

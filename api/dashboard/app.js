@@ -1,6 +1,7 @@
 // The dashboard: login, map, faults, commands; hash routes (#/map, #/faults, #/commands).
 import { api, all, ApiError, token, whenUnauthorized } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
+import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -105,6 +106,9 @@ function route() {
   say("");
   if (page === "faults") { show("faults"); loadFaults().catch(report); }
   else if (page === "commands") { show("commands"); loadCommands().catch(report); }
+  else if (page === "schedules") { show("schedules"); loadSchedules().catch(report); }
+  else if (page.startsWith("luminaire/")) { show("device"); loadLuminaire(Number(page.split("/")[1])).catch(report); }
+  else if (page.startsWith("controller/")) { show("device"); loadController(decodeURIComponent(page.split("/")[1])).catch(report); }
   else {
     show("map");
     openMap().then(() => {
@@ -235,6 +239,7 @@ async function openPanel(id) {
   fill(panel,
     h("button", { type: "button", onclick: () => { panel.hidden = true; } }, "Close"),
     h("h2", {}, `Luminaire ${lum.id}`),
+    h("a", { href: `#/luminaire/${lum.id}`, id: "panel-page" }, "Its page"),
     h("p", { id: "panel-status" }, `Now: ${statusOf({ id, online: live.online, level: live.level })}`),
     h("h3", {}, "Live"),
     details([["level", live.level === null ? null : `${live.level} / 254`],
@@ -419,5 +424,6 @@ $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", logout);
 $("fault-filters").addEventListener("submit", (e) => loadFaults(e).catch(report));
 $("command-form").addEventListener("submit", sendFromForm);
+initSchedules({ state, say, report, may, watch });
 window.addEventListener("hashchange", route);
 if (token.get()) start(); else show("login");

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import commands, faults, schedules
+from api import commands, faults, group_lighting, proposals, schedules
 from api.commands import CommandRequest, GroupChoice
 from api.deps import ConnDep, Scope
+from api.group_lighting import Lighting
 from api.pagination import decode_cursor, next_cursor
-from api.problems import Problem
-from api.routes.params import DEFAULT, Cursor, Id, IdentQuery, Limit, WordQuery
-from wire.messages import Schedule, ScheduleCommand, Text
+from api.routes.params import DEFAULT, MAX_ID, Cursor, Id, IdentQuery, Limit, WordQuery
+from api.schedules import PlanBody
+from wire.messages import Calendar, CalendarCommand, ScheduleCommand, Text
 
 router = APIRouter(prefix="/api/v1", tags=["commands, faults, schedules"])
 
@@ -186,14 +187,15 @@ async def comment(fault_id: Id, body: Comment, conn: ConnDep, scope: Scope) -> A
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[Text, Field(min_length=1, max_length=128)]
-    body: Schedule
+    body: PlanBody = Field(description="a calendar (programs, week, special days) or a "
+                           "one-profile schedule (steps), stored as sent")
 
 
 class ScheduleOut(BaseModel):
     id: int
     name: str
     version: int
-    body: Schedule
+    body: PlanBody
     created_at: datetime
     group_ids: list[int] = []
 
@@ -209,20 +211,80 @@ class Push(BaseModel):
 
 
 class ProposalRequest(BaseModel):
-    """What the optimiser is asked: a group, the nights to plan, and the floor of its road class."""
+    """What the optimiser is asked: a group and the nights to plan from tonight."""
 
     model_config = ConfigDict(extra="forbid")
     group_id: Annotated[int, Field(ge=1, le=(1 << 63) - 1)]
     nights: Annotated[int, Field(ge=1, le=31)] = 7
 
 
+class ProposalStep(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str = Field(alias="from", description="'sunset' or local HH:MM")
+    level: int = Field(description="DALI arc level 0..254")
+    light_pct: float
+    why: str
+
+
+class ProposalNight(BaseModel):
+    night: date
+    program: str
+    energy_wh: float
+    baseline_wh: float
+    savings_wh: float
+    steps: list[ProposalStep]
+
+
 class Proposal(BaseModel):
-    """The optimiser's answer (shape fixed now; served once the optimiser job writes proposals)."""
+    """The optimiser's calendar for a group, with its predicted energy against the full-power
+    dusk-to-dawn baseline and why each step is where it is."""
 
     group_id: int
-    body: Schedule
+    first_night: date
+    last_night: date
+    body: Calendar
     predicted_energy_wh: float
     baseline_energy_wh: float
+    savings_wh: float
+    nights: list[ProposalNight]
+    source: Literal["job", "on_demand"] = Field(
+        description="job: the optimiser job's stored proposal; on_demand: computed now")
+    id: int | None = Field(description="the stored proposal's id (None when on demand)")
+    created_at: datetime | None
+    inputs: dict[str, Any] = Field(description="class, luminaires, traffic and photometry used")
+
+
+class LightingOut(Lighting):
+    group_id: int
+    updated_at: datetime
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    body: PlanBody
+    night: Annotated[date, Field(ge=date(1970, 1, 1), le=date(2200, 12, 31),
+                                 description="local date of the evening; tonight when absent")
+                     ] | None = None
+
+
+class Preview(BaseModel):
+    """A night of a plan for a group, minute by minute, as the controllers run it."""
+
+    group_id: int
+    night: date
+    program: str
+    luminaires: int
+    sunset: datetime
+    sunrise: datetime
+    t: list[int] = Field(description="epoch seconds of each minute")
+    level: list[int] = Field(description="arc level 0..254 each minute")
+    light_pct: list[float]
+    power_w: list[float] = Field(description="the group's input power each minute")
+    baseline_w: list[float] = Field(description="full power from dusk to dawn")
+    energy_wh: float
+    baseline_wh: float
+    savings_wh: float
 
 
 @router.get("/schedules", response_model=list[ScheduleOut])
@@ -234,6 +296,37 @@ async def list_schedules(conn: ConnDep, scope: Scope) -> Any:
 async def create_schedule(body: ScheduleIn, conn: ConnDep, scope: Scope) -> Any:
     """A new schedule, or the next version of the schedule of that name."""
     return await schedules.create_schedule(conn, scope, body.name, body.body)
+
+
+@router.get("/schedules/proposals", response_model=list[Proposal])
+async def stored_proposals(conn: ConnDep, scope: Scope,
+                           group_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                           limit: Limit = 20) -> Any:
+    """The optimiser job's stored proposals, newest first (of one group with `group_id`)."""
+    return await proposals.stored(conn, scope, group_id, None, limit)
+
+
+@router.post("/schedules/proposals", response_model=Proposal)
+async def propose(body: ProposalRequest, conn: ConnDep, scope: Scope) -> Any:
+    """The optimiser's calendar for a group from tonight: the job's stored proposal for that first
+    night and number of nights when there is one, else computed now. 409 until the group's
+    lighting is described."""
+    return await proposals.propose(conn, scope, body.group_id, body.nights)
+
+
+@router.post("/schedules/preview", response_model=Preview)
+async def preview(body: PreviewRequest, conn: ConnDep, scope: Scope) -> Any:
+    """A schedule's or calendar's night for a group's luminaires: the level and power each minute
+    (as the controllers' own schedule code runs it), its energy and the full-power baseline's."""
+    curve, count = await proposals.preview_night(conn, scope, body.group_id, body.body, body.night)
+    return {"group_id": body.group_id, "night": curve.day, "program": curve.program,
+            "luminaires": count, "sunset": curve.sunset, "sunrise": curve.sunrise,
+            "t": curve.t.astype(int).tolist(), "level": curve.level.tolist(),
+            "light_pct": curve.light_pct.tolist(),
+            "power_w": [round(x, 2) for x in curve.power_w.tolist()],
+            "baseline_w": [round(x, 2) for x in curve.baseline_w.tolist()],
+            "energy_wh": curve.energy_wh, "baseline_wh": curve.baseline_wh,
+            "savings_wh": curve.baseline_wh - curve.energy_wh}
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
@@ -251,10 +344,28 @@ async def assign_schedule(group_id: Id, body: GroupSchedule, conn: ConnDep, scop
     await schedules.assign(conn, scope, group_id, body.schedule_id)
 
 
+@router.get("/groups/{group_id}/lighting", response_model=LightingOut)
+async def get_lighting(group_id: Id, conn: ConnDep, scope: Scope) -> Any:
+    """What the optimiser knows of the group's road and luminaires (404 until described)."""
+    return await group_lighting.get(conn, scope, group_id)
+
+
+@router.put("/groups/{group_id}/lighting", response_model=LightingOut)
+async def put_lighting(group_id: Id, body: Lighting, conn: ConnDep, scope: Scope) -> Any:
+    """Describe the group's lighting for the optimiser (rated class, photometry, step rules)."""
+    return await group_lighting.put(conn, scope, group_id, body)
+
+
 @router.post("/schedules/{schedule_id}/push", response_model=list[Issued], status_code=202)
 async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, scope: Scope) -> Any:
-    """Send the schedule to the controllers of every group it is assigned to, one command each."""
-    schedule, group_ids = await schedules.body_of(conn, scope, schedule_id)
+    """Send the schedule to the controllers of every group it is assigned to, one command each: a
+    calendar command for a calendar, a schedule command for a one-profile schedule."""
+    plan, group_ids = await schedules.body_of(conn, scope, schedule_id)
+    placeholder = {"issued_at": datetime(2020, 1, 1).astimezone(),
+                   "expires_at": datetime(2020, 1, 2).astimezone()}
+    template: CalendarCommand | ScheduleCommand = (
+        CalendarCommand(calendar=plan, **placeholder) if isinstance(plan, Calendar)
+        else ScheduleCommand(schedule=plan, **placeholder))
     issued = []
     for group_id in group_ids:
         target = GroupChoice(group=group_id)
@@ -262,17 +373,8 @@ async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, sco
         if not members:
             continue
         expires_in = timedelta(seconds=body.expires_in_s)
-        template = ScheduleCommand(schedule=schedule, issued_at=datetime(2020, 1, 1).astimezone(),
-                                   expires_at=datetime(2020, 1, 2).astimezone())
         issued.append(await commands.issue(conn, scope, request.app.state.command_link,
                                            {"group": group_id, "schedule_id": schedule_id},
                                            commands.fan_out(members), template, expires_in))
         request.app.state.metrics.commands.inc(issued[-1]["sent"])
     return issued
-
-
-@router.post("/schedules/proposals", response_model=Proposal, responses={501: {}})
-async def propose(body: ProposalRequest, conn: ConnDep, scope: Scope) -> Any:
-    """Ask the optimiser for a schedule of a group (not built yet: 501, the shape is final)."""
-    await commands.members_of(conn, scope, GroupChoice(group=body.group_id))  # 404 if not ours
-    raise Problem(501, "the dimming optimiser is not available yet")

@@ -56,6 +56,8 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
                          (tenant,)).fetchone()
     assert group is not None
     conn.execute("INSERT INTO group_members SELECT %s, unnest(%s::bigint[])", (group[0], luminaires))
+    conn.execute("INSERT INTO group_lighting (group_id, rated_class, design_at_full) VALUES"
+                 " (%s, 'M4', 1.1)", (group[0],))
     schedule = conn.execute(
         "INSERT INTO schedules (tenant_id, name, version, body) VALUES (%s, 'night', 1, %s)"
         " RETURNING id", (tenant, Jsonb({"steps": [{"anchor": "sunset", "level": 254}]}))).fetchone()

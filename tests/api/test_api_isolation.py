@@ -27,6 +27,7 @@ B_TABLES = {
     "group_members": "group_id IN (SELECT id FROM groups WHERE tenant_id = %s)",
     "group_schedules": "group_id IN (SELECT id FROM groups WHERE tenant_id = %s)",
     "fault_notes": "fault_id IN (SELECT id FROM faults WHERE tenant_id = %s)",
+    "group_lighting": "group_id IN (SELECT id FROM groups WHERE tenant_id = %s)",
 }
 
 
