@@ -22,7 +22,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics.energy_job import EnergyJob
-from analytics.optimiser_job import OptimiserJob
 from analytics.runner import Scheduled, run_forever, run_once
 from analytics.settings import JobsSettings
 from api import bootstrap
@@ -47,7 +46,7 @@ from tests.conftest import RunningStack
 from tests.ingest.ingest_helpers import unique_group, worker_settings
 from tests.mqtt_probe import Probe
 from wire.codec import decode
-from wire.messages import Calendar, Schedule
+from wire.messages import Calendar
 from wire.records import RecordType
 from wire.topics import parse_topic
 
@@ -109,13 +108,6 @@ class Api:
         return got.json() if got.content else None
 
 
-def _noon(now: datetime) -> datetime:
-    """Noon three days ago: the run lies in the past, so commands (expiring by the wall clock)
-    stay valid on the agents' simulated clock for the whole run."""
-    day = (now - timedelta(days=3)).date()
-    return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
-
-
 def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: Path) -> None:
     began = time.monotonic()
     dbname = psycopg.conninfo.conninfo_to_dict(db_dsn)["dbname"]
@@ -139,27 +131,10 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
     api_dsn = ep.service_dsn(DbService.API, dbname)
     bootstrap.create_user(api_dsn, "admin@e2e.test", Role.ADMIN, tenant, PASSWORD)
 
-    # the optimiser proposes the group's nights (as `luciole jobs` would, once a day); the run
-    # opens an hour (simulated) before the proposal's first step, the evening's switch-on
-    noon = _noon(datetime.now(UTC))
-    schedule = _proposal(group, db_dsn, noon)
-    plan = Schedule.model_validate(schedule)
-    position = Position(*hosted_position(inventory, hosted_ids[1]))
-    step = _next_change(plan, position, noon)
-    assert step is not None, plan
-    assert level_at(plan, position, step + timedelta(minutes=1)) not in (0, 254), plan  # dimmed
-    start = step - timedelta(minutes=60)
-    _say(began, f"proposal {plan.steps}; the run opens at {start:%H:%M}, step at {step:%H:%M}")
-    scenario = parse_scenario({"start": start.isoformat(), "faults": [
-        {"fault": "lamp_failure", "device": faulty, "start": "+70m",
-         "params": {"standby_w": 0.4}}]})
     stop = threading.Event()
     threads: list[threading.Thread] = []
     telemetry = Telemetry()
 
-    # the bulk fleet: its own broker account, publisher processes, in-process simulation
-    fleet = Fleet(inventory, start=start, scenario=scenario, seed=11, meters=False,
-                  multifunction_fraction=0.0, hosted=hosted_ids)
     targets = fleet_targets(stack.stack, 1)
     pool = PublisherPool(targets.publishers, inventory.controller_tenant_ids(),
                          list(inventory.controller_ids), workers=1, window=50)
@@ -181,6 +156,18 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
         probe.client.on_message = telemetry.on_message
         probe.subscribe(f"luciole/v1/{tenant}/+/telemetry", retained=False)
         api = Api(client, "admin@e2e.test")
+        # the energy manager describes the group; the optimiser proposes its nights from tonight;
+        # the run opens an hour (simulated) before the first step, the evening's switch-on
+        calendar, step = _proposal(api, group, Position(*hosted_position(inventory, hosted_ids[1])))
+        start = step - timedelta(minutes=60)
+        _say(began, f"proposal for {step:%Y-%m-%d}; the run opens at {start:%H:%M} UTC, its first "
+             f"step at {step:%H:%M}")
+        scenario = parse_scenario({"start": start.isoformat(), "faults": [
+            {"fault": "lamp_failure", "device": faulty, "start": "+70m",
+             "params": {"standby_w": 0.4}}]})
+        # the bulk fleet: its own broker account, publisher processes, in-process simulation
+        fleet = Fleet(inventory, start=start, scenario=scenario, seed=11, meters=False,
+                      multifunction_fraction=0.0, hosted=hosted_ids)
         threads = [threading.Thread(target=consumer.run, name="e2e-ingest", daemon=True),
                    threading.Thread(target=run_forever, args=(jobs_settings, stop),
                                     name="e2e-jobs", daemon=True)]
@@ -204,7 +191,7 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
         try:
             try:
                 _scenario(api, telemetry, clock, agents, luminaire_ids, hosted_ids, group,
-                          faulty, db_dsn, began, schedule, step)
+                          faulty, db_dsn, began, calendar, step)
             finally:
                 stop.set()
                 loop.call_soon_threadsafe(agents.stop)
@@ -234,7 +221,7 @@ def _stored(dsn: str) -> int:
 
 def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
               luminaire_ids: dict[tuple[str, int], int], hosted_ids: list[str],
-              group: int, faulty: str, db_dsn: str, began: float, schedule: dict[str, Any],
+              group: int, faulty: str, db_dsn: str, began: float, calendar: dict[str, Any],
               step: datetime) -> None:
     def sim_now() -> datetime:
         return datetime.fromtimestamp(clock.time(), UTC)
@@ -246,19 +233,40 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
 
     # 2. the optimiser's proposal for the hosted group, pushed through the API before its step
     assert sim_now() < step - timedelta(minutes=5), (sim_now(), step)
-    created = api.send("POST", "/schedules", {"name": "optimised", "body": schedule}, 201)
+    created = api.send("POST", "/schedules", {"name": "optimised", "body": calendar}, 201)
     api.send("PUT", f"/groups/{group}/schedule", {"schedule_id": created["id"]}, 204)
     pushed = api.send("POST", f"/schedules/{created['id']}/push", {"expires_in_s": 86_400}, 202)
     assert pushed[0]["devices"] == HOSTED
     pushed_at = sim_now().timestamp() * 1e6
 
-    # 3. a command through the API: a hosted luminaire to level 120, seen in its telemetry
+    # 3. the agents run it at its step
+    plan = Calendar.model_validate(calendar)
+    h = agents.hosted[1]  # untouched by the command below
+    position = Position(h.lat, h.lon)
+    before, expected = level_at(plan, position, step - timedelta(minutes=1)), level_at(
+        plan, position, step + timedelta(minutes=1))
+    wait_for(lambda: sim_now() > step + timedelta(minutes=3), 3600 / SPEED,
+             f"the simulated clock past the step at {step}", interval_s=0.5)
+    assert agents.gear[h.controller].levels() == [expected] * LUMINAIRES
+    wait_for(lambda: any(t > step.timestamp() * 1e6 + 60e6
+                         for t, _, _ in telemetry.of((h.controller, 0))), 30,
+             "telemetry from after the step", interval_s=0.2)
+    rows = [(t, level) for t, level, _ in telemetry.of((h.controller, 0))]
+    seen_before = [level for t, level in rows if pushed_at < t < step.timestamp() * 1e6 - 30e6]
+    seen_after = [level for t, level in rows if step.timestamp() * 1e6 + 60e6 < t]
+    assert seen_before and set(seen_before) == {before}, (before, seen_before)
+    assert seen_after and set(seen_after) == {expected}, (expected, seen_after)
+    _say(began, f"schedule step at {step:%H:%M} run: {before} -> {expected}")
+
+
+    # 4. a command through the API at night: a hosted luminaire to level 120, seen in its telemetry
     target = (hosted_ids[0], 1)
     other = (hosted_ids[0], 0)
     untouched = agents.gear[other[0]].levels()[0]
     issued = api.send("POST", "/commands", {
         "target": {"luminaire": luminaire_ids[target]},
-        "action": {"type": "set_level", "level": 120, "duration_s": 4 * 3600}}, 202)
+        "action": {"type": "set_level", "level": 120, "duration_s": 4 * 3600},
+        "expires_in_s": 86_400}, 202)
     assert issued["devices"] == 1 and issued["sent"] == 1
     after = int(sim_now().timestamp() * 1e6)
     wait_for(lambda: agents.gear[target[0]].levels()[1] == 120, 30, "the gear at level 120",
@@ -270,22 +278,6 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
              "the command done", interval_s=0.5)
     _say(began, f"command done, telemetry shows it (sim {sim_now():%H:%M})")
 
-    # 4. the agents run it at its step
-    plan = Schedule.model_validate(schedule)
-    h = agents.hosted[1]  # untouched by the command above
-    position = Position(h.lat, h.lon)
-    before, expected = level_at(plan, position, step - timedelta(minutes=1)), level_at(
-        plan, position, step + timedelta(minutes=1))
-    wait_for(lambda: sim_now() > step + timedelta(minutes=3), 3600 / SPEED,
-             f"the simulated clock past the step at {step}", interval_s=0.5)
-    assert agents.gear[h.controller].levels() == [expected] * LUMINAIRES
-    rows = [(t, level) for t, level, _ in telemetry.of((h.controller, 0))]
-    seen_before = [level for t, level in rows if pushed_at < t < step.timestamp() * 1e6 - 30e6]
-    seen_after = [level for t, level in rows if step.timestamp() * 1e6 + 60e6 < t]
-    assert seen_before and set(seen_before) == {before}, (before, seen_before)
-    assert seen_after and set(seen_after) == {expected}, (expected, seen_after)
-    _say(began, f"schedule step at {step:%H:%M} run: {before} -> {expected}")
-
     # 5. the injected lamp failure is raised through the API within an hour of simulated time
     controller, index = faulty.split(":")
     wait_for(lambda: any(f["controller_id"] == controller and f["luminaire_idx"] == int(index)
@@ -293,7 +285,8 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
              "the lamp failure in GET /faults", interval_s=0.5)
     faults = api.get("/faults")["items"]
     assert [f["kind"] for f in faults if f["controller_id"] == controller] == ["lampFailure"]
-    assert not [f for f in faults if f["controller_id"] in hosted_ids]
+    assert not [(f["kind"], f["controller_id"], f["luminaire_idx"], f["cause"]) for f in faults
+                if f["controller_id"] in hosted_ids]
     _say(began, f"lamp failure raised through the API (sim {sim_now():%H:%M})")
 
     # 6. the run goes on for two whole 15-minute intervals after the step (the energy check)
@@ -307,21 +300,21 @@ def _controllers_stored(dsn: str) -> int:
             "SELECT count(DISTINCT controller_key) FROM luminaire_telemetry").fetchone()[0])
 
 
-def _proposal(group: int, db_dsn: str, now: datetime) -> dict[str, Any]:
-    """The optimiser's proposal for the group as a nightly `Schedule` body: the group described
-    as the energy manager does, one pass of the optimiser job, the first night's program."""
-    with psycopg.connect(db_dsn) as conn:
-        conn.execute("INSERT INTO group_lighting (group_id, rated_class, design_at_full)"
-                     " VALUES (%s, 'M4', 1.5)", (group,))  # designed at twice its class: room to dim
-    with psycopg.connect(db_dsn, autocommit=True) as conn:
-        OptimiserJob(nights=2).run_pass(conn, now - timedelta(hours=1), now)
-        row = conn.execute("SELECT calendar, first_night FROM schedule_proposals"
-                           " WHERE group_id = %s", (group,)).fetchone()
-    assert row is not None, "no proposal"
-    calendar = Calendar.model_validate(row[0])
-    program = calendar.programs[calendar.week[row[1].weekday()]]
-    return Schedule(timezone=calendar.timezone, steps=program.steps,
-                    presence=program.presence).model_dump(mode="json", exclude_none=True)
+def _proposal(api: Api, group: int, position: Position) -> tuple[dict[str, Any], datetime]:
+    """The optimiser's calendar for the group from tonight, through the API, and its first
+    step: the switch-on at tonight's sunset to a dimmed level (the group is designed above its
+    class, so the optimiser has room to dim)."""
+    api.send("PUT", f"/groups/{group}/lighting", {"rated_class": "M4", "design_at_full": 1.5},
+             200)
+    proposal = api.send("POST", "/schedules/proposals", {"group_id": group, "nights": 2}, 200)
+    assert proposal["group_id"] == group and proposal["savings_wh"] > 0, proposal
+    plan = Calendar.model_validate(proposal["body"])
+    night = proposal["first_night"]
+    noon = datetime.fromisoformat(f"{night}T12:00:00+00:00")
+    step = _next_change(plan, position, noon)
+    assert step is not None, plan
+    assert level_at(plan, position, step + timedelta(minutes=1)) not in (0, 254), plan
+    return proposal["body"], step
 
 
 def hosted_position(inventory: Any, controller: str) -> tuple[float, float]:
@@ -329,7 +322,7 @@ def hosted_position(inventory: Any, controller: str) -> tuple[float, float]:
     return float(inventory.controller_lat[i]), float(inventory.controller_lon[i])
 
 
-def _next_change(plan: Schedule, position: Position, after: datetime) -> datetime | None:
+def _next_change(plan: Calendar, position: Position, after: datetime) -> datetime | None:
     """The first minute after `after` (within 12 h) at which the plan's level changes."""
     level = level_at(plan, position, after)
     for minute in range(1, 12 * 60):

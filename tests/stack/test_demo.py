@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -69,6 +70,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
             # While it runs: the printed API answers, and a printed login works.
             wait_for(lambda: "Ctrl-C stops" in console.read_text() or demo_proc.poll() is not None,
                      240, "the demo's logins", interval_s=0.5)
+            shown = time.monotonic()  # the dashboard's address and the logins are on screen
             out = console.read_text()
             url = re.search(r"API (http://127\.0\.0\.1:\d+)", out)
             assert url is not None, out
@@ -83,11 +85,16 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
                                             timeout=10) as response:
                     assert response.status == 200
                     assert json.loads(response.read())["access_token"]
+            # Faults injected by the scenario appear through the API within the first minute.
+            operator = next(login for login in logins if login[0] == "operator")
+            token = _token(url.group(1), operator[1], operator[2])
+            wait_for(lambda: _call(url.group(1), "/api/v1/faults", token)["items"],
+                     max(5.0, 60.0 - (time.monotonic() - shown)), "a fault in GET /faults",
+                     interval_s=1)
+            first_fault_s = time.monotonic() - shown
             # A command to the printed group of hosted agents is done by their agents.
             group = re.search(r"anderlecht group (\d+) \('edge agents'\)", out)
             assert group is not None, out
-            operator = next(login for login in logins if login[0] == "operator")
-            token = _token(url.group(1), operator[1], operator[2])
             issued = _call(url.group(1), "/api/v1/commands", token, {
                 "target": {"group": int(group.group(1))},
                 "action": {"type": "set_level", "level": 100, "duration_s": 600}})
@@ -104,6 +111,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         assert "readings/s" in out and "faults open" in out and "kWh booked" in out
         assert "s simulated = " in out and "s wall behind the newest reading" in out
         assert "4 controllers run real edge agents" in out
+        print(f"demo: first fault in GET /faults {first_fault_s:.0f} s after the logins")  # noqa: T201
         demo = var / "demo"
         children = json.loads((demo / "children.json").read_text())
         assert set(children) == {"ingest-1", "fleet", "agents", "jobs", "api"}
