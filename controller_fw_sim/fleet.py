@@ -167,6 +167,26 @@ class Outbox:
         return sum(int(s.controllers.shape[0]) for s in self.sensors)
 
 
+def luminaire_params(inventory: Inventory,
+                     lums: np.ndarray | None = None) -> physics.LuminaireParams:
+    """The physical model of the region's luminaires (of `lums`, global indices, when given),
+    from their lantern models: what the fleet simulates, and what hosted agents' gear is."""
+    models = inventory.models
+    mi = inventory.luminaire_model if lums is None else inventory.luminaire_model[lums]
+    k = mi.shape[0]
+    return physics.LuminaireParams(
+        rated_w=np.array([x.rated_w for x in models])[mi],
+        standby_w=np.full(k, 0.5), eta_max=np.full(k, 0.92),
+        eta_knee=np.full(k, 0.05), pf_min=np.full(k, 0.35),
+        pf_max=np.full(k, 0.98), temp_rise_c=np.full(k, 25.0),
+        thermal_tau_s=np.full(k, 1200.0),
+        l80_hours=np.array([x.l80_hours for x in models])[mi],
+        clo=np.array([x.clo for x in models])[mi],
+        nominal_lm=np.array([x.nominal_lm for x in models])[mi],
+        led_voltage_v=np.full(k, 120.0),
+    )
+
+
 def _take_params(params: physics.LuminaireParams, index: np.ndarray) -> physics.LuminaireParams:
     return physics.LuminaireParams(**{f.name: getattr(params, f.name)[index] for f in fields(params)})
 
@@ -324,19 +344,7 @@ class Fleet:
         n, m = inventory.n_controllers, inventory.luminaires_per_controller
         self.n, self.m = n, m
         self.rng = np.random.default_rng([seed, 0xF1EE7])
-        models = inventory.models
-        mi = inventory.luminaire_model
-        self.params = physics.LuminaireParams(
-            rated_w=np.array([x.rated_w for x in models])[mi],
-            standby_w=np.full(n * m, 0.5), eta_max=np.full(n * m, 0.92),
-            eta_knee=np.full(n * m, 0.05), pf_min=np.full(n * m, 0.35),
-            pf_max=np.full(n * m, 0.98), temp_rise_c=np.full(n * m, 25.0),
-            thermal_tau_s=np.full(n * m, 1200.0),
-            l80_hours=np.array([x.l80_hours for x in models])[mi],
-            clo=np.array([x.clo for x in models])[mi],
-            nominal_lm=np.array([x.nominal_lm for x in models])[mi],
-            led_voltage_v=np.full(n * m, 120.0),
-        )
+        self.params = luminaire_params(inventory)
         cabinet_v = NOMINAL_MAINS_V + self.rng.normal(0.0, 2.0, len(inventory.cabinet_ids))
         self.mains_v = cabinet_v[inventory.controller_cabinet[inventory.luminaire_controller]]
         # switched supply: a cabinet's controllers are unpowered (and silent) while it is off

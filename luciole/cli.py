@@ -172,7 +172,7 @@ def cmd_sim_agents(args: argparse.Namespace) -> int:
     wall_origin = now if args.wall_origin is None else args.wall_origin
     clock = scaled_clock(args.start.timestamp(), args.speed, wall_origin, now)
     agents = HostedAgents(
-        hosted, args.luminaires, clock,
+        hosted, inventory, clock,
         lambda h: agent_settings(h, args.data_dir, endpoints.mqtt_host, endpoints.mqtt_port,
                                  passwords[h.controller]), seed=args.seed)
     run_hosted(agents)

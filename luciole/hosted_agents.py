@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from controller_fw_sim.dali import SimulatedDaliBus
+from controller_fw_sim.fleet import luminaire_params
 from controller_fw_sim.fleet_inventory import Inventory
 from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import Clock, ScaledClock
@@ -120,6 +123,8 @@ def agent_settings(hosted: HostedController, data_dir: Path, host: str, port: in
         broker=dict(host=host, port=port, username=hosted.controller, password=password),
         position=dict(lat=hosted.lat, lon=hosted.lon), config=HOSTED_CONFIG,
         reconnect_min_s=0.2, reconnect_max_s=5.0, discovery_wait_s=5.0,
+        # levels recomputed every 10 s of agent time (commands and schedules wake it at once)
+        control_tick_s=10.0,
         # receipts come through a loaded machine: a resend is harmless (the ledger drops it)
         # but doubles the traffic
         confirm_timeout_s=30.0, confirm_timeout_max_s=120.0,
@@ -131,12 +136,16 @@ def agent_settings(hosted: HostedController, data_dir: Path, host: str, port: in
 class HostedAgents:
     """Agents and their simulated gear, built once; `run()` until `stop()`."""
 
-    def __init__(self, hosted: Sequence[HostedController], luminaires: int, clock: Clock,
+    def __init__(self, hosted: Sequence[HostedController], inventory: Inventory, clock: Clock,
                  settings_of: Callable[[HostedController], AgentSettings], seed: int = 0) -> None:
         self.hosted = list(hosted)
         self.clock = clock
-        self.gear = {h.controller: ClockedGear(
-            SimulatedDaliBus.with_gear(luminaires, seed=seed * 100_003 + h.index), clock)
+        m = inventory.luminaires_per_controller
+        # the gear of each controller's luminaires, with their lantern models' physics (rated
+        # power...), as the fleet would simulate them and as the inventory registers them
+        self.gear = {h.controller: ClockedGear(SimulatedDaliBus.with_gear(
+            m, seed=seed * 100_003 + h.index,
+            params=luminaire_params(inventory, np.arange(h.index * m, (h.index + 1) * m))), clock)
             for h in self.hosted}
         self.settings = {h.controller: settings_of(h) for h in self.hosted}
         self.host = Host([self._factory(h.controller) for h in self.hosted])

@@ -179,7 +179,7 @@ def test_a_small_region_end_to_end(stack: RunningStack, db_dsn: str, tmp_path: P
         # the simulated clock starts now, for the agents and the fleet alike
         wall_origin = time.time()
         clock = scaled_clock(start.timestamp(), SPEED, wall_origin, time.time())
-        agents = HostedAgents(hosted, LUMINAIRES, clock, lambda h: agent_settings(
+        agents = HostedAgents(hosted, inventory, clock, lambda h: agent_settings(
             h, tmp_path / "agents", ep.mqtt_host, ep.mqtt_port, PASSWORD,
             confirm_timeout_s=20.0), seed=11)
         threads.append(threading.Thread(target=loop.run_until_complete, args=(agents.run(),),
