@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import secrets
 import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +178,8 @@ def scaled_clock(start_epoch_s: float, speed: float, wall_origin_s: float, now_s
 def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0) -> None:
     """Run until SIGINT or SIGTERM, logging how many agents are connected."""
 
+    began = time.monotonic()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -185,8 +189,10 @@ def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0) -> None:
             while not run.done():
                 await asyncio.wait({run}, timeout=progress_every_s)
                 live = [a for a in agents.host.agents if a is not None]
-                log.info("hosted agents=%d connected=%d outbox=%d", len(agents.hosted),
-                         sum(a.link.connected.is_set() for a in live),
-                         sum(a.outbox.stats().messages for a in live))
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                log.info("hosted agents=%d connected=%d outbox=%d cpu_s=%.1f wall_s=%.1f",
+                         len(agents.hosted), sum(a.link.connected.is_set() for a in live),
+                         sum(a.outbox.stats().messages for a in live),
+                         usage.ru_utime + usage.ru_stime, time.monotonic() - began)
 
     asyncio.run(main())

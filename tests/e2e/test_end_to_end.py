@@ -366,8 +366,9 @@ def _energy_matches(api: Api, telemetry: Telemetry, jobs_dsn: str,
         while run_once(conn, energy, ignore_schedule=True) is not None:
             pass
     truth = sum(telemetry.counter_at(k, hi) - telemetry.counter_at(k, lo) for k in keys)
-    report = api.get("/energy/municipality", start=lo.isoformat(), end=hi.isoformat(),
-                     interval="15min")
+    report = api.get("/energy/municipality", **{"from": lo.isoformat(), "to": hi.isoformat(),
+                                                "interval": "15min"})
+    assert report["start"] == lo.isoformat().replace("+00:00", "Z"), report
     assert truth > 0
     assert report["energy_wh"] == pytest.approx(truth, rel=0.01), (report, truth)
     return report["energy_wh"], truth
