@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.add_argument("--workers", type=int, default=2, help="ingest worker processes")
     demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
-    demo.add_argument("--agents", type=int, default=24, help="controllers played by real edge "
+    demo.add_argument("--agents", type=int, default=8, help="controllers played by real edge "
                       "agents (they obey commands and schedules); the rest is simulated in bulk")
     demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
                       help="simulated start, ISO UTC (default: half an hour before last night's "

@@ -135,7 +135,7 @@ class DemoOptions:
     status_every_s: float = 5.0
     seed: int = 7
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
-    agents: int = 24  # controllers played by real edge agents (one process); 0: none
+    agents: int = 8  # controllers played by real edge agents (one process); 0: none
     start: datetime | None = None  # simulated start; None: half an hour before last night's sunset
 
 

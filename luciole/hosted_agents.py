@@ -188,6 +188,8 @@ def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0) -> None:
             run = tg.create_task(agents.run())
             while not run.done():
                 await asyncio.wait({run}, timeout=progress_every_s)
+                if run.done():  # the agents have closed their outboxes
+                    break
                 live = [a for a in agents.host.agents if a is not None]
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 log.info("hosted agents=%d connected=%d outbox=%d cpu_s=%.1f wall_s=%.1f",

@@ -63,7 +63,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         with open(console, "w") as sink:
             demo_proc = subprocess.Popen(
                 [sys.executable, "-m", "luciole.cli", "--var-dir", str(var), "demo",
-                 "--controllers", "60", "--duration-s", "75", "--workers", "1", "--agents", "4"],
+                 "--controllers", "60", "--duration-s", "120", "--workers", "1", "--agents", "4"],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env=env)
         try:
