@@ -106,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(controllers=args.controllers, luminaires=args.luminaires,
                           speed=args.speed, workers=args.workers, duration_s=args.duration_s,
                           agents=args.agents, start=args.start,
-                          switched_fraction=args.switched_fraction)
+                          switched_fraction=args.switched_fraction, tick_s=args.tick_s)
     return run_demo(_stack(args), options)
 
 
@@ -360,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
                       help="simulated start, ISO UTC (default: half an hour before last night's "
                       "sunset in Brussels)")
+    demo.add_argument("--tick-s", type=float, default=1.0,
+                      help="the fleet's simulated step (coarser for very high speeds)")
     demo.add_argument("--switched-fraction", type=float, default=0.9,
                       help="share of cabinets switched off by day (as on Sibelga's network)")
     demo.set_defaults(func=cmd_demo)

@@ -136,6 +136,7 @@ class DemoOptions:
     seed: int = 7
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
     agents: int = 8  # controllers played by real edge agents (one process); 0: none
+    tick_s: float = 1.0  # the fleet's simulated step; coarser for very high speeds
     start: datetime | None = None  # simulated start; None: half an hour before last night's sunset
 
 
@@ -332,7 +333,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         fleet_argv = [
             *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS), *region,
             "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
-            "--hosted", str(hosted_file),
+            "--hosted", str(hosted_file), "--tick-s", str(options.tick_s),
         ]
         children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
         if hosted:

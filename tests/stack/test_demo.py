@@ -168,7 +168,8 @@ def test_the_demo_runs_past_the_wall_clocks_window(tmp_path: Path) -> None:
             demo_proc = subprocess.Popen(
                 [sys.executable, "-m", "luciole.cli", "--var-dir", str(var), "demo",
                  "--controllers", "20", "--agents", "0", "--workers", "1", "--speed", "1200",
-                 "--switched-fraction", "0", "--start", start.isoformat(), "--duration-s", "110"],
+                 "--switched-fraction", "0", "--tick-s", "30", "--start", start.isoformat(),
+                 "--duration-s", "110"],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env=env)
         try:
