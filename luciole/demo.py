@@ -353,7 +353,9 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         began = time.monotonic()
         last_rows, last_t = 0, began
         api_url = f"http://127.0.0.1:{api_port}"
-        tenant = inventory.tenants[0]
+        # the logins are of the municipality whose luminaires obey commands (hosted agents)
+        tenant = inventory.tenants[int(inventory.controller_tenant[
+            inventory.controller_ids.index(hosted[0])])] if hosted else inventory.tenants[0]
         logins = create_logins(endpoints.service_dsn(DbService.API), tenant.id, tenant.name)
         wait_for(lambda: stopping or api_healthy(api_url) or children[-1][1].poll() is not None,
                  120.0, "the API", interval_s=0.5)

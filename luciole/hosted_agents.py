@@ -91,18 +91,21 @@ def hosted_of(inventory: Inventory, controllers: Sequence[str]) -> list[HostedCo
     return out
 
 
-def pick_hosted(inventory: Inventory, n: int, avoid: Iterable[str] = (),
-                prefer_tenant: int = 0) -> list[str]:
-    """Up to n controllers for hosted agents: the municipality `prefer_tenant`'s first (the one
-    the demo's logins belong to), cabinets whose supply stays on by day first (a hosted agent is
-    not switched off at dawn), never one in `avoid` (the fault scenario's, played by the fleet)."""
+def pick_hosted(inventory: Inventory, n: int, avoid: Iterable[str] = ()) -> list[str]:
+    """Up to n controllers for hosted agents, on cabinets whose supply stays on by day only (a
+    hosted agent is not switched off at dawn: on a switched cabinet it would report by day), the
+    municipality with most such controllers first, never one in `avoid` (the fault scenario's,
+    played by the fleet)."""
     skip = set(avoid)
-    switched = inventory.switched[inventory.controller_cabinet]
+    powered = ~inventory.switched[inventory.controller_cabinet]
     tenant = inventory.controller_tenant
-    order = sorted(range(inventory.n_controllers),
-                   key=lambda i: (int(tenant[i]) != prefer_tenant, bool(switched[i]), i))
-    return [inventory.controller_ids[i] for i in order
-            if inventory.controller_ids[i] not in skip][:max(0, n)]
+    candidates = [i for i in range(inventory.n_controllers)
+                  if powered[i] and inventory.controller_ids[i] not in skip]
+    count: dict[int, int] = {}
+    for i in candidates:
+        count[int(tenant[i])] = count.get(int(tenant[i]), 0) + 1
+    order = sorted(candidates, key=lambda i: (-count[int(tenant[i])], int(tenant[i]), i))
+    return [inventory.controller_ids[i] for i in order][:max(0, n)]
 
 
 def read_or_make_password(data_dir: Path, controller: str) -> tuple[str, bool]:

@@ -43,17 +43,17 @@ def test_a_hosted_controller_outside_the_inventory_is_refused() -> None:
         Fleet(build_inventory(5, 1, seed=1), start=EVENING, hosted=["ctl-999999"])
 
 
-def test_the_demo_hosts_agents_away_from_the_fault_scenario_in_the_logins_municipality() -> None:
+def test_the_demo_hosts_agents_on_unswitched_cabinets_away_from_the_fault_scenario() -> None:
     inventory = build_inventory(200, 4, seed=7, switched_fraction=0.9)
     scenario = demo_scenario(inventory, EVENING)
     avoid = scenario_controllers(scenario)
     hosted = pick_hosted(inventory, 24, avoid)
-    assert len(hosted) == len(set(hosted)) == 24
-    assert not set(hosted) & avoid
-    tenant = inventory.controller_tenant
     index = {c: i for i, c in enumerate(inventory.controller_ids)}
-    first = {int(tenant[index[c]]) for c in hosted}
-    assert 0 in first  # the demo's logins are the first municipality's
+    powered = ~inventory.switched[inventory.controller_cabinet]
+    eligible = [c for i, c in enumerate(inventory.controller_ids) if powered[i] and c not in avoid]
+    assert len(hosted) == len(set(hosted)) == min(24, len(eligible)) > 0
+    assert not set(hosted) & avoid
+    assert all(powered[index[c]] for c in hosted)
     assert pick_hosted(inventory, 0, avoid) == []
     assert pick_hosted(inventory, -3, avoid) == []
 

@@ -93,7 +93,8 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
                      interval_s=1)
             first_fault_s = time.monotonic() - shown
             # A command to the printed group of hosted agents is done by their agents.
-            group = re.search(r"anderlecht group (\d+) \('edge agents'\)", out)
+            tenant = logins[0][1].split("@")[1].split(".")[0]  # admin@<tenant>.demo.luciole
+            group = re.search(rf"{tenant} group (\d+) \('edge agents'\)", out)
             assert group is not None, out
             issued = _call(url.group(1), "/api/v1/commands", token, {
                 "target": {"group": int(group.group(1))},
@@ -140,7 +141,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         assert switched[0] > switched[1] / 2  # most cabinets switched off by day
 
         # A second run on the same stack: the same people, each with a new password.
-        again = create_logins(endpoints.service_dsn(DbService.API), "anderlecht", "Anderlecht")
+        again = create_logins(endpoints.service_dsn(DbService.API), tenant, tenant.title())
         with psycopg.connect(endpoints.dsn()) as conn:
             stored = dict(conn.execute("SELECT email, password_hash FROM users").fetchall())
         assert len(stored) == 6
