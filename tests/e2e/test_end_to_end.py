@@ -256,8 +256,12 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
     position = Position(h.lat, h.lon)
     before, expected = level_at(plan, position, step - timedelta(minutes=1)), level_at(
         plan, position, step + timedelta(minutes=1))
-    wait_for(lambda: sim_now() > step + timedelta(minutes=4), 3600 / SPEED,
-             f"the simulated clock past the step at {step}", interval_s=0.5)
+    def until(when: datetime, what: str) -> None:
+        """Wait for the simulated clock to pass `when` (its due wall time, plus 30 s)."""
+        due_s = (when - sim_now()).total_seconds() / SPEED
+        wait_for(lambda: sim_now() > when, max(0.0, due_s) + 30.0, what, interval_s=0.5)
+
+    until(step + timedelta(minutes=4), f"the simulated clock past the step at {step}")
     assert agents.gear[h.controller].levels() == [expected] * LUMINAIRES
     # a reading stamps the level of the last poll (every 30 s of agent time), and at 60x a
     # second's delay on a loaded machine is a simulated minute: readings from 3 minutes on
@@ -306,8 +310,7 @@ def _scenario(api: Api, telemetry: Telemetry, clock: Any, agents: HostedAgents,
     _say(began, f"lamp failure raised through the API (sim {sim_now():%H:%M})")
 
     # 6. the run goes on for two whole 15-minute intervals after the step (the energy check)
-    wait_for(lambda: sim_now() > step + timedelta(minutes=50), 3600 / SPEED,
-             "50 simulated minutes past the step", interval_s=0.5)
+    until(step + timedelta(minutes=50), "50 simulated minutes past the step")
 
 
 def _controllers_stored(dsn: str) -> int:
