@@ -167,6 +167,26 @@ class Outbox:
         return sum(int(s.controllers.shape[0]) for s in self.sensors)
 
 
+def luminaire_params(inventory: Inventory,
+                     lums: np.ndarray | None = None) -> physics.LuminaireParams:
+    """The physical model of the region's luminaires (of `lums`, global indices, when given),
+    from their lantern models: what the fleet simulates, and what hosted agents' gear is."""
+    models = inventory.models
+    mi = inventory.luminaire_model if lums is None else inventory.luminaire_model[lums]
+    k = mi.shape[0]
+    return physics.LuminaireParams(
+        rated_w=np.array([x.rated_w for x in models])[mi],
+        standby_w=np.full(k, 0.5), eta_max=np.full(k, 0.92),
+        eta_knee=np.full(k, 0.05), pf_min=np.full(k, 0.35),
+        pf_max=np.full(k, 0.98), temp_rise_c=np.full(k, 25.0),
+        thermal_tau_s=np.full(k, 1200.0),
+        l80_hours=np.array([x.l80_hours for x in models])[mi],
+        clo=np.array([x.clo for x in models])[mi],
+        nominal_lm=np.array([x.nominal_lm for x in models])[mi],
+        led_voltage_v=np.full(k, 120.0),
+    )
+
+
 def _take_params(params: physics.LuminaireParams, index: np.ndarray) -> physics.LuminaireParams:
     return physics.LuminaireParams(**{f.name: getattr(params, f.name)[index] for f in fields(params)})
 
@@ -312,7 +332,8 @@ class Fleet:
                  interval_s: float = 60.0, scenario: Scenario | None = None, seed: int = 0,
                  firmware: str = FIRMWARE, meters: bool = True,
                  multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION,
-                 gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",)) -> None:
+                 gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",),
+                 hosted: Sequence[str] = ()) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime (UTC)")
         if interval_s <= 0:
@@ -323,19 +344,7 @@ class Fleet:
         n, m = inventory.n_controllers, inventory.luminaires_per_controller
         self.n, self.m = n, m
         self.rng = np.random.default_rng([seed, 0xF1EE7])
-        models = inventory.models
-        mi = inventory.luminaire_model
-        self.params = physics.LuminaireParams(
-            rated_w=np.array([x.rated_w for x in models])[mi],
-            standby_w=np.full(n * m, 0.5), eta_max=np.full(n * m, 0.92),
-            eta_knee=np.full(n * m, 0.05), pf_min=np.full(n * m, 0.35),
-            pf_max=np.full(n * m, 0.98), temp_rise_c=np.full(n * m, 25.0),
-            thermal_tau_s=np.full(n * m, 1200.0),
-            l80_hours=np.array([x.l80_hours for x in models])[mi],
-            clo=np.array([x.clo for x in models])[mi],
-            nominal_lm=np.array([x.nominal_lm for x in models])[mi],
-            led_voltage_v=np.full(n * m, 120.0),
-        )
+        self.params = luminaire_params(inventory)
         cabinet_v = NOMINAL_MAINS_V + self.rng.normal(0.0, 2.0, len(inventory.cabinet_ids))
         self.mains_v = cabinet_v[inventory.controller_cabinet[inventory.luminaire_controller]]
         # switched supply: a cabinet's controllers are unpowered (and silent) while it is off
@@ -359,6 +368,10 @@ class Fleet:
         self.next_due_s = np.arange(1, n + 1, dtype=np.float64) * (float(interval_s) / n)  # staggered
         self.last_step_s = np.zeros(n)
         self.reboot_at_s = np.full(n, np.inf)
+        # controllers played elsewhere (edge agents hosted beside the fleet): never simulated here
+        self.hosted = np.isin(np.asarray(inventory.controller_ids), np.asarray(list(hosted), dtype=str))
+        if len(hosted) != int(self.hosted.sum()):
+            raise ValueError("a hosted controller is not in the inventory")
         # luminaire arrays
         self.override_level = np.full(n * m, -1, dtype=np.int64)
         self.override_until_s = np.full(n * m, np.inf)
@@ -527,7 +540,7 @@ class Fleet:
             row_bytes = HEADER_SIZE + LUMINAIRE_DTYPE.itemsize * self.m
             return Outbox(when, due, np.empty((0, row_bytes), dtype=_U8))
         self.next_due_s[due] += self.interval_s[due]
-        due = due[self.powered[due]]  # an unpowered controller sends nothing
+        due = due[self.powered[due] & ~self.hosted[due]]  # an unpowered controller sends nothing
         if self.faults is not None:
             due = due[self.faults.online[due]]  # a silent controller sends nothing
         self._step_to(due, t_s, ambient_c)
@@ -639,7 +652,7 @@ class Fleet:
     def state_payloads(self, online: bool, reason: OfflineReason | None = None,
                        controllers: np.ndarray | None = None) -> list[tuple[int, bytes]]:
         """Birth (online) or death messages of `controllers` (all by default), as (index, JSON)."""
-        ctls = np.arange(self.n) if controllers is None else np.asarray(controllers)
+        ctls = np.flatnonzero(~self.hosted) if controllers is None else np.asarray(controllers)
         when = self.now
         # one validated model, then the same JSON with each controller's fields: 100,000
         # pydantic models would take seconds
@@ -666,8 +679,11 @@ class Fleet:
     def handle_command(self, controller: int, payload: bytes | str) -> Ack | None:
         """Apply one command for controller index `controller`; returns (and queues) its Ack.
 
-        Returns None only for a payload without a usable command id (nothing to answer).
+        Returns None for a payload without a usable command id (nothing to answer) and for a
+        hosted controller (its agent answers).
         """
+        if self.hosted[controller]:
+            return None  # its own agent answers
         now = self.now
         try:
             command = parse_command(payload)

@@ -84,8 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gear-mix", type=_gear_mix, default="d4i_full",
                         help="DALI gear profiles the luminaires take in turn, comma-separated: "
                         "dt6 (plain DALI, no energy), d4i_252, d4i_full, dt8_tc")
+    parser.add_argument("--hosted", type=Path, default=None,
+                        help="a file of controller ids, one a line, played by edge agents hosted "
+                        "beside the fleet: the fleet neither publishes for them nor answers "
+                        "their commands")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
+    parser.add_argument("--wall-origin", type=float, default=None,
+                        help="wall clock (epoch s) at which simulated time was --start, when the "
+                        "clock is shared with other processes (default: when publishing begins)")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--window", type=int, default=200, help="QoS 1 messages in flight per publisher")
     parser.add_argument("--no-births", action="store_true", help="skip retained birth/death messages")
@@ -142,6 +149,12 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
     inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed,
                                 switched_fraction=args.switched_fraction)
     tenants, controllers = inventory.controller_tenant_ids(), list(inventory.controller_ids)
+    hosted: list[str] = []
+    if args.hosted is not None:
+        hosted = [line.strip() for line in args.hosted.read_text().splitlines() if line.strip()]
+        if not set(hosted) <= set(controllers):
+            log.error("--hosted: %s not in the inventory", sorted(set(hosted) - set(controllers))[:5])
+            return 2
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     pool = PublisherPool(targets.publishers, tenants, controllers, workers=args.publishers,
@@ -152,7 +165,7 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
                       seed=args.seed, meters=not args.no_meters,
                       multifunction_fraction=args.multifunction_fraction,
-                      gear_mix=args.gear_mix)
+                      gear_mix=args.gear_mix, hosted=hosted)
         commands.start()
         if not args.no_births:
             log.info("births=%d", publish_births(fleet, pool))
@@ -160,7 +173,7 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
                  inventory.n_luminaires, args.speed, fleet.start.isoformat())
         final = run_fleet(fleet, pool, commands, speed=args.speed, duration_s=args.duration_s,
                           tick_s=args.tick_s, stop=stop, on_progress=_log_progress,
-                          progress_every_s=args.progress_s)
+                          progress_every_s=args.progress_s, wall_origin_s=args.wall_origin)
         if not args.no_births:
             publish_deaths(fleet, pool)
         pool.close()

@@ -78,8 +78,13 @@ def run_fleet(fleet: Fleet, pool: PublisherPool, commands: CommandLink | None = 
               speed: float = 1.0, duration_s: float | None = None, tick_s: float = 1.0,
               max_backlog: int | None = None, stop: threading.Event | None = None,
               on_progress: Callable[[Progress], None] | None = None,
-              progress_every_s: float = 5.0, stall_timeout_s: float = 120.0) -> Progress:
-    """Run the fleet until `duration_s` of sim time has passed (or `stop` is set)."""
+              progress_every_s: float = 5.0, stall_timeout_s: float = 120.0,
+              wall_origin_s: float | None = None) -> Progress:
+    """Run the fleet until `duration_s` of sim time has passed (or `stop` is set).
+
+    `wall_origin_s` (epoch s): the wall time at which the fleet's clock stood at its current
+    time, when that was before this call (a clock shared with other processes): the fleet
+    catches up to it at full speed, then keeps `speed`."""
     if speed <= 0:
         raise ValueError("speed must be positive (math.inf for as fast as possible)")
     if max_backlog is None:
@@ -90,7 +95,9 @@ def run_fleet(fleet: Fleet, pool: PublisherPool, commands: CommandLink | None = 
     t0_sim = fleet.t_s
     messages = sensor_messages = handled = 0
     wall0 = time.monotonic()
-    next_report = wall0 + progress_every_s
+    if wall_origin_s is not None and math.isfinite(speed):
+        wall0 -= max(0.0, time.time() - wall_origin_s)
+    next_report = time.monotonic() + progress_every_s
 
     def progress() -> Progress:
         return Progress(fleet.t_s - t0_sim, time.monotonic() - wall0, messages, pool.acked, handled,

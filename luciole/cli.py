@@ -6,6 +6,8 @@ import argparse
 import json
 import logging
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -102,7 +104,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from luciole.demo import DemoOptions, run_demo
 
     options = DemoOptions(controllers=args.controllers, luminaires=args.luminaires,
-                          speed=args.speed, workers=args.workers, duration_s=args.duration_s)
+                          speed=args.speed, workers=args.workers, duration_s=args.duration_s,
+                          agents=args.agents, start=args.start,
+                          switched_fraction=args.switched_fraction, tick_s=args.tick_s)
     return run_demo(_stack(args), options)
 
 
@@ -129,6 +133,50 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
     from luciole.compose import fleet_targets
 
     return fleet_cli.run(args, fleet_targets(_stack(args), args.publishers))
+
+
+def cmd_sim_agents(args: argparse.Namespace) -> int:
+    """Edge agents for the controllers listed in --hosted, several in this process, on simulated
+    gear and the fleet's clock; each controller's broker account is made here (as the region's
+    registration does) and its password kept in its agent's data directory."""
+    from controller_fw_sim.fleet_inventory import build_inventory
+    from luciole.broker_config import BrokerAccount, Role
+    from luciole.hosted_agents import (
+        HostedAgents,
+        agent_settings,
+        hosted_of,
+        read_or_make_password,
+        run_hosted,
+        scaled_clock,
+    )
+
+    logging.getLogger().setLevel(logging.INFO)
+    inventory = build_inventory(args.controllers, args.luminaires, seed=args.seed,
+                                switched_fraction=args.switched_fraction)
+    names = [line.strip() for line in args.hosted.read_text().splitlines() if line.strip()]
+    unknown = sorted(set(names) - set(inventory.controller_ids))
+    if unknown:
+        console.print(f"[red]--hosted: not in the region: {', '.join(map(repr, unknown[:5]))}"
+                      "[/red]", highlight=False)
+        return 2
+    stack = _stack(args)
+    endpoints = stack.endpoints()
+    hosted = hosted_of(inventory, names)
+    passwords = {}
+    for h in hosted:
+        password, made = read_or_make_password(args.data_dir, h.controller)
+        stack.add_broker_account(BrokerAccount(h.controller, Role.DEVICE, h.tenant, h.controller),
+                                 password)
+        passwords[h.controller] = password
+    now = time.time()
+    wall_origin = now if args.wall_origin is None else args.wall_origin
+    clock = scaled_clock(args.start.timestamp(), args.speed, wall_origin, now)
+    agents = HostedAgents(
+        hosted, inventory, clock,
+        lambda h: agent_settings(h, args.data_dir, endpoints.mqtt_host, endpoints.mqtt_port,
+                                 passwords[h.controller]), seed=args.seed)
+    run_hosted(agents)
+    return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -311,22 +359,48 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--dsn", help="database and role (default: the local stack's)")
     db.set_defaults(func=cmd_db)
 
+    from controller_fw_sim import fleet_cli
+    from edge_agent import cli as agent_cli
+
     demo = sub.add_parser("demo", help="run the demo: a simulated region, live, until Ctrl-C")
     demo.add_argument("--controllers", type=int, default=500)
     demo.add_argument("--luminaires", type=int, default=4, help="per controller")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     demo.add_argument("--workers", type=int, default=2, help="ingest worker processes")
     demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--agents", type=int, default=8, help="controllers played by real edge "
+                      "agents (they obey commands and schedules); the rest is simulated in bulk")
+    demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
+                      help="simulated start, ISO UTC (default: half an hour before last night's "
+                      "sunset in Brussels)")
+    demo.add_argument("--tick-s", type=float, default=1.0,
+                      help="the fleet's simulated step (coarser for very high speeds)")
+    demo.add_argument("--switched-fraction", type=float, default=0.9,
+                      help="share of cabinets switched off by day (as on Sibelga's network)")
     demo.set_defaults(func=cmd_demo)
-
-    from controller_fw_sim import fleet_cli
-    from edge_agent import cli as agent_cli
 
     sim = sub.add_parser("sim", help="the controller firmware simulator")
     sim_sub = sim.add_subparsers(dest="sim_action", required=True)
     fleet = sim_sub.add_parser("fleet", help="simulate a fleet of controllers publishing to MQTT")
     fleet_cli.add_arguments(fleet)
     fleet.set_defaults(func=cmd_sim_fleet)
+
+    agents = sim_sub.add_parser("agents", help="edge agents for some of the fleet's controllers, "
+                                "several in one process, on simulated gear (until Ctrl-C)")
+    agents.add_argument("--hosted", type=Path, required=True, help="controller ids, one a line")
+    agents.add_argument("--controllers", type=int, required=True, help="the region's size (as "
+                        "the fleet's --controllers)")
+    agents.add_argument("--luminaires", type=int, default=4, help="per controller")
+    agents.add_argument("--seed", type=int, default=0)
+    agents.add_argument("--switched-fraction", type=float, default=0.0)
+    agents.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    agents.add_argument("--start", type=fleet_cli.parse_start, required=True,
+                        help="simulated time at --wall-origin, ISO UTC")
+    agents.add_argument("--wall-origin", type=float, default=None,
+                        help="wall clock (epoch s) at which simulated time was --start "
+                        "(default: now)")
+    agents.add_argument("--data-dir", type=Path, required=True, help="one folder per agent")
+    agents.set_defaults(func=cmd_sim_agents)
 
     agent = sub.add_parser("agent", help="the edge agent of a controller")
     agent_cli.add_arguments(agent)

@@ -41,6 +41,7 @@ from ingest.settings import SimClock
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
+from luciole.hosted_agents import pick_hosted
 from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
@@ -74,6 +75,7 @@ SELECT
   (SELECT max(time) FROM luminaire_state),
   (SELECT count(*) FROM faults WHERE cleared_at IS NULL),
   (SELECT coalesce(sum(energy_wh), 0) / 1000.0 FROM energy_supply_interval),
+  (SELECT coalesce(sum(estimated_wh + default_wh), 0) / 1000.0 FROM energy_supply_interval),
   (SELECT coalesce(sum(savings_wh), 0) / 1000.0 FROM energy_day
    WHERE scope = 'tenant' AND intervals_present = intervals)
 """
@@ -133,6 +135,9 @@ class DemoOptions:
     status_every_s: float = 5.0
     seed: int = 7
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
+    agents: int = 8  # controllers played by real edge agents (one process); 0: none
+    tick_s: float = 1.0  # the fleet's simulated step; coarser for very high speeds
+    start: datetime | None = None  # simulated start; None: half an hour before last night's sunset
 
 
 def demo_start(now: datetime) -> datetime:
@@ -180,17 +185,55 @@ def demo_scenario(inventory, start: datetime) -> dict:
     }
 
 
+def scenario_controllers(scenario: dict) -> set[str]:
+    """The controllers a fault scenario touches (its devices are `ctl-N`, `ctl-N:k`, `cab-N`)."""
+    return {f["device"].split(":")[0] for f in scenario["faults"]}
+
+
+HOSTED_GROUP = "edge agents"
+
+
+def register_hosted_groups(dsn: str, inventory, hosted: list[str]) -> dict[str, int]:
+    """One group per municipality holding the luminaires of its hosted controllers (the ones
+    that obey commands and schedules): {tenant: group id}."""
+    tenants = dict(zip(inventory.controller_ids, inventory.controller_tenant_ids(), strict=True))
+    groups: dict[str, int] = {}
+    with psycopg.connect(dsn) as conn:
+        for tenant in sorted({tenants[c] for c in hosted}):
+            row = conn.execute(
+                "INSERT INTO groups (tenant_id, name) VALUES (%s, %s) ON CONFLICT (tenant_id, name)"
+                " DO UPDATE SET name = EXCLUDED.name RETURNING id", (tenant, HOSTED_GROUP)).fetchone()
+            assert row is not None
+            groups[tenant] = int(row[0])
+            conn.execute("DELETE FROM group_members WHERE group_id = %s", (row[0],))
+            conn.execute(
+                "INSERT INTO group_members (group_id, luminaire_id) SELECT %s, id FROM luminaires"
+                " WHERE controller_id = ANY(%s)",
+                (row[0], [c for c in hosted if tenants[c] == tenant]))
+    return groups
+
+
 def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime | None,
                   rate: float, rejects: int, faults_open: int, kwh: float,
-                  saved_kwh: float) -> str:
-    """Simulated time (the newest record), readings per second, faults open, energy booked and
-    saved so far, and how far live state (luminaire_state) trails the newest record."""
+                  saved_kwh: float, estimated_kwh: float = 0.0, speed: float = 1.0) -> str:
+    """Simulated time (the newest record), readings per second, faults open, energy booked
+    (and how much of it is still an estimate) and saved so far, and how far live state
+    (luminaire_state) trails the newest record, in simulated seconds (record times are the
+    simulated clock's) with the wall seconds that is at `speed`.
+
+    Booked energy is not monotonic: an interval is booked as soon as it is touched, the
+    unreported part estimated (or defaulted to rated power), and re-booked from the counters
+    when the readings arrive; the estimated share says how much may still move."""
     sim = f"{latest:%m-%d %H:%M}" if latest else "waiting"
-    lag = f"{(latest - state_at).total_seconds():.0f}s" if latest and state_at else "-"
+    if latest and state_at:
+        behind = (latest - state_at).total_seconds()
+        lag = f"{behind:.0f} s simulated = {behind / speed:.1f} s wall"
+    else:
+        lag = "-"
     return (f"{elapsed_s:5.0f}s sim {sim} | {rate:,.0f} readings/s | rejects {rejects:,} | "
-            f"faults open {faults_open:,} | {kwh:,.1f} kWh booked, {saved_kwh:,.1f} saved "
-            f"(whole days) | "
-            f"state lag {lag}")
+            f"faults open {faults_open:,} | {kwh:,.1f} kWh booked ({estimated_kwh:,.1f} of it "
+            f"estimated, re-booked as readings arrive), {saved_kwh:,.1f} saved (whole days) | "
+            f"live state {lag} behind the newest reading")
 
 
 def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -266,7 +309,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         metrics_ports: list[int] = []
-        start = demo_start(datetime.now(UTC))
+        start = options.start or demo_start(datetime.now(UTC))
         # Ingest accepts records up to a day past the later of the wall clock and this one, the
         # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
@@ -277,15 +320,26 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
                                                        out / f"ingest-{i + 1}.log", worker_env)))
         scenario = out / "scenario.json"
-        scenario.write_text(json.dumps(demo_scenario(inventory, start), indent=2))
+        scenario_doc = demo_scenario(inventory, start)
+        scenario.write_text(json.dumps(scenario_doc, indent=2))
+        region = ["--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
+                  "--speed", str(options.speed), "--start", start.isoformat(),
+                  "--wall-origin", repr(clock.wall_s), "--seed", str(options.seed),
+                  "--switched-fraction", str(options.switched_fraction)]
+        hosted = pick_hosted(inventory, options.agents, scenario_controllers(scenario_doc))
+        hosted_file = out / "hosted.txt"
+        hosted_file.write_text("".join(f"{c}\n" for c in hosted))
+        groups = register_hosted_groups(endpoints.dsn(), inventory, hosted)
         fleet_argv = [
-            *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS),
-            "--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
-            "--speed", str(options.speed), "--start", start.isoformat(), "--seed", str(options.seed),
+            *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS), *region,
             "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
-            "--switched-fraction", str(options.switched_fraction),
+            "--hosted", str(hosted_file), "--tick-s", str(options.tick_s),
         ]
         children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
+        if hosted:
+            children.append(("agents", _spawn(
+                [*luciole, "sim", "agents", *region, "--hosted", str(hosted_file),
+                 "--data-dir", str(out / "agents")], out / "agents.log", env)))
         jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
         children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
         api_port = free_port("127.0.0.1")
@@ -299,7 +353,9 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         began = time.monotonic()
         last_rows, last_t = 0, began
         api_url = f"http://127.0.0.1:{api_port}"
-        tenant = inventory.tenants[0]
+        # the logins are of the municipality whose luminaires obey commands (hosted agents)
+        tenant = inventory.tenants[int(inventory.controller_tenant[
+            inventory.controller_ids.index(hosted[0])])] if hosted else inventory.tenants[0]
         logins = create_logins(endpoints.service_dsn(DbService.API), tenant.id, tenant.name)
         wait_for(lambda: stopping or api_healthy(api_url) or children[-1][1].poll() is not None,
                  120.0, "the API", interval_s=0.5)
@@ -310,6 +366,10 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         for login in logins:
             console.print(f"  {login.role:<15} {login.email:<40} {login.password}",
                           highlight=False)
+        if hosted:
+            named = ", ".join(f"{t} group {g} ({HOSTED_GROUP!r})" for t, g in sorted(groups.items()))
+            console.print(f"{len(hosted)} controllers run real edge agents (commands and schedules "
+                          f"work on them: {named}); the rest is simulated in bulk")
         console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
         with psycopg.connect(endpoints.dsn(), autocommit=True) as conn:
             while not stopping:
@@ -325,10 +385,10 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                     continue
                 status = conn.execute(STATUS).fetchone()
                 assert status is not None  # an aggregate query has one row
-                rows, rejects, latest, state_at, faults_open, kwh, saved_kwh = status
+                rows, rejects, latest, state_at, faults_open, kwh, estimated, saved_kwh = status
                 console.print(progress_line(now - began, latest, state_at, (rows - last_rows)
                                             / (now - last_t), rejects, faults_open, kwh,
-                                            saved_kwh), highlight=False)
+                                            saved_kwh, estimated, options.speed), highlight=False)
                 last_rows, last_t = rows, now
     finally:
         # The handlers stay until every child is stopped: a second Ctrl-C (or a SIGTERM) during

@@ -10,8 +10,10 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -38,6 +40,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _token(url: str, email: str, password: str) -> str:
+    body = urllib.parse.urlencode({"username": email, "password": password}).encode()
+    with urllib.request.urlopen(f"{url}/api/v1/auth/token", data=body, timeout=10) as response:
+        return str(json.loads(response.read())["access_token"])
+
+
+def _call(url: str, path: str, token: str, body: object = None) -> dict:
+    request = urllib.request.Request(
+        f"{url}{path}", data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
 def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LUCIOLE_MQTT_PORT": "0", "LUCIOLE_PG_PORT": "0",
@@ -47,13 +63,14 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         with open(console, "w") as sink:
             demo_proc = subprocess.Popen(
                 [sys.executable, "-m", "luciole.cli", "--var-dir", str(var), "demo",
-                 "--controllers", "60", "--duration-s", "75", "--workers", "1"],
+                 "--controllers", "60", "--duration-s", "120", "--workers", "1", "--agents", "4"],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env=env)
         try:
             # While it runs: the printed API answers, and a printed login works.
             wait_for(lambda: "Ctrl-C stops" in console.read_text() or demo_proc.poll() is not None,
                      240, "the demo's logins", interval_s=0.5)
+            shown = time.monotonic()  # the dashboard's address and the logins are on screen
             out = console.read_text()
             url = re.search(r"API (http://127\.0\.0\.1:\d+)", out)
             assert url is not None, out
@@ -68,6 +85,24 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
                                             timeout=10) as response:
                     assert response.status == 200
                     assert json.loads(response.read())["access_token"]
+            # Faults injected by the scenario appear through the API within the first minute.
+            operator = next(login for login in logins if login[0] == "operator")
+            token = _token(url.group(1), operator[1], operator[2])
+            wait_for(lambda: _call(url.group(1), "/api/v1/faults", token)["items"],
+                     max(5.0, 60.0 - (time.monotonic() - shown)), "a fault in GET /faults",
+                     interval_s=1)
+            first_fault_s = time.monotonic() - shown
+            # A command to the printed group of hosted agents is done by their agents.
+            tenant = logins[0][1].split("@")[1].split(".")[0]  # admin@<tenant>.demo.luciole
+            group = re.search(rf"{tenant} group (\d+) \('edge agents'\)", out)
+            assert group is not None, out
+            issued = _call(url.group(1), "/api/v1/commands", token, {
+                "target": {"group": int(group.group(1))},
+                "action": {"type": "set_level", "level": 100, "duration_s": 600}})
+            assert 1 <= issued["devices"] <= 4, issued
+            wait_for(lambda: _call(url.group(1), f"/api/v1/commands/{issued['id']}", token)
+                     ["counts"].get("done") == issued["devices"], 60, "the group command done",
+                     interval_s=1)
             assert demo_proc.wait(300) == 0, console.read_text()[-3000:]
         finally:
             if demo_proc.poll() is None:
@@ -75,9 +110,12 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
                 demo_proc.wait(180)
         out = console.read_text()
         assert "readings/s" in out and "faults open" in out and "kWh booked" in out
+        assert "s simulated = " in out and "s wall behind the newest reading" in out
+        assert "4 controllers run real edge agents" in out
+        print(f"demo: first fault in GET /faults {first_fault_s:.0f} s after the logins")  # noqa: T201
         demo = var / "demo"
         children = json.loads((demo / "children.json").read_text())
-        assert set(children) == {"ingest-1", "fleet", "jobs", "api"}
+        assert set(children) == {"ingest-1", "fleet", "agents", "jobs", "api"}
         assert not [name for name, pid in children.items() if _alive(pid)]
         for picture in ("energy_profile.png", "luminaire_map.png"):
             assert (demo / picture).stat().st_size > 10_000
@@ -103,7 +141,7 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         assert switched[0] > switched[1] / 2  # most cabinets switched off by day
 
         # A second run on the same stack: the same people, each with a new password.
-        again = create_logins(endpoints.service_dsn(DbService.API), "anderlecht", "Anderlecht")
+        again = create_logins(endpoints.service_dsn(DbService.API), tenant, tenant.title())
         with psycopg.connect(endpoints.dsn()) as conn:
             stored = dict(conn.execute("SELECT email, password_hash FROM users").fetchall())
         assert len(stored) == 6
@@ -112,5 +150,47 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
             assert verify_password(stored[email], login.password)
             assert not verify_password(stored[email], old)
 
+    finally:
+        Stack(StackSettings(var_dir=var)).down()
+
+
+def test_the_demo_runs_past_the_wall_clocks_window(tmp_path: Path) -> None:
+    """The demo's simulated clock, opening 18 hours ahead of the wall clock and run at 900x,
+    passes the wall clock's "now + 1 day" within the run (at 60x from last night's sunset it
+    does after about 50 minutes), and ingest keeps accepting every record: its window moves with
+    the fleet's clock. Nothing is left running."""
+    var = tmp_path / "var"
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LUCIOLE_MQTT_PORT": "0", "LUCIOLE_PG_PORT": "0",
+           "LUCIOLE_PG_FSYNC": "false", "LUCIOLE_PG_SHARED_BUFFERS": "64MB"}
+    began = datetime.now(UTC)
+    start = began + timedelta(hours=18)
+    console = tmp_path / "demo.out"
+    try:
+        with open(console, "w") as sink:
+            demo_proc = subprocess.Popen(
+                [sys.executable, "-m", "luciole.cli", "--var-dir", str(var), "demo",
+                 "--controllers", "8", "--agents", "0", "--workers", "1", "--speed", "900",
+                 "--switched-fraction", "0", "--tick-s", "30", "--start", start.isoformat(),
+                 "--duration-s", "110"],
+                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                env=env)
+        try:
+            assert demo_proc.wait(400) == 0, console.read_text()[-3000:]
+        finally:
+            if demo_proc.poll() is None:
+                demo_proc.send_signal(signal.SIGINT)
+                demo_proc.wait(180)
+        children = json.loads((var / "demo" / "children.json").read_text())
+        assert not [name for name, pid in children.items() if _alive(pid)]
+        endpoints = Stack(StackSettings(var_dir=var)).endpoints()
+        with psycopg.connect(endpoints.dsn()) as conn:
+            newest, rows = conn.execute(
+                "SELECT max(time), count(*) FROM luminaire_telemetry").fetchone()
+            rejects = conn.execute(
+                "SELECT count(*), string_agg(DISTINCT reason, '; ') FROM ingest_rejects").fetchone()
+        # the newest record lies past the window the wall clock alone would allow
+        assert newest > datetime.now(UTC) + timedelta(days=1), (newest, console.read_text()[-2000:])
+        assert rows > 8 * 4 * 60 * 6  # a reading a simulated minute, six simulated hours at least
+        assert rejects[0] == 0, rejects
     finally:
         Stack(StackSettings(var_dir=var)).down()

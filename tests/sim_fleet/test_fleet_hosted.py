@@ -1,0 +1,107 @@
+"""Controllers played by hosted edge agents: the bulk fleet leaves them out (no telemetry, no
+birth, no answer to their commands), the demo picks them away from the fault scenario, and a
+hosted list naming a controller outside the region is refused with a clear error."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller_fw_sim import fleet_cli
+from controller_fw_sim.fleet import Fleet
+from controller_fw_sim.fleet_inventory import build_inventory
+from luciole import cli
+from luciole.demo import demo_scenario, scenario_controllers
+from luciole.hosted_agents import pick_hosted
+from wire.messages import SetLevel, dumps
+
+EVENING = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
+
+
+def test_hosted_controllers_send_nothing_and_get_no_answer_from_the_fleet() -> None:
+    inventory = build_inventory(20, 2, seed=5)
+    hosted = list(inventory.controller_ids[3:6])
+    fleet = Fleet(inventory, start=EVENING, seed=5, hosted=hosted)
+    senders: set[int] = set()
+    for t in range(1, 181):
+        senders.update(fleet.advance(float(t)).controllers.tolist())
+    assert senders == set(range(20)) - {3, 4, 5}
+    births = [c for c, _ in fleet.state_payloads(True)]
+    assert births == [c for c in range(20) if c not in (3, 4, 5)]
+    command = SetLevel(target="all", level=10, issued_at=EVENING,
+                       expires_at=EVENING + timedelta(hours=1))
+    assert fleet.handle_command(4, dumps(command)) is None
+    assert fleet.handle_command(6, dumps(command)) is not None
+
+
+def test_a_hosted_controller_outside_the_inventory_is_refused() -> None:
+    with pytest.raises(ValueError, match="not in the inventory"):
+        Fleet(build_inventory(5, 1, seed=1), start=EVENING, hosted=["ctl-999999"])
+
+
+def test_the_demo_hosts_agents_on_unswitched_cabinets_away_from_the_fault_scenario() -> None:
+    inventory = build_inventory(200, 4, seed=7, switched_fraction=0.9)
+    scenario = demo_scenario(inventory, EVENING)
+    avoid = scenario_controllers(scenario)
+    hosted = pick_hosted(inventory, 24, avoid)
+    index = {c: i for i, c in enumerate(inventory.controller_ids)}
+    powered = ~inventory.switched[inventory.controller_cabinet]
+    eligible = [c for i, c in enumerate(inventory.controller_ids) if powered[i] and c not in avoid]
+    assert len(hosted) == len(set(hosted)) == min(24, len(eligible)) > 0
+    assert not set(hosted) & avoid
+    assert all(powered[index[c]] for c in hosted)
+    assert pick_hosted(inventory, 0, avoid) == []
+    assert pick_hosted(inventory, -3, avoid) == []
+
+
+def _fleet_args(tmp_path: Path, hosted: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    fleet_cli.add_arguments(parser)
+    hosted_file = tmp_path / "hosted.txt"
+    hosted_file.write_text("\n".join(hosted) + "\n")
+    return parser.parse_args(["--controllers", "5", "--hosted", str(hosted_file)])
+
+
+def test_the_fleet_command_refuses_an_unknown_hosted_controller(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    args = _fleet_args(tmp_path, ["ctl-000001", "ctl-0000x9; rm -rf /"])
+    targets = fleet_cli.FleetTargets.shared(fleet_cli.MqttTarget("127.0.0.1", 1, "u", "p"))
+    assert fleet_cli.run(args, targets) == 2  # before any connection is tried
+    assert "not in the inventory" in caplog.text
+
+
+def test_the_agents_command_refuses_an_unknown_hosted_controller(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    hosted = tmp_path / "hosted.txt"
+    hosted.write_text("ctl-000002\n\x00ctl-424242\n")
+    code = cli.main(["--var-dir", str(tmp_path / "var"), "sim", "agents", "--hosted", str(hosted),
+                     "--controllers", "5", "--start", "2025-01-14T16:00:00Z",
+                     "--data-dir", str(tmp_path / "agents")])
+    assert code == 2
+    assert "not in the region" in capsys.readouterr().out
+
+
+def test_the_fleet_keeps_a_shared_clock() -> None:
+    """`wall_origin_s` puts the fleet where a clock started earlier stands: it catches up."""
+    from controller_fw_sim.fleet_runner import run_fleet
+
+    class Pool:
+        window, workers, acked = 10, 1, 0
+
+        def wait_backlog(self, at_most: int, timeout_s: float) -> None:
+            pass
+
+        def submit(self, *args: object, **kw: object) -> None:
+            pass
+
+    fleet = Fleet(build_inventory(3, 1, seed=1), start=EVENING, seed=1)
+    began = time.monotonic()
+    progress = run_fleet(fleet, Pool(), speed=60.0, duration_s=600.0,  # type: ignore[arg-type]
+                         wall_origin_s=time.time() - 9.0)
+    took = time.monotonic() - began
+    assert progress.sim_s == pytest.approx(600.0)
+    assert 0.5 < took < 5.0  # 540 of the 600 simulated seconds were due already, 60 were not
