@@ -134,12 +134,20 @@ def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
 
 
 def run_forever(settings: JobsSettings, stop: threading.Event,
-                metrics: JobMetrics | None = None) -> None:
-    """Run every job on its schedule until `stop` is set; reconnect after database errors."""
+                metrics: JobMetrics | None = None, jobs: list[Scheduled] | None = None) -> None:
+    """Run every job on its schedule until `stop` is set; reconnect after database errors.
+
+    A pass that fails on anything else (a row breaking a CHECK, a bug in a job) is rolled back,
+    counted in `luciole_jobs_failures_total`, logged with its traceback and retried after a
+    backoff of its own, while every other job goes on: one job's poison window never stops the
+    runner nor the other jobs."""
     metrics = metrics or JobMetrics()
-    jobs = scheduled_jobs(settings)
+    jobs = jobs if jobs is not None else scheduled_jobs(settings)
     rng = random.Random()
     attempt = 0
+    backoff = Backoff(initial_s=settings.retry_initial_s, max_s=settings.retry_max_s)
+    failed: dict[str, int] = {}  # job -> consecutive failed passes
+    held_until: dict[str, float] = {}  # job -> monotonic time of its next try after a failure
     last_progress = 0.0
     totals = {item.job.name: [0, 0, 0] for item in jobs}  # passes, records, raised
     while not stop.is_set():
@@ -149,7 +157,22 @@ def run_forever(settings: JobsSettings, stop: threading.Event,
                 while not stop.is_set():
                     busy = False
                     for item in jobs:
-                        outcome = run_once(conn, item, metrics)
+                        name = item.job.name
+                        if held_until.get(name, 0.0) > time.monotonic():
+                            continue
+                        try:
+                            outcome = run_once(conn, item, metrics)
+                        except psycopg.OperationalError:
+                            raise
+                        except Exception:
+                            failed[name] = failed.get(name, 0) + 1
+                            delay = backoff.delay(failed[name], rng)
+                            held_until[name] = time.monotonic() + delay
+                            log.exception("job=%s pass failed (%d in a row); rolled back, "
+                                          "retrying in %.1f s", name, failed[name], delay)
+                            continue
+                        failed.pop(name, None)
+                        held_until.pop(name, None)
                         if outcome is not None:
                             busy = busy or outcome.end - outcome.start >= timedelta(
                                 seconds=item.max_window_s)

@@ -76,3 +76,57 @@ def test_the_runner_keeps_up_until_stopped(db_dsn: str) -> None:
         runner.join(10)
     assert not runner.is_alive()
     assert metrics.lag.labels("faults")._value.get() == 0
+
+
+class _Poison:
+    """A job whose every pass fails inside the database, as a row breaking a CHECK would."""
+
+    name = "poison"
+
+    def newest(self, conn: psycopg.Connection):  # type: ignore[no-untyped-def]
+        return conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+
+    def oldest(self, conn: psycopg.Connection):  # type: ignore[no-untyped-def]
+        return conn.execute("SELECT now() - interval '1 hour'").fetchone()[0]  # type: ignore[index]
+
+    def run_pass(self, conn: psycopg.Connection, start, end):  # type: ignore[no-untyped-def]
+        conn.execute("SELECT 1 / 0")
+        raise AssertionError("unreachable")
+
+
+def test_a_failing_job_is_retried_with_backoff_and_the_other_jobs_go_on(db_dsn: str) -> None:
+    """A pass that fails on its data (a CHECK, a division by zero, a bug) must not stop the
+    runner: it is counted, logged and retried later, and every other job keeps running."""
+    import threading
+    import time
+
+    from analytics.fault_job import FaultDetectionJob
+    from analytics.metrics import JobMetrics
+    from analytics.runner import Scheduled, run_forever
+    from analytics.settings import JobsSettings
+
+    simulate(db_dsn, district(), scenario([]), 1)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE job_cursors SET position = position - interval '1 hour'")
+    settings = JobsSettings(dsn=db_dsn, settle_s=0, faults_every_s=0.2, metrics_port=0,
+                            retry_initial_s=0.05, retry_max_s=0.2)
+    jobs = [Scheduled(_Poison(), every_s=0.1, settle_s=0),
+            Scheduled(FaultDetectionJob(), every_s=0.2, settle_s=0)]
+    stop, metrics = threading.Event(), JobMetrics()
+    runner = threading.Thread(target=run_forever, args=(settings, stop, metrics),
+                              kwargs={"jobs": jobs})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (metrics.runs.labels("faults")._value.get() < 1
+               or metrics.failures.labels("poison")._value.get() < 3):
+            assert runner.is_alive(), "one job's failure stopped the runner"
+            assert time.monotonic() < deadline, "the runner did not go on after a failing pass"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    with psycopg.connect(db_dsn) as conn:
+        position = conn.execute("SELECT passes FROM job_cursors WHERE job = 'poison'").fetchone()
+    assert position is not None and position[0] == 0, "a failed pass must not advance its cursor"
