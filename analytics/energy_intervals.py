@@ -183,6 +183,16 @@ def sun_of(places: list[np.ndarray]) -> Sun:
     return Sun(trans.astype(np.float64), np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))
 
 
+def share_above_standby(power_w: np.ndarray, full_w: np.ndarray) -> np.ndarray:
+    """The share of full power above standby that `power_w` is: 0 at or below standby (a
+    controller on a cut supply, or one whose standby is below the model's, draws no negative
+    light: a negative share made negative estimates that broke the table's CHECK and stopped the
+    job), NaN where the rating is unknown or not above standby."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (power_w - STANDBY_W) / np.maximum(full_w - STANDBY_W, 1e-9)
+    return np.where(full_w > STANDBY_W, np.maximum(share, 0.0), np.nan)
+
+
 def _peer_fraction(grid: Grid, fleet: Fleet, full_w: np.ndarray, measured: np.ndarray,
                    covered: np.ndarray) -> np.ndarray:
     """Per cell, the median share of full power above standby the luminaire's peers drew in
@@ -190,7 +200,7 @@ def _peer_fraction(grid: Grid, fleet: Fleet, full_w: np.ndarray, measured: np.nd
     lum = grid.cell_lum()
     bucket = grid.cell_bucket()
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = (measured * 3600.0 / covered - STANDBY_W) / (full_w[lum] - STANDBY_W)
+        frac = share_above_standby(measured * 3600.0 / covered, full_w[lum])
     ok = (covered >= 300.0) & np.isfinite(frac) & (full_w[lum] > STANDBY_W)
     out = np.full(grid.cells, np.nan)
     for groups in (fleet.wider[lum], fleet.peer[lum]):  # the narrower group wins
@@ -341,8 +351,7 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
                         grid.b0, grid.off, ambiguous, np.zeros(cells))
 
     # gaps: (lum, t0, t1, counter step or NaN, power fraction before, after, flags)
-    above = np.maximum(full_w[r.lum] - STANDBY_W, 1e-9)
-    frac = np.where(full_w[r.lum] > STANDBY_W, (power - STANDBY_W) / above, np.nan)
+    frac = share_above_standby(power, full_w[r.lum])
     gap_steps = np.flatnonzero(good & (prev >= 0) & ((bits & (lost & ~ek.STEP_FIRST)) != 0))
     ga = prev[gap_steps]
     closes = np.isfinite(delta[gap_steps]) & (r.t[gap_steps] - r.t[ga] <= method.lookback_s)
@@ -408,6 +417,7 @@ def account(r: Readings, fleet: Fleet, sun: Sun, grid: Grid, t_end: float,
     unc = (u.measured * measured + u.constrained * (ec - held_c - equiv_wh)
            + u.equivalent * equiv_wh + ambiguous + u.held * (held_c + held_u)
            + u.unconstrained * (eu - held_u) + u.edge * (edge_c + edge_u) + u.default * default)
+    unc = np.maximum(unc, 0.0)  # terms are differences of sums: never below 0 but for rounding
 
     flags = np.zeros(cells, dtype=np.int64)
     in_cell = grid.off[r.lum] + (np.floor(r.t / ek.BUCKET_S).astype(np.int64) - grid.b0[r.lum])

@@ -247,3 +247,16 @@ def test_a_reading_from_the_year_2100_is_no_evidence(run: Run) -> None:
                             np.append(r.level, 254))
     cells = _account(Run(run.inventory, extra, run.ctl, run.b0, run.truth_wh, run.t_end))
     _check(run, cells, np.array([lum]))
+
+
+def test_power_below_standby_is_no_light_not_a_negative_share() -> None:
+    """A controller on a cut supply (0 W) or with a standby below the model's draws a share of 0,
+    never below: a negative share once made negative estimates, broke energy_interval's CHECK
+    and stopped the energy job."""
+    from analytics.energy_intervals import STANDBY_W, share_above_standby
+
+    power = np.array([0.0, STANDBY_W / 2, STANDBY_W, 30.0, 60.0, 10.0])
+    full = np.array([60.0, 60.0, 60.0, 60.0, 60.0, 0.0])
+    share = share_above_standby(power, full)
+    np.testing.assert_allclose(share[:5], [0.0, 0.0, 0.0, (30 - STANDBY_W) / (60 - STANDBY_W), 1.0])
+    assert np.isnan(share[5])
