@@ -254,7 +254,9 @@ class DaliPoller:
         self._status_events(index, short, st.lamp_failure, st.gear_failure)
         caps = self.capabilities.get(index, GearCapabilities())
         power, energy_wh = await self._read_energy(short, caps)
-        voltage, pf, temp = await self._read_diagnostics(short, caps, previous, with_diag)
+        # diagnostics read at another level are stale: power factor and current follow the load
+        due = with_diag or level != previous.level
+        voltage, pf, temp = await self._read_diagnostics(short, caps, previous, due)
         current = None
         if power is not None and voltage and pf:
             current = power / (voltage * pf)

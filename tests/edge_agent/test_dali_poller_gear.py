@@ -166,3 +166,38 @@ def test_two_gear_on_one_address_are_that_address_fault_not_the_bus() -> None:
     assert poller.latest[1].failure & LuminaireFailure.COMM
     errors = [e for e in events if e[0] is EventKind.DALI_ERROR]
     assert [(lum, d["error"]) for _, lum, d in errors] == [(1, "DaliFramingError")]
+
+
+def test_a_level_change_rereads_the_diagnostics_instead_of_reporting_stale_ones() -> None:
+    """Power factor and supply voltage come from banks 205/206, read every few polls; power comes
+    fresh every poll. Reporting the power factor read at the old level with the power of the new
+    one (and the current computed from both) made a luminaire just switched up from standby look
+    like powerFactorTooLow and currentTooHigh at the centre. A poll that finds the level changed
+    reads the diagnostics again."""
+    from dali.address import GearShort
+    from dali.gear.general import DAPC
+
+    from controller_fw_sim.dali import SimulatedDaliBus
+
+    bus = SimulatedDaliBus.with_gear(1)
+    poller = DaliPoller(InProcessBus(bus), 0, ScaledClock(1000.0), lambda *a, **k: None,
+                        interval_s=1.0, diagnostics_every=6)
+
+    async def scenario() -> tuple[LuminaireReading, LuminaireReading]:
+        await poller.discover()
+        bus.send_command(DAPC(GearShort(0), 30))
+        bus.advance(5.0)
+        await poller.poll_once()  # diagnostics due: read at the low level
+        dim = poller.latest[0]
+        bus.send_command(DAPC(GearShort(0), 254))
+        bus.advance(5.0)
+        await poller.poll_once()  # not due by count, but the level changed
+        return dim, poller.latest[0]
+
+    dim, full = asyncio.run(scenario())
+    assert full.level == 254 and dim.level < 254
+    truth = float(bus.state.power_factor[0])
+    assert dim.power_factor is not None and abs(dim.power_factor - truth) > 0.05, \
+        "the scenario must change the power factor, or it shows nothing"
+    assert full.power_factor == pytest.approx(truth, abs=0.01)
+    assert full.current_a == pytest.approx(float(bus.state.current_a[0]), rel=0.05)
