@@ -124,11 +124,13 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
 
 def explain(labels: list[Label], detected: list[Detected], causes: list[str], n: int) -> None:
     """Print up to n false raises and missed labels per kind (to see what the detectors do)."""
-    from analytics.fault_scoring import EXPECTED, label_device
+    from analytics.fault_scoring import EXPECTED, IMPLIED, IMPLIED_ONLY, label_device
 
-    for fault, (name, scope) in EXPECTED.items():
+    rows = [*EXPECTED.items(), *((f"(implied) {k}", (k, "luminaire")) for k in IMPLIED_ONLY)]
+    for fault, (name, scope) in rows:
         mine = [lab for lab in labels if lab.fault == fault]
-        shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)]
+        shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)
+                  or name in IMPLIED.get(lab.fault, ())]
         raised = [(d, c) for d, c in zip(detected, causes, strict=True)
                   if d.kind == name and d.scope == scope]
         false = [(d, c) for d, c in raised if not any(
@@ -138,7 +140,10 @@ def explain(labels: list[Label], detected: list[Detected], causes: list[str], n:
             d.device == label_device(fault, lab.device)
             and lab.start - 60 <= d.raised_at <= lab.end + 1800 for d, _ in raised)]
         for d, c in false[:n]:
-            console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}")
+            there = [f"{lab.fault} {lab.start:.0f}..{lab.end:.0f}" for lab in labels
+                     if lab.device.partition(":")[0] == str(d.device[0])]
+            console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}"
+                          f" (labels on its controller: {', '.join(there) or 'none'})")
         by_device: dict[tuple[object, ...], list[float]] = {}
         for d, _ in raised:
             by_device.setdefault(d.device, []).append(d.raised_at)

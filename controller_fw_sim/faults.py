@@ -54,6 +54,10 @@ class FaultKind(str, Enum):
     RELAY_STUCK_OFF = "relay_stuck_off"
     LAMP_POWER_TOO_HIGH = "lamp_power_too_high"
     LAMP_POWER_TOO_LOW = "lamp_power_too_low"
+    ABSOLUTE_POWER_TOO_HIGH = "absolute_power_too_high"
+    ABSOLUTE_POWER_TOO_LOW = "absolute_power_too_low"
+    CURRENT_TOO_HIGH = "current_too_high"
+    CURRENT_TOO_LOW = "current_too_low"
 
 
 DeviceKind = Literal["luminaire", "controller", "cabinet", "sensor"]
@@ -79,6 +83,10 @@ DEVICE_KIND: dict[FaultKind, DeviceKind] = {
     FaultKind.RELAY_STUCK_OFF: "luminaire",
     FaultKind.LAMP_POWER_TOO_HIGH: "luminaire",
     FaultKind.LAMP_POWER_TOO_LOW: "luminaire",
+    FaultKind.ABSOLUTE_POWER_TOO_HIGH: "luminaire",
+    FaultKind.ABSOLUTE_POWER_TOO_LOW: "luminaire",
+    FaultKind.CURRENT_TOO_HIGH: "luminaire",
+    FaultKind.CURRENT_TOO_LOW: "luminaire",
 }
 
 
@@ -158,6 +166,31 @@ class LampPowerTooLowParams(PowerScaleParams):
     factor: float = Field(0.6, gt=0, lt=1)  # one of the LED strings open: less at every level
 
 
+class AbsolutePowerTooHighParams(PowerScaleParams):
+    # a higher-rated driver fitted (or one programmed to a higher output current): at full level
+    # it draws this times the type's rated input power (whatever the fitted module's constant
+    # light output would have asked), at a lower level in proportion
+    factor: float = Field(1.5, gt=1)
+
+
+class AbsolutePowerTooLowParams(PowerScaleParams):
+    # a driver programmed to a lower output current than the type's: this times the rated input
+    # power at full level
+    factor: float = Field(0.5, gt=0, lt=1)
+
+
+class CurrentTooHighParams(_Params):
+    # failed input filter / PFC capacitor: reactive current drawn while powered, in multiples
+    # of the type's rated current; active power unchanged, the power factor collapses
+    reactive_rated: float = Field(2.0, gt=0)
+
+
+class CurrentTooLowParams(PowerScaleParams):
+    # most of the parallel LED strings open (or dead driver channels): current and power this
+    # share of normal at every level, at unchanged power factor
+    factor: float = Field(0.4, gt=0, lt=1)
+
+
 PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.LAMP_FAILURE: LampFailureParams,
     FaultKind.DRIVER_FAILURE: NoParams,
@@ -178,6 +211,10 @@ PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.RELAY_STUCK_OFF: NoParams,
     FaultKind.LAMP_POWER_TOO_HIGH: LampPowerTooHighParams,
     FaultKind.LAMP_POWER_TOO_LOW: LampPowerTooLowParams,
+    FaultKind.ABSOLUTE_POWER_TOO_HIGH: AbsolutePowerTooHighParams,
+    FaultKind.ABSOLUTE_POWER_TOO_LOW: AbsolutePowerTooLowParams,
+    FaultKind.CURRENT_TOO_HIGH: CurrentTooHighParams,
+    FaultKind.CURRENT_TOO_LOW: CurrentTooLowParams,
 }
 
 
@@ -604,6 +641,44 @@ def current_scale(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> Fl
     return replace(state, power_w=np.where(hit, state.power_w * scale, state.power_w))
 
 
+#: the lamp type's rated current as the centre derives it: rated input power at 230 V and a
+#: power factor of 0.9 (analytics.luminaire_rules)
+RATED_V, RATED_PF = 230.0, 0.9
+
+
+def rated_current_a(rated_power_w: np.ndarray) -> np.ndarray:
+    """Rated supply current of a luminaire type of this rated input power."""
+    return np.asarray(rated_power_w, float) / (RATED_V * RATED_PF)
+
+
+def reactive_current(state: FleetState, mask: np.ndarray, reactive_rated: np.ndarray) -> FleetState:
+    """Failed input capacitor: the luminaire draws ``reactive_rated`` x its rated current more
+    reactive current while powered. Active power is unchanged; the current (P / (V x pf)) rises
+    at every level and the power factor P / (V x I) collapses."""
+    v, p = state.voltage_v, state.power_w
+    hit = mask & (v > 0) & (p > 0)
+    extra = np.nan_to_num(reactive_rated) * rated_current_a(state.rated_power_w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i_p = p / v
+        pf = np.clip(state.power_factor, 1e-3, 1.0)
+        i_q = i_p * np.sqrt(1.0 - pf**2) / pf + extra
+        new_pf = i_p / np.hypot(i_p, i_q)
+    return replace(state, power_factor=np.where(hit, new_pf, state.power_factor))
+
+
+def rated_power_scale(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> FleetState:
+    """Wrong driver (or driver current) for the lamp type: while lit it draws ``factor`` x the
+    type's rated input power at full level, and at a lower level in the same proportion to what
+    the luminaire draws there (power above standby scaled by factor x rated / full-level power).
+    Power factor unchanged: the current follows the power."""
+    hit = mask & (state.level > 0) & (state.full_power_w > STANDBY_W)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.nan_to_num(factor, nan=1.0) * (state.rated_power_w - STANDBY_W) / (
+            state.full_power_w - STANDBY_W)
+    return replace(state, power_w=np.where(hit, STANDBY_W + (state.power_w - STANDBY_W) * k,
+                                           state.power_w))
+
+
 def driver_over_temperature(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray,
                             extra_c: np.ndarray, tau_s: np.ndarray) -> FleetState:
     """Failed thermal path: while lit the driver heats ``extra_c`` above its normal temperature,
@@ -672,8 +747,9 @@ def apply_faults(
     """Apply every fault active at t to ``state``, in a fixed order.
 
     Order: level faults (day_burning, cycling), then electrical ones (dimming_failure,
-    lamp_power_too_high/low, driver_over_temperature, power_drift, low_power_factor, over/under
-    voltage), then failures that override them (lamp_failure, driver_failure,
+    lamp_power_too_high/low, absolute_power_too_high/low, current_too_low,
+    driver_over_temperature, power_drift, low_power_factor, over/under voltage,
+    current_too_high), then failures that override them (lamp_failure, driver_failure,
     relay_stuck_off), then cabinet (supply_loss, relay_stuck_on: the contactor, cabinet_leakage),
     controller and sensor faults.
     ``state.sensor_frozen`` carries stuck values from one tick to the next.
@@ -693,6 +769,11 @@ def apply_faults(
     state = dimming_failure(state, m(K.DIMMING_FAILURE))
     state = current_scale(state, m(K.LAMP_POWER_TOO_HIGH), p(K.LAMP_POWER_TOO_HIGH, "factor"))
     state = current_scale(state, m(K.LAMP_POWER_TOO_LOW), p(K.LAMP_POWER_TOO_LOW, "factor"))
+    state = rated_power_scale(state, m(K.ABSOLUTE_POWER_TOO_HIGH),
+                              p(K.ABSOLUTE_POWER_TOO_HIGH, "factor"))
+    state = rated_power_scale(state, m(K.ABSOLUTE_POWER_TOO_LOW),
+                              p(K.ABSOLUTE_POWER_TOO_LOW, "factor"))
+    state = current_scale(state, m(K.CURRENT_TOO_LOW), p(K.CURRENT_TOO_LOW, "factor"))
     state = driver_over_temperature(
         state, m(K.DRIVER_OVER_TEMPERATURE), schedule.elapsed_s(K.DRIVER_OVER_TEMPERATURE, t, lum),
         p(K.DRIVER_OVER_TEMPERATURE, "extra_c"), p(K.DRIVER_OVER_TEMPERATURE, "tau_s"))
@@ -701,6 +782,7 @@ def apply_faults(
     state = low_power_factor(state, m(K.LOW_POWER_FACTOR), p(K.LOW_POWER_FACTOR, "power_factor"))
     state = supply_voltage(state, m(K.OVER_VOLTAGE), p(K.OVER_VOLTAGE, "factor"))
     state = supply_voltage(state, m(K.UNDER_VOLTAGE), p(K.UNDER_VOLTAGE, "factor"))
+    state = reactive_current(state, m(K.CURRENT_TOO_HIGH), p(K.CURRENT_TOO_HIGH, "reactive_rated"))
     state = lamp_failure(state, m(K.LAMP_FAILURE), p(K.LAMP_FAILURE, "standby_w"))
     state = driver_failure(state, m(K.DRIVER_FAILURE))
     state = relay_stuck_off(state, m(K.RELAY_STUCK_OFF))
