@@ -272,6 +272,72 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
 _NO_SENSOR_STATE = (np.nan, 0, False, np.nan)
 
 
+#: an off period of a switched supply between two meter readings: at least this long
+DAY_OFF_MIN_S = 3600.0
+
+
+def meter_day_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
+                     power_before: np.ndarray, s: SensorReadings) -> list[FaultEvent]:
+    """Energy through a switched cabinet's meter while its supply was off: leakage upstream of
+    the contactor. The controller that reads the meter is unpowered by day, so the first reading
+    after dusk follows the last before dawn; the energy counted between them, less what the
+    luminaires drew before sunrise (the meter's power then) and since sunset (their reported
+    power now, with the cabinet's cable losses), flowed by day. Its mean over the off period
+    above the meter rule's excess raises leakageDetected at once (it is hours of evidence).
+    Updates the meter's last reading in `st` (every cabinet, switched or not)."""
+    events: list[FaultEvent] = []
+    is_meter = (s.sensor < 32) & (s.ctl >= 0)
+    if not is_meter.any():
+        return events
+    cab_all = np.where(is_meter, reg.ctl_cab[np.maximum(s.ctl, 0)], -1)
+    power_at = {(int(c), float(t)): float(v) for c, t, v, ok in zip(
+        cab_all.tolist(), s.t.tolist(), s.value.tolist(),
+        (is_meter & (s.quantity == int(Quantity.POWER_W))).tolist(), strict=True) if ok}
+    rows = np.flatnonzero(is_meter & (s.quantity == int(Quantity.ENERGY_KWH)) & (cab_all >= 0))
+    if rows.shape[0] == 0:
+        return events
+    rows = rows[np.lexsort((s.t[rows], cab_all[rows]))]
+    cab, ctl, t, kwh = cab_all[rows], s.ctl[rows], s.t[rows], s.value[rows].astype(np.float64)
+    load = cabinet_load_w(reg, r, power_before, cab, t)
+    prev_t = st.meter_t[cab]  # before this pass; updated as the readings are examined below
+    n_now, since_now, _ = sun_phase_at(reg.ctl_lat, reg.ctl_lon, ctl, t)
+    n_prev, _, until_prev = sun_phase_at(reg.ctl_lat, reg.ctl_lon, ctl,
+                                         np.where(np.isfinite(prev_t), prev_t, t))
+    info = ft.LEAKAGE_DETECTED
+    for i in range(t.shape[0]):
+        c = int(cab[i])
+        t0, e0, w0 = float(st.meter_t[c]), float(st.meter_kwh[c]), float(st.meter_w[c])
+        st.meter_t[c], st.meter_kwh[c] = t[i], kwh[i]
+        st.meter_w[c] = power_at.get((c, float(t[i])), np.nan)
+        if not (reg.cab_switched[c] and np.isfinite(t0) and t[i] > t0 and np.isfinite(e0)):
+            continue
+        if t0 != float(prev_t[i]):  # an earlier reading of this pass came between
+            continue
+        off_from, off_to = t0 + until_prev[i], t[i] - since_now[i]
+        if not (n_prev[i] and n_now[i] and off_to - off_from >= DAY_OFF_MIN_S):
+            continue
+        k = float(st.loss_coefficient[c])
+        edges_wh = (np.nan_to_num(w0) * until_prev[i]
+                    + (load[i] + k * load[i] ** 2) * since_now[i]) / 3600.0
+        day_wh = (kwh[i] - e0) * 1000.0 - edges_wh
+        excess_w = day_wh * 3600.0 / (off_to - off_from)
+        if excess_w <= METER_EXCESS_W or st.cab_open[c, _METER]:
+            continue
+        st.cab_open[c, _METER] = True
+        st.cab_bad[c, _METER] = max(int(st.cab_bad[c, _METER]), info.raise_after)
+        st.cab_good[c, _METER] = 0
+        tz = reg.ctl_tz[int(ctl[i])]
+        events.append(FaultEvent(
+            info, True, float(t[i]), reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
+            cause=(f"cabinet {reg.cab_id[c]}'s meter counted {day_wh / 1000:.2f} kWh while its "
+                   f"switched supply was off, from {clock(off_from, tz)} to "
+                   f"{clock(off_to, tz)} (a mean {excess_w:.0f} W): leakage upstream of the "
+                   f"contactor, or theft"),
+            detail={"day_kwh": float(day_wh / 1000.0), "excess_w": float(excess_w),
+                    "off_from": off_from, "off_to": off_to}))
+    return events
+
+
 def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> list[FaultEvent]:
     """A sensor repeating exactly the same reading (inside its range) is stuck. Readings are
     examined per series in time order, those stored late (older than the pass) first; a reading
@@ -288,8 +354,8 @@ def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> 
         key.tolist(), ctl.tolist(), sensor.tolist(), quantity.tolist(), strict=True)}
     seen = {k: st.sensors.get(v, _NO_SENSOR_STATE)[3] for k, v in ident.items()}
     newer = ~(t <= np.array([seen[k] for k in key.tolist()], dtype=np.float64))
-    ctl, sensor, quantity, t, value, key = (a[newer] for a in (ctl, sensor, quantity, t, value,
-                                                               key))
+    ctl, sensor, quantity, key = ctl[newer], sensor[newer], quantity[newer], key[newer]
+    t, value = t[newer], value[newer]
     if key.shape[0] == 0:
         return events
     order = np.lexsort((t, key))

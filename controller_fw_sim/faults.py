@@ -135,6 +135,9 @@ class LowPowerFactorParams(_Params):
 
 class CabinetLeakageParams(_Params):
     current_a: float = Field(0.3, gt=0)
+    # between the meter and the contactor: it flows whenever the feeder is live, by day too
+    # with a switched supply's contactor open (else only while the luminaires are supplied)
+    upstream: bool = False
 
 
 class TiltParams(_Params):
@@ -486,7 +489,9 @@ class FleetState:
     ``power_factor``, ``voltage_v``, ``status`` (DALI status bits, uint8) and
     ``is_day`` (daylight at the pole), ``full_power_w`` (input power the luminaire would draw
     at full level now) and ``driver_temp_c``. Controllers: ``online``, ``tilt_deg``.
-    Cabinets: ``leakage_a`` (added to the meter only), ``supply_lost_phases`` (bit 0..2: the
+    Cabinets: ``leakage_a`` (added to the meter only, while the supply is on),
+    ``leakage_day_a`` (the part of it upstream of the contactor, which flows with it open too),
+    ``supply_lost_phases`` (bit 0..2: the
     feeder's L1..L3 are dead) and ``contactor_stuck`` (the switched supply cannot open).
     Sensors: ``sensor_value`` and ``sensor_frozen`` (NaN unless a stuck sensor holds a value).
     """
@@ -507,6 +512,7 @@ class FleetState:
     driver_temp_c: np.ndarray
     supply_lost_phases: np.ndarray
     contactor_stuck: np.ndarray
+    leakage_day_a: np.ndarray | None = None  # None: zeros
 
     @classmethod
     def initial(cls, n_luminaires: int, n_controllers: int, n_cabinets: int, n_sensors: int, *,
@@ -526,6 +532,7 @@ class FleetState:
             driver_temp_c=np.full(nl, 15.0),
             supply_lost_phases=np.zeros(n_cabinets, dtype=np.uint8),
             contactor_stuck=np.zeros(n_cabinets, dtype=bool),
+            leakage_day_a=np.zeros(n_cabinets),
         )
 
 
@@ -600,9 +607,15 @@ def driver_failure(state: FleetState, mask: np.ndarray) -> FleetState:
     )
 
 
-def cabinet_leakage(state: FleetState, mask: np.ndarray, current_a: np.ndarray) -> FleetState:
-    """Earth leakage in a cabinet: current the meter sees and no luminaire accounts for."""
-    return replace(state, leakage_a=state.leakage_a + np.where(mask, np.nan_to_num(current_a), 0.0))
+def cabinet_leakage(state: FleetState, mask: np.ndarray, current_a: np.ndarray,
+                    upstream: np.ndarray | None = None) -> FleetState:
+    """Earth leakage in a cabinet: current the meter sees and no luminaire accounts for. Where
+    ``upstream`` (between the meter and the contactor) it flows with the contactor open too."""
+    leak = np.where(mask, np.nan_to_num(current_a), 0.0)
+    day = state.leakage_day_a if state.leakage_day_a is not None else np.zeros_like(leak)
+    up = np.zeros(leak.shape, bool) if upstream is None else np.nan_to_num(upstream) > 0
+    return replace(state, leakage_a=state.leakage_a + leak,
+                   leakage_day_a=day + np.where(up, leak, 0.0))
 
 
 def tilt(state: FleetState, mask: np.ndarray, angle_deg: np.ndarray) -> FleetState:
@@ -759,8 +772,8 @@ def apply_faults(
     def m(kind: FaultKind) -> np.ndarray:
         return schedule.mask(kind, t, index.of(DEVICE_KIND[kind]))
 
-    def p(kind: FaultKind, name: str) -> np.ndarray:
-        return schedule.param_array(kind, t, index.of(DEVICE_KIND[kind]), name)
+    def p(kind: FaultKind, name: str, default: float = np.nan) -> np.ndarray:
+        return schedule.param_array(kind, t, index.of(DEVICE_KIND[kind]), name, default)
 
     K = FaultKind
     state = day_burning(state, m(K.DAY_BURNING), p(K.DAY_BURNING, "level"))
@@ -788,7 +801,8 @@ def apply_faults(
     state = relay_stuck_off(state, m(K.RELAY_STUCK_OFF))
     state = supply_loss(state, m(K.SUPPLY_LOSS), p(K.SUPPLY_LOSS, "phase"))
     state = contactor_stuck(state, m(K.RELAY_STUCK_ON))
-    state = cabinet_leakage(state, m(K.CABINET_LEAKAGE), p(K.CABINET_LEAKAGE, "current_a"))
+    state = cabinet_leakage(state, m(K.CABINET_LEAKAGE), p(K.CABINET_LEAKAGE, "current_a"),
+                            p(K.CABINET_LEAKAGE, "upstream", 0.0))
     state = tilt(state, m(K.TILT), p(K.TILT, "angle_deg"))
     state = comm_loss(state, m(K.COMM_LOSS))
     state = stuck_sensor(state, m(K.STUCK_SENSOR), p(K.STUCK_SENSOR, "value"))
