@@ -239,8 +239,8 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
                 continue
             if abs(excess) < METER_OK_SHARE * load[i]:
                 st.loss_coefficient[c] = k + float(np.clip(0.05 * (z - k), -1e-8, 1e-8))
-        elif st.loss_samples[c] < METER_LEARN:
-            continue
+        # under METER_MIN_LOAD_W the cable losses are a few watts: a cabinet too small to learn
+        # them (one or two controllers) is compared without them (k = 0 until learned)
         bad = excess > max(METER_EXCESS_W, METER_EXCESS_SHARE * load[i])
         good = excess < max(METER_OK_W, METER_OK_SHARE * load[i])
         if bad:

@@ -548,10 +548,12 @@ def power_at_level(rated_power_w: np.ndarray, level: np.ndarray) -> np.ndarray:
 
 
 def day_burning(state: FleetState, mask: np.ndarray, level: np.ndarray) -> FleetState:
-    """Lamp stuck on in daylight: where ``mask & is_day``, level forced to ``level``."""
+    """Lamp stuck on in daylight: where ``mask & is_day``, level forced to ``level``; it draws
+    what its driver draws at that level (``full_power_w``: with constant light output, under
+    the rated power while the module is young)."""
     hit = mask & state.is_day
     new_level = np.where(hit, level, state.level)
-    power = np.where(hit, power_at_level(state.rated_power_w, new_level), state.power_w)
+    power = np.where(hit, power_at_level(state.full_power_w, new_level), state.power_w)
     pf = np.where(hit, np.fmax(state.power_factor, LIT_POWER_FACTOR), state.power_factor)
     return replace(state, level=new_level, power_w=power, power_factor=pf,
                    status=_lamp_on_bit(state.status, new_level))

@@ -110,6 +110,12 @@ def _window(kind: FaultKind, night: tuple[float, float], rng: np.random.Generato
     if kind is FaultKind.CURRENT_TOO_LOW:  # judged at full level (until 23:00 local)
         start = u(dusk - 2 * H, dusk + 2 * H)
         return start, start + u(10 * H, 30 * H)
+    if kind is FaultKind.CABINET_LEAKAGE:
+        # it ends by night, while the meter is read: a leak that stops by day on a switched
+        # supply (its meter unread until dusk) and starts again in the evening is, to anyone
+        # reading the meter, one leak
+        start = u(dusk + 0.5 * H, dawn - 5 * H)
+        return start, min(start + u(3 * H, 12 * H), dawn - 1 * H)
     if kind in (FaultKind.SUPPLY_LOSS, FaultKind.COMM_LOSS):
         start = u(dusk + 1 * H, dawn - 4 * H)
         return start, start + u(1 * H, 3 * H)
@@ -169,6 +175,9 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
     cabs = np.flatnonzero(cab_faulted)
     for kind in CABINET_KINDS:
         pool = cabs[switched[cabs]] if kind is FaultKind.RELAY_STUCK_ON else cabs
+        if kind is FaultKind.SUPPLY_LOSS:  # a feeder silencing one controller is a link loss
+            pool = np.array([c for c in pool.tolist() if _phase_shows(inventory, c, 0)],
+                            dtype=np.int64)
         placed, tries = 0, 0
         while placed < per_kind and tries < 100 * per_kind and pool.shape[0]:
             tries += 1
