@@ -21,8 +21,7 @@ FROM detector_luminaire_state
 """
 _LOAD_CTL = "SELECT controller_key, last_seen, comm_open FROM detector_controller_state"
 _LOAD_CAB = (
-    "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open, meter_time, meter_kwh,"
-    " meter_w FROM detector_cabinet_state"
+    "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open FROM detector_cabinet_state"
 )
 _LOAD_SENSOR = """
 SELECT controller_key, sensor, quantity, last_value, repeats, open, last_time
@@ -52,14 +51,11 @@ _SAVE_CTL = (
 )
 _SAVE_CAB = (
     "CREATE TEMP TABLE IF NOT EXISTS s_cab (LIKE detector_cabinet_state)",
-    "COPY s_cab (cabinet_id, loss_coefficient, loss_samples, bad, good, open, meter_time,"
-    " meter_kwh, meter_w) FROM STDIN",
+    "COPY s_cab (cabinet_id, loss_coefficient, loss_samples, bad, good, open) FROM STDIN",
     """INSERT INTO detector_cabinet_state SELECT * FROM s_cab
        ON CONFLICT (cabinet_id) DO UPDATE SET
        loss_coefficient = EXCLUDED.loss_coefficient, loss_samples = EXCLUDED.loss_samples,
-       bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open,
-       meter_time = EXCLUDED.meter_time, meter_kwh = EXCLUDED.meter_kwh,
-       meter_w = EXCLUDED.meter_w""",
+       bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open""",
     "DELETE FROM s_cab",
 )
 _SAVE_SENSOR = (
@@ -101,10 +97,6 @@ class DetectorState:
     # cabinets
     loss_coefficient: np.ndarray  # meter = load + coefficient x load^2
     loss_samples: np.ndarray  # int64
-    # the meter's last reading examined: epoch s, energy register (kWh), power (W); NaN: none
-    meter_t: np.ndarray
-    meter_kwh: np.ndarray
-    meter_w: np.ndarray
     cab_bad: np.ndarray  # int16 (cabinets, cabinet kinds)
     cab_good: np.ndarray
     cab_open: np.ndarray
@@ -126,7 +118,6 @@ class DetectorState:
             last_seen=np.full(reg.n_controllers, np.nan),
             comm_open=np.zeros(reg.n_controllers, bool),
             loss_coefficient=np.zeros(c), loss_samples=np.zeros(c, np.int64),
-            meter_t=np.full(c, np.nan), meter_kwh=np.full(c, np.nan), meter_w=np.full(c, np.nan),
             cab_bad=np.zeros((c, kc), np.int16), cab_good=np.zeros((c, kc), np.int16),
             cab_open=np.zeros((c, kc), bool), sensors={},
         )
@@ -166,8 +157,6 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
             st.loss_coefficient[i], st.loss_samples[i] = r[1], r[2]
             st.cab_bad[i], st.cab_good[i] = _fit(r[3], kc, 0), _fit(r[4], kc, 0)
             st.cab_open[i] = _fit(r[5], kc, False)
-            st.meter_t[i], st.meter_kwh[i], st.meter_w[i] = (
-                np.nan if v is None else v for v in r[6:9])
     for r in conn.execute(_LOAD_SENSOR).fetchall():
         st.sensors[(r[0], r[1], r[2])] = (r[3], r[4], r[5], np.nan if r[6] is None else r[6])
     return st
@@ -218,13 +207,8 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
     ctls = ctls[~np.isnan(st.last_seen[ctls])]
     _copy(conn, _SAVE_CTL, list(zip(reg.ctl_key[ctls].tolist(), st.last_seen[ctls].tolist(),
                                     st.comm_open[ctls].tolist(), strict=True)))
-    def _null(a: np.ndarray) -> list[float | None]:
-        return [None if np.isnan(v) else v for v in a.tolist()]
-
     _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_coefficient.tolist(),
                                     st.loss_samples.tolist(), st.cab_bad.tolist(),
-                                    st.cab_good.tolist(), st.cab_open.tolist(),
-                                    _null(st.meter_t), _null(st.meter_kwh), _null(st.meter_w),
-                                    strict=True)))
+                                    st.cab_good.tolist(), st.cab_open.tolist(), strict=True)))
     _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2], None if np.isnan(v[3]) else v[3])
                                for k, v in st.sensors.items()])

@@ -17,7 +17,6 @@ from analytics.fault_store import FaultEvent, apply_events
 from analytics.fleet_rules import (
     SensorReadings,
     contactor_events,
-    meter_day_events,
     meter_events,
     silence_events,
     stuck_sensor_events,
@@ -231,8 +230,6 @@ class FaultDetectionJob:
         t0, t1 = start.timestamp(), end.timestamp()
         events += silence_events(reg, st, r, t0, t1, self.silence_s)
         events += contactor_events(reg, st, r, t1)
-        # the day's energy first: the first readings after dusk are hours of evidence at once
-        events += meter_day_events(reg, st, r, power_before, s)
         events += meter_events(reg, st, r, power_before, s)
         events += stuck_sensor_events(reg, st, s)
         raised, cleared = apply_events(conn, events)
