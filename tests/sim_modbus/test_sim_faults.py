@@ -308,3 +308,10 @@ def test_current_too_high_adds_reactive_current_at_unchanged_power():
     dim = FleetState(**{**_lit_state().__dict__, "power_w": np.full(12, 12.0)})
     d = _apply(_one("current_too_high", "lum-0003", reactive_rated=1.8), dim)
     assert d.power_w[3] / (d.voltage_v[3] * d.power_factor[3]) > 1.5 * 60.0 / (230.0 * 0.9)
+
+
+def test_a_leak_upstream_of_the_contactor_also_flows_with_it_open():
+    down = _apply(_one("cabinet_leakage", "cab-02", current_a=0.8))
+    assert list(down.leakage_a) == [0.0, 0.8] and list(down.leakage_day_a) == [0.0, 0.0]
+    up = _apply(_one("cabinet_leakage", "cab-02", current_a=0.8, upstream=True))
+    assert list(up.leakage_a) == [0.0, 0.8] and list(up.leakage_day_a) == [0.0, 0.8]
