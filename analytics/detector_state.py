@@ -24,7 +24,8 @@ _LOAD_CAB = (
     "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open FROM detector_cabinet_state"
 )
 _LOAD_SENSOR = """
-SELECT controller_key, sensor, quantity, last_value, repeats, open FROM detector_sensor_state
+SELECT controller_key, sensor, quantity, last_value, repeats, open, last_time
+FROM detector_sensor_state
 """
 
 _SAVE_LUM = (
@@ -59,10 +60,12 @@ _SAVE_CAB = (
 )
 _SAVE_SENSOR = (
     "CREATE TEMP TABLE IF NOT EXISTS s_sen (LIKE detector_sensor_state)",
-    "COPY s_sen (controller_key, sensor, quantity, last_value, repeats, open) FROM STDIN",
+    "COPY s_sen (controller_key, sensor, quantity, last_value, repeats, open, last_time)"
+    " FROM STDIN",
     """INSERT INTO detector_sensor_state SELECT * FROM s_sen
        ON CONFLICT (controller_key, sensor, quantity) DO UPDATE SET
-       last_value = EXCLUDED.last_value, repeats = EXCLUDED.repeats, open = EXCLUDED.open""",
+       last_value = EXCLUDED.last_value, repeats = EXCLUDED.repeats, open = EXCLUDED.open,
+       last_time = EXCLUDED.last_time""",
     "DELETE FROM s_sen",
 )
 
@@ -97,8 +100,9 @@ class DetectorState:
     cab_bad: np.ndarray  # int16 (cabinets, cabinet kinds)
     cab_good: np.ndarray
     cab_open: np.ndarray
-    # sensors: (controller_key, sensor, quantity) -> [last_value, repeats, open]
-    sensors: dict[tuple[int, int, int], tuple[float, int, bool]]
+    # sensors: (controller_key, sensor, quantity) -> [last_value, repeats, open, last_time
+    # (epoch s of the last reading examined; NaN: none)]
+    sensors: dict[tuple[int, int, int], tuple[float, int, bool, float]]
 
     @classmethod
     def fresh(cls, reg: Registry) -> DetectorState:
@@ -154,7 +158,7 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
             st.cab_bad[i], st.cab_good[i] = _fit(r[3], kc, 0), _fit(r[4], kc, 0)
             st.cab_open[i] = _fit(r[5], kc, False)
     for r in conn.execute(_LOAD_SENSOR).fetchall():
-        st.sensors[(r[0], r[1], r[2])] = (r[3], r[4], r[5])
+        st.sensors[(r[0], r[1], r[2])] = (r[3], r[4], r[5], np.nan if r[6] is None else r[6])
     return st
 
 
@@ -206,4 +210,5 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
     _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_coefficient.tolist(),
                                     st.loss_samples.tolist(), st.cab_bad.tolist(),
                                     st.cab_good.tolist(), st.cab_open.tolist(), strict=True)))
-    _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2]) for k, v in st.sensors.items()])
+    _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2], None if np.isnan(v[3]) else v[3])
+                               for k, v in st.sensors.items()])

@@ -54,6 +54,17 @@ _SENSOR_ROWS = """
 SELECT controller_key, sensor, quantity, extract(epoch FROM time)::float8, value
 FROM sensor_readings WHERE time > %s AND time <= %s
 """
+# the same for the series the stuck-sensor detector examines (urban sensors, index >= 32)
+_LATE_SENSOR_ROWS = """
+SELECT t.* FROM unnest(%(keys)s::int4[], %(sensors)s::int2[], %(quantities)s::int2[],
+                       %(since)s::timestamptz[]) AS u(key, sensor, quantity, since)
+CROSS JOIN LATERAL (
+    SELECT controller_key, sensor, quantity, extract(epoch FROM time)::float8, value
+    FROM sensor_readings
+    WHERE controller_key = u.key AND sensor = u.sensor AND quantity = u.quantity
+      AND time > u.since AND time > %(lo)s AND time <= %(start)s
+    OFFSET 0) t
+"""
 _NEWEST = "SELECT max(time) FROM luminaire_telemetry"
 _OLDEST = "SELECT min(time) FROM luminaire_telemetry"
 
@@ -107,10 +118,31 @@ def read_late_luminaires(conn: psycopg.Connection, reg: Registry, st: DetectorSt
     return np.concatenate(out)
 
 
+def read_late_sensors(conn: psycopg.Connection, st: DetectorState, start: datetime,
+                      within_s: float, gap_s: float) -> np.ndarray:
+    """Urban sensor readings with times up to `start` stored after the passes over their time,
+    as `read_late_luminaires` finds them: for each series last examined between `within_s` and
+    `gap_s` before `start`, those newer than its last reading examined. Rows as the sensor
+    query returns them."""
+    t0 = start.timestamp()
+    series = [(k, v[3]) for k, v in st.sensors.items()
+              if k[1] >= 32 and t0 - within_s < v[3] < t0 - gap_s]
+    if not series:
+        return np.zeros((0, 5))
+    since = [datetime.fromtimestamp(t, UTC) for _, t in series]
+    rows = conn.execute(_LATE_SENSOR_ROWS, {
+        "keys": [k[0] for k, _ in series], "sensors": [k[1] for k, _ in series],
+        "quantities": [k[2] for k, _ in series], "since": since, "lo": min(since),
+        "start": start}).fetchall()
+    return _columns(rows, 5)
+
+
 def read_sensors(conn: psycopg.Connection, reg: Registry, start: datetime,
-                 end: datetime) -> SensorReadings:
-    """Sensor readings stored for times in (start, end]."""
+                 end: datetime, late: np.ndarray | None = None) -> SensorReadings:
+    """Sensor readings stored for times in (start, end], after the `late` rows if any."""
     a = _columns(conn.execute(_SENSOR_ROWS, (start, end)).fetchall(), 5)
+    if late is not None:
+        a = np.concatenate([late, a])
     return SensorReadings(ctl=reg.controllers_of(a[:, 0].astype(np.int64)),
                           sensor=a[:, 1].astype(np.int64), quantity=a[:, 2].astype(np.int64),
                           t=a[:, 3], value=a[:, 4])
@@ -187,8 +219,9 @@ class FaultDetectionJob:
         late = read_late_luminaires(conn, reg, st, start, self.late_within_s, self.silence_s)
         window = _columns(conn.execute(_LUMINAIRE_ROWS, (start, end)).fetchall(), 11)
         r = _rows(np.concatenate([late, window]), reg)
-        late_records = int(late.shape[0])
-        s = read_sensors(conn, reg, start, end)
+        late_sensors = read_late_sensors(conn, st, start, self.late_within_s, self.silence_s)
+        late_records = int(late.shape[0]) + int(late_sensors.shape[0])
+        s = read_sensors(conn, reg, start, end, late_sensors)
         power_before = st.last_power_w.copy()
         night, since, until = sun_phase_at(reg.ctl_lat, reg.ctl_lon, reg.lum_ctl[r.lum], r.t)
         ev = luminaire_evidence(r, reg, st, night, since, until)

@@ -239,8 +239,8 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
                 continue
             if abs(excess) < METER_OK_SHARE * load[i]:
                 st.loss_coefficient[c] = k + float(np.clip(0.05 * (z - k), -1e-8, 1e-8))
-        elif st.loss_samples[c] < METER_LEARN:
-            continue
+        # under METER_MIN_LOAD_W the cable losses are a few watts: a cabinet too small to learn
+        # them (one or two controllers) is compared without them (k = 0 until learned)
         bad = excess > max(METER_EXCESS_W, METER_EXCESS_SHARE * load[i])
         good = excess < max(METER_OK_W, METER_OK_SHARE * load[i])
         if bad:
@@ -269,8 +269,14 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
     return events
 
 
+_NO_SENSOR_STATE = (np.nan, 0, False, np.nan)
+
+
 def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> list[FaultEvent]:
-    """A sensor repeating exactly the same reading (inside its range) is stuck."""
+    """A sensor repeating exactly the same reading (inside its range) is stuck. Readings are
+    examined per series in time order, those stored late (older than the pass) first; a reading
+    not newer than the last one examined of its series is not examined (it cannot undo what
+    newer readings decided)."""
     events: list[FaultEvent] = []
     box = (s.sensor >= 32) & (s.ctl >= 0)
     if not box.any():
@@ -278,15 +284,25 @@ def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> 
     ctl, sensor, quantity = s.ctl[box], s.sensor[box], s.quantity[box]
     t, value = s.t[box], s.value[box].astype(np.float64)
     key = (ctl.astype(np.int64) << 24) | (sensor.astype(np.int64) << 12) | quantity.astype(np.int64)
+    ident = {int(k): (int(reg.ctl_key[c]), int(n), int(q)) for k, c, n, q in zip(
+        key.tolist(), ctl.tolist(), sensor.tolist(), quantity.tolist(), strict=True)}
+    seen = {k: st.sensors.get(v, _NO_SENSOR_STATE)[3] for k, v in ident.items()}
+    newer = ~(t <= np.array([seen[k] for k in key.tolist()], dtype=np.float64))
+    ctl, sensor, quantity, key = ctl[newer], sensor[newer], quantity[newer], key[newer]
+    t, value = t[newer], value[newer]
+    if key.shape[0] == 0:
+        return events
     order = np.lexsort((t, key))
     key, ctl, sensor, quantity = key[order], ctl[order], sensor[order], quantity[order]
     t, value = t[order], value[order]
     uniq, series = np.unique(key, return_inverse=True)
-    first = np.asarray(np.searchsorted(key, uniq), dtype=np.int64)
-    ids = [(int(reg.ctl_key[ctl[i]]), int(sensor[i]), int(quantity[i])) for i in first.tolist()]
-    last = np.array([st.sensors.get(k, (np.nan, 0, False))[0] for k in ids], dtype=np.float64)
-    count = np.array([st.sensors.get(k, (np.nan, 0, False))[1] for k in ids], dtype=np.int64)
-    opened = np.array([st.sensors.get(k, (np.nan, 0, False))[2] for k in ids], dtype=bool)
+    ids = [ident[int(k)] for k in uniq.tolist()]
+    state = [st.sensors.get(k, _NO_SENSOR_STATE) for k in ids]
+    last = np.array([v[0] for v in state], dtype=np.float64)
+    count = np.array([v[1] for v in state], dtype=np.int64)
+    opened = np.array([v[2] for v in state], dtype=bool)
+    last_t = np.full(uniq.shape[0], -np.inf)
+    np.maximum.at(last_t, series, t)
     low = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[0] for q in quantity.tolist()])
     high = np.array([_RANGE.get(int(q), (-np.inf, np.inf))[1] for q in quantity.tolist()])
     evaluable = (value > low) & (value < high)
@@ -311,5 +327,5 @@ def stuck_sensor_events(reg: Registry, st: DetectorState, s: SensorReadings) -> 
                                      controller_id=reg.ctl_id[c], sensor=int(sensor[i]),
                                      quantity=q))
     for g, k in enumerate(ids):
-        st.sensors[k] = (float(last[g]), int(count[g]), bool(opened[g]))
+        st.sensors[k] = (float(last[g]), int(count[g]), bool(opened[g]), float(last_t[g]))
     return events

@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -70,8 +72,8 @@ FROM faults
 """
 
 
-def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progress,
-             task: int, done: int) -> tuple[list[Label], list[Detected], int]:
+def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progress | None = None,
+             task: int = 0, done: int = 0) -> tuple[list[Label], list[Detected], int]:
     """One district week; returns its labels, the faults raised, and the records stored."""
     name = f"faults_seed_{seed}"
     with psycopg.connect(ep.admin_dsn(), autocommit=True) as admin:
@@ -107,9 +109,10 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
             store.write(boxes)
             while run_once(conn, job, ignore_schedule=True) is not None:
                 pass
-            elapsed = progress.tasks[task].elapsed or 1.0
-            stored = done + store.luminaire_rows + store.sensor_rows
-            progress.update(task, advance=1, rate=f"{stored / elapsed:,.0f} records/s")
+            if progress is not None:
+                elapsed = progress.tasks[task].elapsed or 1.0
+                stored = done + store.luminaire_rows + store.sensor_rows
+                progress.update(task, advance=1, rate=f"{stored / elapsed:,.0f} records/s")
         rows = conn.execute(_DETECTED).fetchall()
     end = to_epoch(start + timedelta(days=args.days))
     labels = [Label(f.fault.value, f.device, f.start.timestamp(), min(to_epoch(f.end), end))
@@ -124,11 +127,13 @@ def run_seed(ep: Endpoints, seed: int, args: argparse.Namespace, progress: Progr
 
 def explain(labels: list[Label], detected: list[Detected], causes: list[str], n: int) -> None:
     """Print up to n false raises and missed labels per kind (to see what the detectors do)."""
-    from analytics.fault_scoring import EXPECTED, label_device
+    from analytics.fault_scoring import EXPECTED, IMPLIED, IMPLIED_ONLY, label_device
 
-    for fault, (name, scope) in EXPECTED.items():
+    rows = [*EXPECTED.items(), *((f"(implied) {k}", (k, "luminaire")) for k in IMPLIED_ONLY)]
+    for fault, (name, scope) in rows:
         mine = [lab for lab in labels if lab.fault == fault]
-        shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)]
+        shared = [lab for lab in labels if EXPECTED[lab.fault] == (name, scope)
+                  or name in IMPLIED.get(lab.fault, ())]
         raised = [(d, c) for d, c in zip(detected, causes, strict=True)
                   if d.kind == name and d.scope == scope]
         false = [(d, c) for d, c in raised if not any(
@@ -138,7 +143,10 @@ def explain(labels: list[Label], detected: list[Detected], causes: list[str], n:
             d.device == label_device(fault, lab.device)
             and lab.start - 60 <= d.raised_at <= lab.end + 1800 for d, _ in raised)]
         for d, c in false[:n]:
-            console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}")
+            there = [f"{lab.fault} {lab.start:.0f}..{lab.end:.0f}" for lab in labels
+                     if lab.device.partition(":")[0] == str(d.device[0])]
+            console.print(f"[yellow]false {name}[/yellow] {d.device} at {d.raised_at:.0f}: {c}"
+                          f" (labels on its controller: {', '.join(there) or 'none'})")
         by_device: dict[tuple[object, ...], list[float]] = {}
         for d, _ in raised:
             by_device.setdefault(d.device, []).append(d.raised_at)
@@ -185,6 +193,8 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=20,
                         help="instances of each fault kind per seed")
     parser.add_argument("--interval-s", type=float, default=300.0, help="reporting interval")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the seeds at once, a process (and database) each; no progress")
     parser.add_argument("--explain", type=int, default=0,
                         help="print up to this many false raises and misses per kind")
     args = parser.parse_args()
@@ -202,20 +212,34 @@ def main() -> None:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                        TimeRemainingColumn())
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task("simulated hours", total=args.seeds * args.days * 24,
-                                         rate="")
-                for seed in range(args.seeds):
-                    lab, det, n = run_seed(ep, seed, args, progress, task, records)
-                    labels += [Label(x.fault, f"{seed}/{x.device}", x.start, x.end) for x in lab]
-                    detected += [Detected(d.kind, _tag(seed, d.cabinet_id),
-                                          _tag(seed, d.controller_id), d.luminaire_idx, d.sensor,
-                                          d.quantity, d.raised_at) for d in det]
-                    records += n
+            results = []
+            started = time.monotonic()
+            if args.parallel:
+                with ProcessPoolExecutor(max_workers=args.seeds) as pool:
+                    futures = [pool.submit(run_seed, ep, seed, args)
+                               for seed in range(args.seeds)]
+                    results = [f.result() for f in futures]
+            else:
+                with Progress(*columns, console=console) as progress:
+                    task = progress.add_task("simulated hours",
+                                             total=args.seeds * args.days * 24, rate="")
+                    for seed in range(args.seeds):
+                        results.append(run_seed(ep, seed, args, progress, task, records))
+                        records += results[-1][2]
+            records = 0
+            for seed, (lab, det, n) in enumerate(results):
+                labels += [Label(x.fault, f"{seed}/{x.device}", x.start, x.end) for x in lab]
+                detected += [Detected(d.kind, _tag(seed, d.cabinet_id),
+                                      _tag(seed, d.controller_id), d.luminaire_idx, d.sensor,
+                                      d.quantity, d.raised_at) for d in det]
+                records += n
+            wall = time.monotonic() - started
         finally:
             stack.down()
     precision, recall = report(score(labels, detected))
-    console.print(f"{records:,} records stored and examined; {len(labels)} labelled faults")
+    console.print(f"{records:,} records stored and examined in {wall / 60:.1f} min "
+                  f"({records / wall:,.0f} records/s; load average {os.getloadavg()[0]:.1f} on "
+                  f"{os.cpu_count()} cores); {len(labels)} labelled faults")
     print(f"faults: min precision {precision:.3f}, min recall {recall:.3f}")  # noqa: T201
 
 

@@ -54,6 +54,10 @@ class FaultKind(str, Enum):
     RELAY_STUCK_OFF = "relay_stuck_off"
     LAMP_POWER_TOO_HIGH = "lamp_power_too_high"
     LAMP_POWER_TOO_LOW = "lamp_power_too_low"
+    ABSOLUTE_POWER_TOO_HIGH = "absolute_power_too_high"
+    ABSOLUTE_POWER_TOO_LOW = "absolute_power_too_low"
+    CURRENT_TOO_HIGH = "current_too_high"
+    CURRENT_TOO_LOW = "current_too_low"
 
 
 DeviceKind = Literal["luminaire", "controller", "cabinet", "sensor"]
@@ -79,6 +83,10 @@ DEVICE_KIND: dict[FaultKind, DeviceKind] = {
     FaultKind.RELAY_STUCK_OFF: "luminaire",
     FaultKind.LAMP_POWER_TOO_HIGH: "luminaire",
     FaultKind.LAMP_POWER_TOO_LOW: "luminaire",
+    FaultKind.ABSOLUTE_POWER_TOO_HIGH: "luminaire",
+    FaultKind.ABSOLUTE_POWER_TOO_LOW: "luminaire",
+    FaultKind.CURRENT_TOO_HIGH: "luminaire",
+    FaultKind.CURRENT_TOO_LOW: "luminaire",
 }
 
 
@@ -127,6 +135,9 @@ class LowPowerFactorParams(_Params):
 
 class CabinetLeakageParams(_Params):
     current_a: float = Field(0.3, gt=0)
+    # between the meter and the contactor: it flows whenever the feeder is live, by day too
+    # with a switched supply's contactor open (else only while the luminaires are supplied)
+    upstream: bool = False
 
 
 class TiltParams(_Params):
@@ -158,6 +169,31 @@ class LampPowerTooLowParams(PowerScaleParams):
     factor: float = Field(0.6, gt=0, lt=1)  # one of the LED strings open: less at every level
 
 
+class AbsolutePowerTooHighParams(PowerScaleParams):
+    # a higher-rated driver fitted (or one programmed to a higher output current): at full level
+    # it draws this times the type's rated input power (whatever the fitted module's constant
+    # light output would have asked), at a lower level in proportion
+    factor: float = Field(1.5, gt=1)
+
+
+class AbsolutePowerTooLowParams(PowerScaleParams):
+    # a driver programmed to a lower output current than the type's: this times the rated input
+    # power at full level
+    factor: float = Field(0.5, gt=0, lt=1)
+
+
+class CurrentTooHighParams(_Params):
+    # failed input filter / PFC capacitor: reactive current drawn while powered, in multiples
+    # of the type's rated current; active power unchanged, the power factor collapses
+    reactive_rated: float = Field(2.0, gt=0)
+
+
+class CurrentTooLowParams(PowerScaleParams):
+    # most of the parallel LED strings open (or dead driver channels): current and power this
+    # share of normal at every level, at unchanged power factor
+    factor: float = Field(0.4, gt=0, lt=1)
+
+
 PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.LAMP_FAILURE: LampFailureParams,
     FaultKind.DRIVER_FAILURE: NoParams,
@@ -178,6 +214,10 @@ PARAMS_MODEL: dict[FaultKind, type[_Params]] = {
     FaultKind.RELAY_STUCK_OFF: NoParams,
     FaultKind.LAMP_POWER_TOO_HIGH: LampPowerTooHighParams,
     FaultKind.LAMP_POWER_TOO_LOW: LampPowerTooLowParams,
+    FaultKind.ABSOLUTE_POWER_TOO_HIGH: AbsolutePowerTooHighParams,
+    FaultKind.ABSOLUTE_POWER_TOO_LOW: AbsolutePowerTooLowParams,
+    FaultKind.CURRENT_TOO_HIGH: CurrentTooHighParams,
+    FaultKind.CURRENT_TOO_LOW: CurrentTooLowParams,
 }
 
 
@@ -449,7 +489,9 @@ class FleetState:
     ``power_factor``, ``voltage_v``, ``status`` (DALI status bits, uint8) and
     ``is_day`` (daylight at the pole), ``full_power_w`` (input power the luminaire would draw
     at full level now) and ``driver_temp_c``. Controllers: ``online``, ``tilt_deg``.
-    Cabinets: ``leakage_a`` (added to the meter only), ``supply_lost_phases`` (bit 0..2: the
+    Cabinets: ``leakage_a`` (added to the meter only, while the supply is on),
+    ``leakage_day_a`` (the part of it upstream of the contactor, which flows with it open too),
+    ``supply_lost_phases`` (bit 0..2: the
     feeder's L1..L3 are dead) and ``contactor_stuck`` (the switched supply cannot open).
     Sensors: ``sensor_value`` and ``sensor_frozen`` (NaN unless a stuck sensor holds a value).
     """
@@ -470,6 +512,7 @@ class FleetState:
     driver_temp_c: np.ndarray
     supply_lost_phases: np.ndarray
     contactor_stuck: np.ndarray
+    leakage_day_a: np.ndarray | None = None  # None: zeros
 
     @classmethod
     def initial(cls, n_luminaires: int, n_controllers: int, n_cabinets: int, n_sensors: int, *,
@@ -489,6 +532,7 @@ class FleetState:
             driver_temp_c=np.full(nl, 15.0),
             supply_lost_phases=np.zeros(n_cabinets, dtype=np.uint8),
             contactor_stuck=np.zeros(n_cabinets, dtype=bool),
+            leakage_day_a=np.zeros(n_cabinets),
         )
 
 
@@ -504,10 +548,12 @@ def power_at_level(rated_power_w: np.ndarray, level: np.ndarray) -> np.ndarray:
 
 
 def day_burning(state: FleetState, mask: np.ndarray, level: np.ndarray) -> FleetState:
-    """Lamp stuck on in daylight: where ``mask & is_day``, level forced to ``level``."""
+    """Lamp stuck on in daylight: where ``mask & is_day``, level forced to ``level``; it draws
+    what its driver draws at that level (``full_power_w``: with constant light output, under
+    the rated power while the module is young)."""
     hit = mask & state.is_day
     new_level = np.where(hit, level, state.level)
-    power = np.where(hit, power_at_level(state.rated_power_w, new_level), state.power_w)
+    power = np.where(hit, power_at_level(state.full_power_w, new_level), state.power_w)
     pf = np.where(hit, np.fmax(state.power_factor, LIT_POWER_FACTOR), state.power_factor)
     return replace(state, level=new_level, power_w=power, power_factor=pf,
                    status=_lamp_on_bit(state.status, new_level))
@@ -563,9 +609,15 @@ def driver_failure(state: FleetState, mask: np.ndarray) -> FleetState:
     )
 
 
-def cabinet_leakage(state: FleetState, mask: np.ndarray, current_a: np.ndarray) -> FleetState:
-    """Earth leakage in a cabinet: current the meter sees and no luminaire accounts for."""
-    return replace(state, leakage_a=state.leakage_a + np.where(mask, np.nan_to_num(current_a), 0.0))
+def cabinet_leakage(state: FleetState, mask: np.ndarray, current_a: np.ndarray,
+                    upstream: np.ndarray | None = None) -> FleetState:
+    """Earth leakage in a cabinet: current the meter sees and no luminaire accounts for. Where
+    ``upstream`` (between the meter and the contactor) it flows with the contactor open too."""
+    leak = np.where(mask, np.nan_to_num(current_a), 0.0)
+    day = state.leakage_day_a if state.leakage_day_a is not None else np.zeros_like(leak)
+    up = np.zeros(leak.shape, bool) if upstream is None else np.nan_to_num(upstream) > 0
+    return replace(state, leakage_a=state.leakage_a + leak,
+                   leakage_day_a=day + np.where(up, leak, 0.0))
 
 
 def tilt(state: FleetState, mask: np.ndarray, angle_deg: np.ndarray) -> FleetState:
@@ -602,6 +654,44 @@ def current_scale(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> Fl
     hit = mask & (state.level > 0)
     scale = np.nan_to_num(factor, nan=1.0)
     return replace(state, power_w=np.where(hit, state.power_w * scale, state.power_w))
+
+
+#: the lamp type's rated current as the centre derives it: rated input power at 230 V and a
+#: power factor of 0.9 (analytics.luminaire_rules)
+RATED_V, RATED_PF = 230.0, 0.9
+
+
+def rated_current_a(rated_power_w: np.ndarray) -> np.ndarray:
+    """Rated supply current of a luminaire type of this rated input power."""
+    return np.asarray(rated_power_w, float) / (RATED_V * RATED_PF)
+
+
+def reactive_current(state: FleetState, mask: np.ndarray, reactive_rated: np.ndarray) -> FleetState:
+    """Failed input capacitor: the luminaire draws ``reactive_rated`` x its rated current more
+    reactive current while powered. Active power is unchanged; the current (P / (V x pf)) rises
+    at every level and the power factor P / (V x I) collapses."""
+    v, p = state.voltage_v, state.power_w
+    hit = mask & (v > 0) & (p > 0)
+    extra = np.nan_to_num(reactive_rated) * rated_current_a(state.rated_power_w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i_p = p / v
+        pf = np.clip(state.power_factor, 1e-3, 1.0)
+        i_q = i_p * np.sqrt(1.0 - pf**2) / pf + extra
+        new_pf = i_p / np.hypot(i_p, i_q)
+    return replace(state, power_factor=np.where(hit, new_pf, state.power_factor))
+
+
+def rated_power_scale(state: FleetState, mask: np.ndarray, factor: np.ndarray) -> FleetState:
+    """Wrong driver (or driver current) for the lamp type: while lit it draws ``factor`` x the
+    type's rated input power at full level, and at a lower level in the same proportion to what
+    the luminaire draws there (power above standby scaled by factor x rated / full-level power).
+    Power factor unchanged: the current follows the power."""
+    hit = mask & (state.level > 0) & (state.full_power_w > STANDBY_W)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.nan_to_num(factor, nan=1.0) * (state.rated_power_w - STANDBY_W) / (
+            state.full_power_w - STANDBY_W)
+    return replace(state, power_w=np.where(hit, STANDBY_W + (state.power_w - STANDBY_W) * k,
+                                           state.power_w))
 
 
 def driver_over_temperature(state: FleetState, mask: np.ndarray, elapsed_s: np.ndarray,
@@ -672,8 +762,9 @@ def apply_faults(
     """Apply every fault active at t to ``state``, in a fixed order.
 
     Order: level faults (day_burning, cycling), then electrical ones (dimming_failure,
-    lamp_power_too_high/low, driver_over_temperature, power_drift, low_power_factor, over/under
-    voltage), then failures that override them (lamp_failure, driver_failure,
+    lamp_power_too_high/low, absolute_power_too_high/low, current_too_low,
+    driver_over_temperature, power_drift, low_power_factor, over/under voltage,
+    current_too_high), then failures that override them (lamp_failure, driver_failure,
     relay_stuck_off), then cabinet (supply_loss, relay_stuck_on: the contactor, cabinet_leakage),
     controller and sensor faults.
     ``state.sensor_frozen`` carries stuck values from one tick to the next.
@@ -683,8 +774,8 @@ def apply_faults(
     def m(kind: FaultKind) -> np.ndarray:
         return schedule.mask(kind, t, index.of(DEVICE_KIND[kind]))
 
-    def p(kind: FaultKind, name: str) -> np.ndarray:
-        return schedule.param_array(kind, t, index.of(DEVICE_KIND[kind]), name)
+    def p(kind: FaultKind, name: str, default: float = np.nan) -> np.ndarray:
+        return schedule.param_array(kind, t, index.of(DEVICE_KIND[kind]), name, default)
 
     K = FaultKind
     state = day_burning(state, m(K.DAY_BURNING), p(K.DAY_BURNING, "level"))
@@ -693,6 +784,11 @@ def apply_faults(
     state = dimming_failure(state, m(K.DIMMING_FAILURE))
     state = current_scale(state, m(K.LAMP_POWER_TOO_HIGH), p(K.LAMP_POWER_TOO_HIGH, "factor"))
     state = current_scale(state, m(K.LAMP_POWER_TOO_LOW), p(K.LAMP_POWER_TOO_LOW, "factor"))
+    state = rated_power_scale(state, m(K.ABSOLUTE_POWER_TOO_HIGH),
+                              p(K.ABSOLUTE_POWER_TOO_HIGH, "factor"))
+    state = rated_power_scale(state, m(K.ABSOLUTE_POWER_TOO_LOW),
+                              p(K.ABSOLUTE_POWER_TOO_LOW, "factor"))
+    state = current_scale(state, m(K.CURRENT_TOO_LOW), p(K.CURRENT_TOO_LOW, "factor"))
     state = driver_over_temperature(
         state, m(K.DRIVER_OVER_TEMPERATURE), schedule.elapsed_s(K.DRIVER_OVER_TEMPERATURE, t, lum),
         p(K.DRIVER_OVER_TEMPERATURE, "extra_c"), p(K.DRIVER_OVER_TEMPERATURE, "tau_s"))
@@ -701,12 +797,14 @@ def apply_faults(
     state = low_power_factor(state, m(K.LOW_POWER_FACTOR), p(K.LOW_POWER_FACTOR, "power_factor"))
     state = supply_voltage(state, m(K.OVER_VOLTAGE), p(K.OVER_VOLTAGE, "factor"))
     state = supply_voltage(state, m(K.UNDER_VOLTAGE), p(K.UNDER_VOLTAGE, "factor"))
+    state = reactive_current(state, m(K.CURRENT_TOO_HIGH), p(K.CURRENT_TOO_HIGH, "reactive_rated"))
     state = lamp_failure(state, m(K.LAMP_FAILURE), p(K.LAMP_FAILURE, "standby_w"))
     state = driver_failure(state, m(K.DRIVER_FAILURE))
     state = relay_stuck_off(state, m(K.RELAY_STUCK_OFF))
     state = supply_loss(state, m(K.SUPPLY_LOSS), p(K.SUPPLY_LOSS, "phase"))
     state = contactor_stuck(state, m(K.RELAY_STUCK_ON))
-    state = cabinet_leakage(state, m(K.CABINET_LEAKAGE), p(K.CABINET_LEAKAGE, "current_a"))
+    state = cabinet_leakage(state, m(K.CABINET_LEAKAGE), p(K.CABINET_LEAKAGE, "current_a"),
+                            p(K.CABINET_LEAKAGE, "upstream", 0.0))
     state = tilt(state, m(K.TILT), p(K.TILT, "angle_deg"))
     state = comm_loss(state, m(K.COMM_LOSS))
     state = stuck_sensor(state, m(K.STUCK_SENSOR), p(K.STUCK_SENSOR, "value"))

@@ -529,9 +529,13 @@ class Fleet:
             added = self.faults.update(when, dt_tick, self, self._elev >= NIGHT_ELEVATION_DEG)
             self.energy_extra_wh[self.faults.lum] += added
             if self.meters is not None and self.faults.cabinet.shape[0]:
+                fst = self.faults.state
                 on = self.cabinet_on[self.faults.cabinet]
-                self.meters.add_leakage(self.faults.cabinet, self.faults.state.leakage_a * on,
-                                        dt_tick)
+                # a leak upstream of the contactor flows while the feeder is live, open or not
+                live = fst.supply_lost_phases != 0b111
+                day = fst.leakage_day_a if fst.leakage_day_a is not None else 0.0
+                self.meters.add_leakage(self.faults.cabinet,
+                                        np.where(on, fst.leakage_a, day * live), dt_tick)
         if self.switched.any() or self.faults is not None:
             self._update_supply(t_s, ambient_c)
 

@@ -32,7 +32,12 @@ LUMINAIRE_KINDS = (
     FaultKind.UNDER_VOLTAGE, FaultKind.POWER_DRIFT, FaultKind.LOW_POWER_FACTOR,
     FaultKind.DIMMING_FAILURE, FaultKind.DRIVER_OVER_TEMPERATURE, FaultKind.RELAY_STUCK_OFF,
     FaultKind.LAMP_POWER_TOO_HIGH, FaultKind.LAMP_POWER_TOO_LOW, FaultKind.DAY_BURNING,
+    FaultKind.ABSOLUTE_POWER_TOO_HIGH, FaultKind.ABSOLUTE_POWER_TOO_LOW,
+    FaultKind.CURRENT_TOO_HIGH, FaultKind.CURRENT_TOO_LOW,
 )
+#: faults fitted with the luminaire (a wrong driver, or one programmed to the wrong current):
+#: present from the start, before the detectors learn the luminaire's baseline
+COMMISSIONED_KINDS = (FaultKind.ABSOLUTE_POWER_TOO_HIGH, FaultKind.ABSOLUTE_POWER_TOO_LOW)
 CONTROLLER_KINDS = (FaultKind.COMM_LOSS, FaultKind.TILT)
 CABINET_KINDS = (FaultKind.SUPPLY_LOSS, FaultKind.RELAY_STUCK_ON, FaultKind.CABINET_LEAKAGE)
 H = 3600.0
@@ -68,6 +73,14 @@ def _params(kind: FaultKind, rng: np.random.Generator) -> dict[str, float | int]
             return {"factor": float(u(1.35, 1.6))}
         case FaultKind.LAMP_POWER_TOO_LOW:
             return {"factor": float(u(0.4, 0.7))}
+        case FaultKind.ABSOLUTE_POWER_TOO_HIGH:
+            return {"factor": float(u(1.4, 1.7))}
+        case FaultKind.ABSOLUTE_POWER_TOO_LOW:
+            return {"factor": float(u(0.4, 0.6))}
+        case FaultKind.CURRENT_TOO_HIGH:
+            return {"reactive_rated": float(u(1.8, 2.4))}
+        case FaultKind.CURRENT_TOO_LOW:
+            return {"factor": float(u(0.3, 0.5))}
         case FaultKind.CABINET_LEAKAGE:
             return {"current_a": float(u(1.5, 4.0))}
         case FaultKind.SUPPLY_LOSS:
@@ -94,11 +107,35 @@ def _window(kind: FaultKind, night: tuple[float, float], rng: np.random.Generato
     if kind is FaultKind.POWER_DRIFT:
         start = u(dusk + 1 * H, dusk + 4 * H)
         return start, until
+    if kind is FaultKind.CURRENT_TOO_LOW:  # judged at full level (until 23:00 local)
+        start = u(dusk - 2 * H, dusk + 2 * H)
+        return start, start + u(10 * H, 30 * H)
+    if kind is FaultKind.CABINET_LEAKAGE:
+        # it ends by night, while the meter is read: a leak that stops by day on a switched
+        # supply (its meter unread until dusk) and starts again in the evening is, to anyone
+        # reading the meter, one leak
+        start = u(dusk + 0.5 * H, dawn - 5 * H)
+        return start, min(start + u(3 * H, 12 * H), dawn - 1 * H)
     if kind in (FaultKind.SUPPLY_LOSS, FaultKind.COMM_LOSS):
         start = u(dusk + 1 * H, dawn - 4 * H)
         return start, start + u(1 * H, 3 * H)
     start = u(dusk + 0.5 * H, dawn - 5 * H)
     return start, start + u(3 * H, 12 * H)
+
+
+#: the centre tells a cabinet's supply loss from controllers' link losses when at least this
+#: many, and this share, of its controllers fall silent at once (analytics.fleet_rules)
+SILENT_MIN, SILENT_SHARE = 2, 0.2
+
+
+def _phase_shows(inventory: Inventory, cabinet: int, phase: int) -> bool:
+    """Whether losing `phase` (1..3; 0 the whole feeder) of a cabinet silences enough of its
+    controllers to be a supply loss: a lost phase that feeds one controller silences one
+    controller, which is a communicationFailure to the centre (nothing tells them apart)."""
+    on_cab = inventory.controller_cabinet == cabinet
+    n = int(on_cab.sum())
+    silent = n if phase == 0 else int((on_cab & (inventory.controller_phase == phase - 1)).sum())
+    return silent >= max(SILENT_MIN, int(np.ceil(SILENT_SHARE * n)))
 
 
 def _iso(t: float) -> str:
@@ -126,10 +163,11 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
     def free(device: str, a: float, b: float) -> bool:
         return all(b + 2 * H < x or y + 2 * H < a for x, y in busy.get(device, []))
 
-    def add(kind: FaultKind, device: str, a: float, b: float) -> None:
+    def add(kind: FaultKind, device: str, a: float, b: float,
+            params: dict[str, float | int] | None = None) -> None:
         busy.setdefault(device, []).append((a, b))
         spec: dict[str, object] = {"fault": kind.value, "device": device, "start": _iso(a),
-                                   "params": _params(kind, rng)}
+                                   "params": _params(kind, rng) if params is None else params}
         if b < until:
             spec["end"] = _iso(b)
         faults.append(spec)
@@ -137,13 +175,21 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
     cabs = np.flatnonzero(cab_faulted)
     for kind in CABINET_KINDS:
         pool = cabs[switched[cabs]] if kind is FaultKind.RELAY_STUCK_ON else cabs
+        if kind is FaultKind.SUPPLY_LOSS:  # a feeder silencing one controller is a link loss
+            pool = np.array([c for c in pool.tolist() if _phase_shows(inventory, c, 0)],
+                            dtype=np.int64)
         placed, tries = 0, 0
         while placed < per_kind and tries < 100 * per_kind and pool.shape[0]:
             tries += 1
-            cab = inventory.cabinet_ids[int(rng.choice(pool))]
+            ci = int(rng.choice(pool))
+            cab = inventory.cabinet_ids[ci]
             a, b = _window(kind, ns[int(rng.integers(0, len(ns)))], rng, until)
+            params = _params(kind, rng)
+            if kind is FaultKind.SUPPLY_LOSS and not _phase_shows(inventory, ci, int(
+                    params["phase"])):
+                params["phase"] = 0  # that phase feeds too few controllers: the whole feeder
             if a < until - 6 * H and free(cab, a, b):
-                add(kind, cab, a, min(b, until))
+                add(kind, cab, a, min(b, until), params)
                 placed += 1
 
     ctl_ok = ~cab_faulted[inventory.controller_cabinet]
@@ -165,6 +211,8 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
             # a drift needs days to show: it starts in the first nights
             first = min(2, len(ns)) if kind is FaultKind.POWER_DRIFT else len(ns)
             a, b = _window(kind, ns[int(rng.integers(0, first))], rng, until)
+            if kind in COMMISSIONED_KINDS:
+                a, b = start.timestamp(), until
             ctl = inventory.controller_ids[c]
             device = ctl if kind in CONTROLLER_KINDS else luminaire_device_id(
                 ctl, int(rng.integers(0, m)))

@@ -35,8 +35,8 @@ def district(switched_fraction: float = 0.5, seed: int = 3) -> Inventory:
                            switched_fraction=switched_fraction)
 
 
-def scenario(faults: list[dict[str, object]]) -> Scenario:
-    return parse_scenario({"start": START.isoformat(), "faults": faults})
+def scenario(faults: list[dict[str, object]], start: datetime = START) -> Scenario:
+    return parse_scenario({"start": start.isoformat(), "faults": faults})
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,13 @@ def _split(box: Outbox, held: np.ndarray) -> tuple[Outbox, Outbox]:
 
 def simulate(dsn: str, inventory: Inventory, faults: Scenario, hours: float, *,
              job_per_pass: bool = False, loss: float = 0.0,
-             outages: tuple[Outage, ...] = (), metrics: JobMetrics | None = None) -> list[tuple]:
+             outages: tuple[Outage, ...] = (), metrics: JobMetrics | None = None,
+             start: datetime = START) -> list[tuple]:
     """Simulate `hours` into the database, running the fault job after each hour; returns the
     faults table as (kind, cabinet, controller, luminaire, raised_at, cleared_at, cause).
     During an outage a controller's telemetry is held back, then stored at the outage's end."""
     seed_inventory(dsn, inventory)
-    fleet = Fleet(inventory, start=START, interval_s=INTERVAL_S, scenario=faults, seed=1)
+    fleet = Fleet(inventory, start=start, interval_s=INTERVAL_S, scenario=faults, seed=1)
     job = FaultDetectionJob(silence_s=3 * INTERVAL_S)
     with psycopg.connect(dsn, autocommit=True) as conn:
         mark_switched(conn, inventory)

@@ -246,6 +246,20 @@ def test_readings_stored_hours_late_are_examined_in_time_order(db_dsn: str) -> N
     assert at(6) <= comm[5] <= at(7.1)  # cleared when the readings came back
 
 
+def test_sensor_readings_stored_hours_late_are_examined_for_stuck_sensors(db_dsn: str) -> None:
+    # ctl-000021 is the district's multifunction pole: its noise sensor freezes at 3h30, during
+    # an outage of its link from hour 3 to hour 7; the readings reach the database at hour 7
+    faults = [{"fault": "stuck_sensor", "device": "ctl-000021:noise", "start": "+3h30m"}]
+    metrics = JobMetrics()
+    rows = simulate(db_dsn, district(), scenario(faults), 9,
+                    outages=(Outage("ctl-000021", 3, 7),), metrics=metrics)
+    stuck = [r for r in rows if r[0] == "sensorStuck"]
+    assert len(stuck) == 1, rows
+    assert stuck[0][2] == "ctl-000021"
+    assert at(3.5) <= stuck[0][4] <= at(4.25), "raised at the time of the readings that show it"
+    assert metrics.late_records.labels("faults")._value.get() > 36 * 4
+
+
 def test_a_late_reading_older_than_what_was_examined_does_not_clear_a_newer_fault(
         db_dsn: str) -> None:
     faults = [{"fault": "lamp_failure", "device": "ctl-000004:1", "start": "+2h30m"}]

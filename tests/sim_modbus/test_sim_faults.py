@@ -127,7 +127,7 @@ def test_masks_over_the_example_at_one_instant():
     on = {k.value: [i for i in np.flatnonzero(m)] for k, m in masks.items() if m.any()}
     assert on == {"lamp_failure": [3], "driver_failure": [7], "day_burning": [11], "power_drift": [8],
                   "low_power_factor": [9], "cabinet_leakage": [0], "stuck_sensor": [1],
-                  "cycling": [4]}
+                  "cycling": [4], "absolute_power_too_high": [0]}
 
 
 def test_labels_match_the_scenario():
@@ -258,3 +258,60 @@ def test_stuck_sensor_with_explicit_value():
 def test_device_index_rejects_duplicates():
     with pytest.raises(ValueError):
         DeviceIndex(["a", "a"])
+
+
+def _levels_state(full_w: float) -> FleetState:
+    """Luminaires at levels 0..1; each draws standby + level x (full_w - standby); rated 60 W."""
+    state = _lit_state()
+    level = np.linspace(0.0, 1.0, 12)
+    return FleetState(**{**state.__dict__, "level": level, "power_w": 0.5 + level * (full_w - 0.5),
+                         "full_power_w": np.full(12, full_w)})
+
+
+@pytest.mark.parametrize(("fault", "factor"), [("absolute_power_too_high", 1.5),
+                                               ("absolute_power_too_low", 0.5)])
+@pytest.mark.parametrize("full_w", [60.0, 49.0])  # 49 W: a new module under constant light output
+def test_a_wrong_driver_draws_a_multiple_of_the_rated_power_at_every_level(fault, factor, full_w):
+    # at full level factor x the rated 60 W whatever the fitted module asked; at a lower level
+    # in proportion; power factor unchanged; a dark lamp keeps its standby power
+    state = _levels_state(full_w)
+    for lum in (11, 6):
+        s = _apply(_one(fault, f"lum-{lum:04d}"), state)
+        expected = 0.5 + (state.power_w[lum] - 0.5) * factor * 59.5 / (full_w - 0.5)
+        assert s.power_w[lum] == pytest.approx(expected)
+        assert s.power_factor[lum] == state.power_factor[lum]
+        assert np.array_equal(np.delete(s.power_w, lum), np.delete(state.power_w, lum))
+    assert _apply(_one(fault, "lum-0011"), state).power_w[11] == pytest.approx(0.5 + factor * 59.5)
+    assert _apply(_one(fault, "lum-0000"), state).power_w[0] == 0.5
+
+
+def test_open_led_strings_scale_the_current_and_power_at_every_level():
+    state = _levels_state(49.0)
+    s = _apply(_one("current_too_low", "lum-0004", factor=0.4), state)
+    assert s.power_w[4] == pytest.approx(state.power_w[4] * 0.4)
+    assert s.power_factor[4] == state.power_factor[4]  # the current falls with the power
+    assert _apply(_one("current_too_low", "lum-0000", factor=0.4), state).power_w[0] == 0.5
+
+
+def test_current_too_high_adds_reactive_current_at_unchanged_power():
+    # a failed input capacitor: 2 x the rated current (60 W / (230 V x 0.9) = 0.29 A) more
+    # reactive current; at 48 W and pf 0.95 the current goes from 0.22 A to 0.68 A (pf 0.31)
+    s = _apply(_one("current_too_high", "lum-0003", reactive_rated=2.0))
+    assert s.power_w[3] == 48.0
+    i_p = 48.0 / 230.0
+    i_q = i_p * np.sqrt(1 - 0.95**2) / 0.95 + 2.0 * 60.0 / (230.0 * 0.9)
+    current = s.power_w[3] / (s.voltage_v[3] * s.power_factor[3])
+    assert current == pytest.approx(np.hypot(i_p, i_q))
+    assert current > 1.5 * 60.0 / (230.0 * 0.9) and s.power_factor[3] < 0.35
+    assert s.power_factor[2] == 0.95
+    # at a low level the current stays over 1.5 x rated: the fault shows at every level
+    dim = FleetState(**{**_lit_state().__dict__, "power_w": np.full(12, 12.0)})
+    d = _apply(_one("current_too_high", "lum-0003", reactive_rated=1.8), dim)
+    assert d.power_w[3] / (d.voltage_v[3] * d.power_factor[3]) > 1.5 * 60.0 / (230.0 * 0.9)
+
+
+def test_a_leak_upstream_of_the_contactor_also_flows_with_it_open():
+    down = _apply(_one("cabinet_leakage", "cab-02", current_a=0.8))
+    assert list(down.leakage_a) == [0.0, 0.8] and list(down.leakage_day_a) == [0.0, 0.0]
+    up = _apply(_one("cabinet_leakage", "cab-02", current_a=0.8, upstream=True))
+    assert list(up.leakage_a) == [0.0, 0.8] and list(up.leakage_day_a) == [0.0, 0.8]
