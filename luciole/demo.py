@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,17 +149,34 @@ def demo_start(now: datetime) -> datetime:
     return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=30)
 
 
-def demo_scenario(inventory, start: datetime) -> dict:
-    """One night with every fault kind once, on devices of this region (ground truth for analytics)."""
-    ctl = inventory.controller_ids
+def demo_scenario(inventory, start: datetime, first: Sequence[str] = (),
+                  avoid: Iterable[str] = ()) -> dict:
+    """One night with every fault kind once, on devices of this region (ground truth for analytics).
+
+    `first`: controllers that take the earliest faults (day burning, then the lamp failure), so
+    that the municipality whose logins the demo prints sees a fault within the first minute;
+    `avoid`: controllers the fleet does not play (hosted agents)."""
+    skip = set(avoid)
+    order = [c for c in inventory.controller_ids if c not in skip] or list(inventory.controller_ids)
+    position = {c: i for i, c in enumerate(inventory.controller_ids)}
+    switched = inventory.switched[inventory.controller_cabinet]
+    # the slots of day burning (from the start; only where the supply is on by day), the lamp
+    # failure (+35 min), the driver failure (+40 min) and the communication loss (+35 min)
+    slots: tuple[int, ...] = (3, 7, 2)
+    if first and first[0] in position and not switched[position[first[0]]]:
+        slots = (0, 3, 7, 2)
+    for slot, c in zip(slots, first, strict=False):
+        if c in order:
+            j = order.index(c)
+            order[slot % len(order)], order[j] = order[j], order[slot % len(order)]
+    ctl = order
     n = len(ctl)
 
     def lum(i: int, k: int = 0) -> str:
         return luminaire_device_id(ctl[i % n], k % inventory.luminaires_per_controller)
 
     # day burning shows only where the supply is on by day: a cabinet that is not switched
-    switched = inventory.switched[inventory.controller_cabinet]
-    always = [i for i in range(n) if not switched[i]] or [11]
+    always = [i for i in range(n) if not switched[position[ctl[i]]]] or [11]
     # the first faults begin within the first simulated hour (a minute of wall time at 60x)
     faults = [
         ("lamp_failure", lum(3), "+35m", "+14h", {"standby_w": 0.4}),
@@ -183,6 +201,28 @@ def demo_scenario(inventory, start: datetime) -> dict:
             for f, d, a, b, p in faults
         ],
     }
+
+
+def hosted_and_spares(inventory, agents: int) -> tuple[list[str], list[str]]:
+    """The controllers hosted agents play, and those of the same municipality (whose logins the
+    demo prints) that the fleet plays, on a cabinet powered by day first (day burning shows only
+    there): the scenario's earliest faults go to the spares. A municipality of hosted agents
+    only gives its last one back to the fleet."""
+    hosted = pick_hosted(inventory, agents)
+    if not hosted:
+        return [], []
+    tenant = inventory.controller_tenant
+    index = {c: i for i, c in enumerate(inventory.controller_ids)}
+    t = tenant[index[hosted[0]]]
+    switched = inventory.switched[inventory.controller_cabinet]
+    mine = [i for i in range(inventory.n_controllers)
+            if tenant[i] == t and inventory.controller_ids[i] not in set(hosted)]
+    spares = [inventory.controller_ids[i] for i in sorted(mine, key=lambda i: bool(switched[i]))]
+    ours = [c for c in hosted if tenant[index[c]] == t]
+    if not spares and len(ours) > 1:
+        hosted.remove(ours[-1])
+        spares = [ours[-1]]
+    return hosted, spares
 
 
 def scenario_controllers(scenario: dict) -> set[str]:
@@ -319,14 +359,16 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
             children.append((f"ingest-{i + 1}", _spawn([*luciole, "ingest", "--worker", str(i + 1)],
                                                        out / f"ingest-{i + 1}.log", worker_env)))
+        # hosted agents first (the logins are of their municipality), then the fault scenario,
+        # whose earliest faults go to that municipality's controllers the fleet plays
+        hosted, spare = hosted_and_spares(inventory, options.agents)
         scenario = out / "scenario.json"
-        scenario_doc = demo_scenario(inventory, start)
+        scenario_doc = demo_scenario(inventory, start, first=spare, avoid=hosted)
         scenario.write_text(json.dumps(scenario_doc, indent=2))
         region = ["--controllers", str(options.controllers), "--luminaires", str(options.luminaires),
                   "--speed", str(options.speed), "--start", start.isoformat(),
                   "--wall-origin", repr(clock.wall_s), "--seed", str(options.seed),
                   "--switched-fraction", str(options.switched_fraction)]
-        hosted = pick_hosted(inventory, options.agents, scenario_controllers(scenario_doc))
         hosted_file = out / "hosted.txt"
         hosted_file.write_text("".join(f"{c}\n" for c in hosted))
         groups = register_hosted_groups(endpoints.dsn(), inventory, hosted)

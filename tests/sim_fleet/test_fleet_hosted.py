@@ -105,3 +105,27 @@ def test_the_fleet_keeps_a_shared_clock() -> None:
     took = time.monotonic() - began
     assert progress.sim_s == pytest.approx(600.0)
     assert 0.5 < took < 5.0  # 540 of the 600 simulated seconds were due already, 60 were not
+
+
+@pytest.mark.parametrize(("controllers", "agents"), [(60, 4), (500, 8), (200, 24)])
+def test_the_logins_municipality_gets_the_earliest_faults_on_controllers_the_fleet_plays(
+        controllers: int, agents: int) -> None:
+    """The demo prints the logins of the hosted agents' municipality: the scenario's earliest
+    faults (day burning from the start, the lamp failure at +35 min) go to that municipality's
+    controllers the fleet plays (day burning only where its cabinet is powered by day), so its
+    operator sees a fault within the first minute, and no
+    fault goes to a hosted controller (the fleet does not play those)."""
+    from luciole.demo import hosted_and_spares
+
+    inventory = build_inventory(controllers, 4, seed=7, switched_fraction=0.9)
+    hosted, spare = hosted_and_spares(inventory, agents)
+    assert hosted and spare
+    scenario = demo_scenario(inventory, EVENING, first=spare, avoid=hosted)
+    assert not scenario_controllers(scenario) & set(hosted)
+    tenant = inventory.controller_tenant
+    index = {c: i for i, c in enumerate(inventory.controller_ids)}
+    login_tenant = tenant[index[hosted[0]]]
+    switched = inventory.switched[inventory.controller_cabinet]
+    earliest = "lamp_failure" if switched[index[spare[0]]] else "day_burning"
+    device = next(f["device"] for f in scenario["faults"] if f["fault"] == earliest)
+    assert tenant[index[device.split(":")[0]]] == login_tenant, (earliest, device)
