@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--agents", type=int, default=8, help="controllers played by real edge "
                       "agents (they obey commands and schedules); the rest is simulated in bulk")
     demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
-                      help="simulated start, ISO UTC (default: half an hour before last night's "
+                      help="simulated start, ISO UTC (default: 75 minutes before last night's "
                       "sunset in Brussels)")
     demo.add_argument("--tick-s", type=float, default=1.0,
                       help="the fleet's simulated step (coarser for very high speeds)")

@@ -138,15 +138,17 @@ class DemoOptions:
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
     agents: int = 8  # controllers played by real edge agents (one process); 0: none
     tick_s: float = 1.0  # the fleet's simulated step; coarser for very high speeds
-    start: datetime | None = None  # simulated start; None: half an hour before last night's sunset
+    start: datetime | None = None  # simulated start; None: 75 minutes before last night's sunset
 
 
 def demo_start(now: datetime) -> datetime:
-    """Half an hour before yesterday's sunset in Brussels: the demo opens on a whole night that is
-    already in the past, so at 60x it stays behind the wall clock for about a day of wall time."""
+    """75 minutes before yesterday's sunset in Brussels: the demo opens on a whole night that is
+    already in the past, so at 60x it stays behind the wall clock for about a day of wall time.
+    The first 45 simulated minutes are day for sure (the day-burning rule leaves out the half
+    hour before sunset), so a lamp burning by day is raised within the first minute of wall time."""
     observer = LocationInfo(latitude=REGION_CENTRE[0], longitude=REGION_CENTRE[1]).observer
     yesterday = (now - timedelta(days=1)).date()
-    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=30)
+    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=75)
 
 
 def demo_scenario(inventory, start: datetime, first: Sequence[str] = (),

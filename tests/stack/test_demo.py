@@ -111,7 +111,10 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         out = console.read_text()
         assert "readings/s" in out and "faults open" in out and "kWh booked" in out
         assert "s simulated = " in out and "s wall behind the newest reading" in out
-        assert "4 controllers run real edge agents" in out
+        # 4 asked; one goes back to the fleet when they would be all of their municipality's
+        # controllers (it then plays the municipality's first faults)
+        hosted_n = re.search(r"(\d+) controllers run real edge agents", out)
+        assert hosted_n is not None and 3 <= int(hosted_n.group(1)) <= 4, out
         print(f"demo: first fault in GET /faults {first_fault_s:.0f} s after the logins")  # noqa: T201
         demo = var / "demo"
         children = json.loads((demo / "children.json").read_text())
