@@ -25,13 +25,10 @@ Interval = Annotated[Literal["15min", "hour", "day", "month"] | None, Query(
                 f"{rep.AUTO_BUCKETS} buckets); a range giving more than {rep.MAX_BUCKETS} is a 422")]
 
 
-class EnergyInterval(BaseModel):
-    """One bucket. `estimated`: it holds estimated or default energy."""
+class EnergyFigures(BaseModel):
+    """What a bucket and a whole report both tell: the split by source, the baseline, the
+    savings, euros and CO2."""
 
-    start: datetime
-    end: datetime | None = None
-    energy_wh: float
-    estimated: bool
     measured_wh: float | None = None
     estimated_wh: float | None = None
     default_wh: float | None = None
@@ -45,6 +42,15 @@ class EnergyInterval(BaseModel):
     co2_kg: float | None = None
     savings_eur: float | None = None
     savings_co2_kg: float | None = None
+
+
+class EnergyInterval(EnergyFigures):
+    """One bucket. `estimated`: it holds estimated or default energy."""
+
+    start: datetime
+    end: datetime | None = None
+    energy_wh: float
+    estimated: bool
 
 
 class FactorOut(BaseModel):
@@ -56,7 +62,7 @@ class FactorOut(BaseModel):
     source: str
 
 
-class EnergyReport(BaseModel):
+class EnergyReport(EnergyFigures):
     start: datetime
     end: datetime
     interval: Literal["15min", "hour", "day", "month"] | None = None
@@ -64,20 +70,7 @@ class EnergyReport(BaseModel):
     timezone: str | None = None
     energy_wh: float
     intervals: list[EnergyInterval]
-    measured_wh: float | None = None
-    estimated_wh: float | None = None
-    default_wh: float | None = None
-    measured_intervals: int | None = None
-    estimated_intervals: int | None = None
-    baseline_wh: float | None = None
     baseline_regime: str | None = None
-    full_power_wh: float | None = None
-    savings_wh: float | None = None
-    savings_ratio: float | None = None
-    cost_eur: float | None = None
-    co2_kg: float | None = None
-    savings_eur: float | None = None
-    savings_co2_kg: float | None = None
     tariff: FactorOut | None = None
     emission: FactorOut | None = None
     ean: str | None = None
