@@ -6,6 +6,8 @@ import { h, fill, when, details } from "./dom.js";
 import { PointLayer } from "./map.js";
 import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
 import { openEnergy, gridIdentity } from "./energy.js";
+import { initSelection } from "./selection.js";
+import { initSensors } from "./sensors.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -218,6 +220,9 @@ async function openMap() {
   h("label", { class: "layer-toggle" }, h("input", { type: "checkbox", id: "toggle-cabinets", checked: true,
     onchange: (e) => map.setLayoutProperty("cabinets", "visibility", e.target.checked ? "visible" : "none") }),
   "cabinets"));
+  state.selection = initSelection({ map, ids: cols.id, lons: cols.lon, lats: cols.lat,
+    mayCommand: () => may(FIELD), send, report });
+  state.sensors = initSensors({ map, report, legend: $("legend") });
   await refreshFaults();
   every(LIVE_EVERY_MS, refreshLive);
   every(LIVE_EVERY_MS * 6, refreshFaults);
@@ -408,6 +413,7 @@ function describe(body) {
 function describeTarget(t) {
   if (t.group) return `group ${t.group}`;
   if (t.luminaire) return `luminaire ${t.luminaire}`;
+  if (t.list) return `${t.list.count} selected luminaire(s)`;
   if (t.tenant) return "every luminaire";
   return "?";
 }
