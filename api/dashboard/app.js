@@ -165,8 +165,14 @@ state.stateOf = (id) => {
     colour: colourOf(id) } : null;
 };
 
+// Once: a login calls route() and then the hash change calls it again; both wait for one map.
 async function openMap() {
-  if (state.map) { state.map.resize(); return; }
+  if (state.mapOpening) { await state.mapOpening; state.map.resize(); return; }
+  state.mapOpening = buildMap();
+  await state.mapOpening;
+}
+
+async function buildMap() {
   const config = await api("/dashboard/config");
   const sources = {};
   const layers = [{ id: "background", type: "background", paint: { "background-color": "#e8ecef" } }];

@@ -42,7 +42,7 @@ export class Selection {
   makeOverlay() {
     const svg = document.createElementNS(SVG, "svg");
     svg.id = "lasso-overlay";
-    svg.hidden = true;
+    svg.setAttribute("hidden", ""); // an SVG element has no `hidden` property: the attribute
     const line = document.createElementNS(SVG, "polyline");
     svg.append(line);
     this.map.getContainer().append(svg);
@@ -78,7 +78,7 @@ export class Selection {
 
   setLasso(on) {
     this.lassoOn = on;
-    this.overlay.hidden = !on;
+    this.overlay.toggleAttribute("hidden", !on);
     if (on) this.map.dragPan.disable(); else this.map.dragPan.enable();
     this.render();
   }
