@@ -114,7 +114,8 @@ export class Selection {
 
   set(ids) {
     this.selected = ids;
-    const features = ids.map((id) => {
+    this.ringed = ids.length <= MAX_SELECTION; // past that, rings would cost more than they show
+    const features = (this.ringed ? ids : []).map((id) => {
       const i = this.index.get(id);
       return { type: "Feature", geometry: { type: "Point", coordinates: [this.lons[i], this.lats[i]] },
         properties: { id } };
@@ -151,6 +152,7 @@ export class Selection {
     fill(this.box, tools,
       h("p", { id: "selection-count" }, title),
       n ? h("p", { id: "selection-ids" }, `ids: ${shown}`) : null,
+      this.ringed ? null : h("p", { class: "hint" }, `More than ${MAX_SELECTION}: not ringed on the map.`),
       h("button", { type: "button", id: "selection-clear", onclick: () => this.clear() }, "Clear"),
       tooMany ? h("p", { class: "error" },
         `At most ${MAX_SELECTION} luminaires per command: draw a smaller lasso, or use a group.`) : null,
