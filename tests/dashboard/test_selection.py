@@ -212,10 +212,13 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
                      f" bounding-box pass over the same typed arrays {bench['bbox_pass_ms']:.1f} ms)\n")
     (artifacts / "selection.json").write_text(json.dumps(figures, indent=2))
 
-    # a viewer selects too, but gets no command form
-    page.execute_script("sessionStorage.clear()")
-    log_in(page, served, a, Role.VIEWER)
+    # a viewer selects too, but gets no command form (a token issued by the app's secret: the login
+    # form itself is the operator's above)
+    page.execute_script("sessionStorage.clear(); sessionStorage.setItem('luciole.token', arguments[0])",
+                        served.world.token(a, Role.VIEWER))
+    page.refresh()
     until(page, "the viewer's map", lambda: map_features(page))
+    assert text_of(page, "#who") == f"{a.tenant} · viewer"
     _draw_lasso(page, [_screen(page, i) for i in wanted])
     until(page, "the viewer's selection",
           lambda: text_of(page, "#selection-count") == "3 luminaire(s) selected")
