@@ -1,8 +1,8 @@
 """The map's selection and urban sensors in headless Chromium against the real app, database and
 broker: an operator selects a group, then draws a lasso around three of six luminaires, sends a
 command to the selection and watches each device reach done from the controllers' acks; the
-sensors layer is toggled on and a sensor's popup shows its latest readings; a viewer selects
-without a command form. The lasso's point-in-polygon is checked against its plain reference and
+sensors layer is toggled on and a sensor's popup shows its latest readings; a viewer selects a
+group and gets no command form. The lasso's point-in-polygon is checked against its plain reference and
 timed over 100,000 points in the page."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _draw_lasso(page: WebDriver, around: list[tuple[float, float]], margin: floa
     width, height = overlay.size["width"], overlay.size["height"]
     path = []
     for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1], strict=True):
-        path += [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8) for t in range(8)]
+        path += [(x0 + (x1 - x0) * t / 4, y0 + (y1 - y0) * t / 4) for t in range(4)]
     path.append(corners[0])
     chain = ActionChains(page, duration=20)
     chain.move_to_element_with_offset(overlay, int(path[0][0] - width / 2), int(path[0][1] - height / 2))
@@ -105,6 +105,12 @@ def _rows(page: WebDriver) -> list[tuple[str, str, str]]:
 def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, served: Served,
                                                           stack: RunningStack, artifacts: Path) -> None:
     a = served.world.a
+    started = time.monotonic()
+    phases: dict[str, float] = {}  # seconds since the test began, at the end of each phase
+
+    def mark(name: str) -> None:
+        phases[name] = round(time.monotonic() - started, 1)
+
     grid = _spread(served)
     devices = [Device(stack, a.tenant, controller) for controller in a.controllers]
     for device in devices:
@@ -112,6 +118,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
     try:
         log_in(page, served, a, Role.OPERATOR)
         assert until(page, "the six luminaires on the map", lambda: map_features(page)) == 6
+        mark("logged in, map drawn")
         # one map, one lasso overlay (a login routes twice: both wait for the same map)
         assert page.execute_script("return document.querySelectorAll('#map canvas.maplibregl-canvas').length"
                                    " + document.querySelectorAll('#lasso-overlay').length") == 2
@@ -126,6 +133,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
         assert sorted(page.execute_script("return window.luciole.selection.selected")) == sorted(a.luminaires)
         assert page.execute_script("return window.luciole.selection.target()") == {"group": a.group}
         page.find_element(By.ID, "selection-clear").click()
+        mark("group selected")
         assert page.execute_script("return window.luciole.selection.selected") == []
 
         # a lasso around columns 1-2 of row 0 and column 1 of row 1
@@ -142,6 +150,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
             " m.queryRenderedFeatures({layers: ['selection']}).length"))
         assert ringed == 3
         assert page.save_screenshot(str(artifacts / "selection.png"))
+        mark("lassoed")
 
         # the command form sends to the selection: controller 0 gets one command per chosen
         # luminaire (two of its three), controller 1 one for its second luminaire
@@ -159,6 +168,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
         until(page, "three devices sent", lambda: (lambda r: len(r) == 3 and {s for _, _, s, *_ in r}
                                                     == {"sent"})(_rows(page)))
         assert text_of(page, "#command-progress h2") == "set level 60 → 3 selected luminaire(s)"
+        mark("commands received and sent")
         writer = Writer(served.db_dsn)
         try:
             now_us = max(int(time.time() * 1e6), TIME_MIN_US)
@@ -176,6 +186,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
              (a.controllers[1], grid[(1, 1)])])
         assert text_of(page, "#command-summary") == "3 of 3 done, 0 failed"
         assert page.save_screenshot(str(artifacts / "selection-commands.png"))
+        mark("each device done")
     finally:
         for device in devices:
             device.disconnect()
@@ -198,6 +209,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
     assert f"Sensor 32 on {a.controllers[1]}" in popup
     assert "noise" in popup and "57.5 dB(A)" in popup and "no2" in popup and "31 µg/m³" in popup
     assert page.save_screenshot(str(artifacts / "sensors.png"))
+    mark("sensors shown")
     page.find_element(By.ID, "toggle-sensors").click()
     assert page.execute_script(
         "return window.luciole.map.getLayoutProperty('sensors', 'visibility')") == "none"
@@ -210,7 +222,7 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
     sys.stdout.write(f"\nlasso: point-in-polygon over {bench['points']} points and a"
                      f" {bench['vertices']}-vertex polygon {bench['best_ms']:.1f} ms (best of 20; one"
                      f" bounding-box pass over the same typed arrays {bench['bbox_pass_ms']:.1f} ms)\n")
-    (artifacts / "selection.json").write_text(json.dumps(figures, indent=2))
+    mark("lasso kernel checked and timed")
 
     # a viewer selects too, but gets no command form (a token issued by the app's secret: the login
     # form itself is the operator's above)
@@ -219,10 +231,15 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
     page.refresh()
     until(page, "the viewer's map", lambda: map_features(page))
     assert text_of(page, "#who") == f"{a.tenant} · viewer"
-    _draw_lasso(page, [_screen(page, i) for i in wanted])
-    until(page, "the viewer's selection",
-          lambda: text_of(page, "#selection-count") == "3 luminaire(s) selected")
+    until(page, "the groups to select", lambda: Select(page.find_element(By.ID, "selection-group")).options)
+    page.find_element(By.ID, "select-group").click()
+    until(page, "the viewer's selection", lambda: text_of(page, "#selection-count")
+          == "Group main: 4 luminaire(s), 4 on the map")
     assert not page.find_elements(By.ID, "selection-command")
+    assert not page.find_elements(By.ID, "send-selection")
+    mark("viewer")
+    sys.stdout.write(f"selection test phases (s): {phases}\n")
+    (artifacts / "selection.json").write_text(json.dumps({**figures, "phases_s": phases}, indent=2))
 
 
 LASSO_CHECK = """
