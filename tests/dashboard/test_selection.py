@@ -195,6 +195,12 @@ def test_lasso_a_selection_command_it_and_see_the_sensors(page: WebDriver, serve
     page.get(f"{served.url}/dashboard/#/map")
     until(page, "the map again", lambda: map_features(page))
     assert not page.execute_script("return !!window.luciole.map.getLayer('sensors')")
+    # a selection past the API's bound is not offered to send (nor ringed)
+    page.execute_script("window.luciole.selection.set(Array.from({length: 10001}, (_, i) => i + 1))")
+    panel = text_of(page, "#selection")
+    assert "At most 10000 luminaires per command" in panel and "not ringed on the map" in panel
+    assert not page.find_elements(By.ID, "selection-command")
+    page.find_element(By.ID, "selection-clear").click()
     page.find_element(By.ID, "toggle-sensors").click()
     drawn = until(page, "the sensor drawn", lambda: page.execute_script(
         "const m = window.luciole.map; return m.getLayer('sensors') && m.loaded() &&"
