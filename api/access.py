@@ -78,6 +78,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/luminaires"): tenant(FIELD),
     ("GET", f"{V1}/luminaires.geojson"): tenant(ALL),
     ("GET", f"{V1}/map/luminaires"): tenant(ALL),
+    ("GET", f"{V1}/map/sensors"): tenant(ALL),
     ("POST", f"{V1}/luminaires/import"): tenant(FIELD),
     ("GET", f"{V1}/luminaires/{{luminaire_id}}"): tenant(ALL),
     ("PATCH", f"{V1}/luminaires/{{luminaire_id}}"): tenant(FIELD),

@@ -1,18 +1,18 @@
-"""Commands to a luminaire, a group or a whole tenant: fanned out to one wire command per
-controller, stored, published over MQTT (QoS 1, MQTT 5 message expiry), and followed per device
-from the controllers' acks (which ingest stores)."""
+"""Commands to a luminaire, a list of luminaires (a map selection), a group or a whole tenant:
+fanned out to one wire command per controller, stored, published over MQTT (QoS 1, MQTT 5
+message expiry), and followed per device from the controllers' acks (which ingest stores)."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import audit
 from api.command_link import CommandLink, Outgoing
@@ -31,6 +31,10 @@ from wire.messages import (
 from wire.topics import Kind, topic
 
 MAX_EXPIRY = timedelta(days=7)
+MAX_LIST = 10_000
+"""At most this many luminaires in a list target (a map selection); more: a group, or the tenant."""
+LIST_SAMPLE = 20
+"""A list target is stored (batch, audit) as its count and its first ids, not every id."""
 STATUSES = ("created", "sent", "accepted", "done", "failed", "expired")
 
 
@@ -66,6 +70,26 @@ class GroupChoice(BaseModel):
     group: Annotated[int, Field(ge=1, lt=1 << 63)]
 
 
+LuminaireId = Annotated[int, Field(ge=1, lt=1 << 63, strict=True)]
+
+
+class ListChoice(BaseModel):
+    """A set of the caller's luminaires, e.g. what a lasso on the map selected."""
+
+    model_config = ConfigDict(extra="forbid")
+    luminaires: Annotated[list[LuminaireId], Field(min_length=1, max_length=MAX_LIST)]
+
+    @field_validator("luminaires")
+    @classmethod
+    def _distinct(cls, ids: list[int]) -> list[int]:
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:
+            shown = ", ".join(map(str, repeated[:LIST_SAMPLE]))
+            more = f" and {len(repeated) - LIST_SAMPLE} more" if len(repeated) > LIST_SAMPLE else ""
+            raise ValueError(f"each luminaire once: {shown}{more} repeated")
+        return ids
+
+
 class TenantChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: Literal[True]
@@ -75,7 +99,7 @@ class CommandRequest(BaseModel):
     """What to do, to what, and how long it stays worth doing."""
 
     model_config = ConfigDict(extra="forbid")
-    target: LuminaireChoice | GroupChoice | TenantChoice
+    target: LuminaireChoice | ListChoice | GroupChoice | TenantChoice
     action: Action
     expires_in_s: Annotated[int, Field(ge=10, le=int(MAX_EXPIRY.total_seconds()))] = 3600
 
@@ -134,8 +158,18 @@ WHERE l.tenant_id = %s AND c.status <> 'retired'
 """
 
 
+def target_document(target: LuminaireChoice | ListChoice | GroupChoice | TenantChoice
+                    ) -> dict[str, Any]:
+    """What the batch and the audit log keep of a target: a list as its count and first ids."""
+    if isinstance(target, ListChoice):
+        return {"list": {"count": len(target.luminaires), "first": target.luminaires[:LIST_SAMPLE]}}
+    return target.model_dump()
+
+
 async def members_of(conn: Conn, scope: TenantScope,
-                     target: LuminaireChoice | GroupChoice | TenantChoice) -> list[Member]:
+                     target: LuminaireChoice | ListChoice | GroupChoice | TenantChoice) -> list[Member]:
+    if isinstance(target, ListChoice):
+        return await _listed(conn, scope, target.luminaires)
     if isinstance(target, LuminaireChoice):
         rows = await (await conn.execute(MEMBERS + " AND l.id = %s",
                                          (scope.tenant, target.luminaire))).fetchall()
@@ -152,6 +186,20 @@ async def members_of(conn: Conn, scope: TenantScope,
             (scope.tenant, target.group))).fetchall()
     else:
         rows = await (await conn.execute(MEMBERS, (scope.tenant,))).fetchall()
+    return [Member(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def _listed(conn: Conn, scope: TenantScope, ids: list[int]) -> list[Member]:
+    """The listed luminaires of the tenant; any id that is not one of them (unknown, another
+    tenant's, on a retired controller: the answer does not tell which) refuses the whole list."""
+    rows = await (await conn.execute(MEMBERS + " AND l.id = ANY(%s)", (scope.tenant, ids))).fetchall()
+    found = {int(r[0]) for r in rows}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(map(str, missing[:LIST_SAMPLE]))
+        more = f" and {len(missing) - LIST_SAMPLE} more" if len(missing) > LIST_SAMPLE else ""
+        raise Problem(404, f"no luminaire of yours to command by the ids {shown}{more}; nothing was"
+                      " sent", unknown_luminaires=missing)
     return [Member(r[0], r[1], r[2], r[3]) for r in rows]
 
 

@@ -6,6 +6,8 @@ import { h, fill, when, details } from "./dom.js";
 import { PointLayer } from "./map.js";
 import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
 import { openEnergy, gridIdentity } from "./energy.js";
+import { initSelection } from "./selection.js";
+import { initSensors } from "./sensors.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -163,8 +165,14 @@ state.stateOf = (id) => {
     colour: colourOf(id) } : null;
 };
 
+// Once: a login calls route() and then the hash change calls it again; both wait for one map.
 async function openMap() {
-  if (state.map) { state.map.resize(); return; }
+  if (state.mapOpening) { await state.mapOpening; state.map.resize(); return; }
+  state.mapOpening = buildMap();
+  await state.mapOpening;
+}
+
+async function buildMap() {
   const config = await api("/dashboard/config");
   const sources = {};
   const layers = [{ id: "background", type: "background", paint: { "background-color": "#e8ecef" } }];
@@ -218,6 +226,9 @@ async function openMap() {
   h("label", { class: "layer-toggle" }, h("input", { type: "checkbox", id: "toggle-cabinets", checked: true,
     onchange: (e) => map.setLayoutProperty("cabinets", "visibility", e.target.checked ? "visible" : "none") }),
   "cabinets"));
+  state.selection = initSelection({ map, ids: cols.id, lons: cols.lon, lats: cols.lat,
+    mayCommand: () => may(FIELD), send, report });
+  state.sensors = initSensors({ map, report, legend: $("legend") });
   await refreshFaults();
   every(LIVE_EVERY_MS, refreshLive);
   every(LIVE_EVERY_MS * 6, refreshFaults);
@@ -408,6 +419,7 @@ function describe(body) {
 function describeTarget(t) {
   if (t.group) return `group ${t.group}`;
   if (t.luminaire) return `luminaire ${t.luminaire}`;
+  if (t.list) return `${t.list.count} selected luminaire(s)`;
   if (t.tenant) return "every luminaire";
   return "?";
 }

@@ -69,10 +69,14 @@ class BatchPage(BaseModel):
 
 @router.post("/commands", response_model=Issued, status_code=202)
 async def issue(body: CommandRequest, request: Request, conn: ConnDep, scope: Scope) -> Any:
-    """Fan out to the controllers, publish; follow it with GET /commands/{id}."""
+    """Fan out to the controllers, publish; follow it with GET /commands/{id}. The target is one
+    luminaire, a list of up to 10,000 of the tenant's luminaires (`{"luminaires": [ids]}`, each
+    once; an id not of the tenant refuses the list with 404 naming it in `unknown_luminaires`,
+    and nothing is sent), a group or the whole tenant."""
     members = await commands.members_of(conn, scope, body.target)
     issued = await commands.issue(conn, scope, request.app.state.command_link,
-                                  body.target.model_dump(), commands.fan_out(members), body.action,
+                                  commands.target_document(body.target), commands.fan_out(members),
+                                  body.action,
                                   timedelta(seconds=body.expires_in_s))
     request.app.state.metrics.commands.inc(issued["sent"])
     return issued

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api import readings
+from api import sensors as urban
 from api.deps import ConnDep, Scope
 from api.pagination import decode_cursor, next_cursor
 from api.problems import Problem
@@ -81,6 +82,38 @@ class SensorSeries(BaseModel):
     end: datetime
     bucket_s: int
     points: list[SensorPoint]
+
+
+class SensorReading(BaseModel):
+    quantity: int = Field(description="wire.records.Quantity code")
+    name: str | None = Field(description="e.g. noise_dba, pm25_ugm3; null for an unknown code")
+    unit: str | None
+    value: float
+    time: datetime
+
+
+class UrbanSensor(BaseModel):
+    controller_id: str
+    sensor: int = Field(description="the sensor index on its controller (urban boxes: 32..63)")
+    lon: float | None = Field(description="its controller's position")
+    lat: float | None
+    latest: datetime
+    readings: list[SensorReading] = Field(description="the newest reading of each quantity")
+
+
+class UrbanSensors(BaseModel):
+    since: datetime
+    items: list[UrbanSensor]
+
+
+@router.get("/map/sensors", response_model=UrbanSensors)
+async def urban_sensors(conn: ConnDep, scope: Scope,
+                        hours: Annotated[int, Query(ge=1, le=168)] = 24) -> Any:
+    """The tenant's urban sensors (multifunction poles' sensor boxes) that reported in the last
+    `hours`, at their controller's position, with the newest reading of each quantity."""
+    now = datetime.now(UTC)
+    window = timedelta(hours=hours)
+    return {"since": now - window, "items": await urban.urban_sensors(conn, scope, now, window)}
 
 
 @router.get("/live", response_model=LivePage)
