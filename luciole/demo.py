@@ -38,7 +38,6 @@ from controller_fw_sim.fleet_inventory import (
     sensor_device_id,
 )
 from controller_fw_sim.fleet_store import mark_switched
-from ingest.settings import SimClock
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
@@ -47,6 +46,7 @@ from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
 from luciole.stack import Stack, StackError, choose_port, free_port, wait_for
+from wire.sim_clock import SimClock
 
 log = logging.getLogger(__name__)
 console = Console(soft_wrap=True)  # a line per status, however narrow the terminal
@@ -353,9 +353,11 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         metrics_ports: list[int] = []
         start = options.start or demo_start(datetime.now(UTC))
         # Ingest accepts records up to a day past the later of the wall clock and this one, the
-        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
+        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time. The
+        # API issues commands on it, so they expire on the clock the agents and the fleet obey.
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
         env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
+        env["LUCIOLE_API_SIM_CLOCK"] = clock.model_dump_json()
         for i in range(options.workers):
             metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
             worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
