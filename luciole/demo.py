@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 console = Console(soft_wrap=True)  # a line per status, however narrow the terminal
 
 FLEET_PUBLISHERS = 2
+DEMO_LEAD_MIN = 40  # the demo opens this long before sunset (see demo_start)
 
 API_WORKERS = 2
 # The analytics job runner's periods in the demo: simulated time runs at 60x, so the production
@@ -138,17 +139,19 @@ class DemoOptions:
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
     agents: int = 8  # controllers played by real edge agents (one process); 0: none
     tick_s: float = 1.0  # the fleet's simulated step; coarser for very high speeds
-    start: datetime | None = None  # simulated start; None: 75 minutes before last night's sunset
+    start: datetime | None = None  # simulated start; None: 40 minutes before last night's sunset
 
 
 def demo_start(now: datetime) -> datetime:
-    """75 minutes before yesterday's sunset in Brussels: the demo opens on a whole night that is
+    """40 minutes before yesterday's sunset in Brussels: the demo opens on a whole night that is
     already in the past, so at 60x it stays behind the wall clock for about a day of wall time.
-    The first 45 simulated minutes are day for sure (the day-burning rule leaves out the half
-    hour before sunset), so a lamp burning by day is raised within the first minute of wall time."""
+    Its first 10 simulated minutes are day for sure (the day-burning rule leaves out the half
+    hour before sunset): ten readings of the lamp burning by day, three of which raise it, within
+    the first quarter minute of wall time; the region lights up at sunset, 40 s in, so energy is
+    booked within the first minute."""
     observer = LocationInfo(latitude=REGION_CENTRE[0], longitude=REGION_CENTRE[1]).observer
     yesterday = (now - timedelta(days=1)).date()
-    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=75)
+    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=DEMO_LEAD_MIN)
 
 
 def demo_scenario(inventory, start: datetime, first: Sequence[str] = (),
