@@ -376,6 +376,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                   "--speed", str(options.speed), "--start", start.isoformat(),
                   "--wall-origin", repr(clock.wall_s), "--seed", str(options.seed),
                   "--switched-fraction", str(options.switched_fraction)]
+        (out / "hosted_energy.json").unlink(missing_ok=True)  # a former run's agents' counters
         hosted_file = out / "hosted.txt"
         hosted_file.write_text("".join(f"{c}\n" for c in hosted))
         groups = register_hosted_groups(endpoints.dsn(), inventory, hosted)
@@ -383,12 +384,15 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS), *region,
             "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
             "--hosted", str(hosted_file), "--tick-s", str(options.tick_s),
+            # the cabinet meters count the hosted luminaires from the agents' gear
+            "--hosted-energy", str(out / "hosted_energy.json"),
         ]
         children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
         if hosted:
             children.append(("agents", _spawn(
                 [*luciole, "sim", "agents", *region, "--hosted", str(hosted_file),
-                 "--data-dir", str(out / "agents")], out / "agents.log", env)))
+                 "--data-dir", str(out / "agents"), "--energy-file", str(out / "hosted_energy.json")],
+                out / "agents.log", env)))
         jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
         children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
         api_port = free_port("127.0.0.1")
