@@ -108,6 +108,13 @@ def night_seconds(transitions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np
     return np.asarray(np.clip(z - a, 0.0, None).sum(axis=1))
 
 
+def baseline_until(ends: Sequence[datetime], booked_until: datetime) -> np.ndarray:
+    """Where each bucket's baseline stops (epoch s): its end, or the end of the newest interval
+    booked (of any bucket), whichever is first; a bucket still running (the night in progress)
+    is compared with the night up to what is booked, not with its whole night."""
+    return np.array([min(end, booked_until).timestamp() for end in ends])
+
+
 def rated_input_w(rated_w: float | None) -> float:
     """Full-level input power of a luminaire from its rated (output) power, as the energy job."""
     return rated_w / DRIVER_EFFICIENCY + STANDBY_W if rated_w and rated_w > 0 else 0.0
