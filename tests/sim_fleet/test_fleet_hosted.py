@@ -159,8 +159,8 @@ def test_the_cabinet_meter_counts_the_hosted_agents_gear(tmp_path: Path) -> None
                        {c: [gear_start + gear_w * t_s / 3600.0] * 2 for c in hosted})
 
     reads: list[tuple[int, np.ndarray, np.ndarray]] = []  # (t, hosted, played) at each read
-    for t in range(20, 3601, 20):
-        snapshot(t - 20)  # the agents' newest snapshot lags the fleet (at most a period)
+    for t in range(30, 1801, 30):  # half an hour of night in 30 s ticks
+        snapshot(t - 30)  # the agents' newest snapshot lags the fleet (at most a period)
         out = fleet.advance(float(t))
         if any(int(mine[2]) in rows.controllers.tolist() for rows in out.sensors):
             reads.append((t, fleet.luminaire_energy_wh(lums[:4]), fleet.luminaire_energy_wh(played)))
