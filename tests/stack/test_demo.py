@@ -1,6 +1,7 @@
 """The demo end to end: fleet -> real broker -> ingest workers -> real TimescaleDB -> pictures,
-with the analytics job runner and the API as children, one login per role, and nothing left
-running once it stops."""
+with the analytics job runner and the API as children, one login per role, the dashboard watched
+in headless Chromium within the first minute of the logins (the map, a fault, the energy figure
+moving), and nothing left running once it stops."""
 
 from __future__ import annotations
 
