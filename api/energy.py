@@ -89,6 +89,7 @@ SELECT kind, valid_from, value, basis, year, source FROM energy_factors
 WHERE tenant_id = %s ORDER BY kind, valid_from
 """
 BASELINE = "SELECT regime, share FROM energy_baselines WHERE tenant_id = %s"
+ENERGY_CURSOR = "SELECT position FROM job_cursors WHERE job = 'energy'"  # booked up to here
 TIMEZONE = "SELECT timezone FROM tenants WHERE id = %s"
 
 
@@ -148,7 +149,10 @@ async def _report(conn: Conn, s: Scope, start: datetime, end: datetime,
         baselines: list[float | None] = [None] * len(starts)
         if fleet is not None and fleet[1] is not None and fleet[2] is not None and starts:
             lo = np.array([max(t, p.start).timestamp() for t in starts])
-            hi = rep.baseline_until(ends, max(r[7] for r in found_rows))
+            newest_end = max(r[7] for r in found_rows)
+            cursor = await (await conn.execute(ENERGY_CURSOR)).fetchone()
+            hi = rep.baseline_until(ends, rep.booked_until(
+                newest_end, None if cursor is None else cursor[0]))
             trans = transitions(float(fleet[1]), float(fleet[2]), float(lo[0]), float(hi[-1]))
             night = rep.night_seconds(trans, lo, hi)
             baselines = [float(x) for x in night * float(fleet[0] or 0.0) / 3600.0 * share]

@@ -100,3 +100,13 @@ def test_a_bucket_still_running_is_compared_with_the_night_booked_so_far() -> No
     lo = np.array([(t0 - timedelta(hours=1)).timestamp(), t0.timestamp()])
     trans = transitions(50.85, 4.35, lo[0], ends[-1].timestamp())
     assert rep.night_seconds(trans, lo, hi).tolist() == [3600.0, 1800.0]
+    # inside the newest interval, as far as the energy job has booked it
+    newest_end = booked_until
+    assert rep.booked_until(newest_end, None) == newest_end
+    assert rep.booked_until(newest_end, newest_end - timedelta(minutes=10)) == (
+        newest_end - timedelta(minutes=10))
+    assert rep.booked_until(newest_end, newest_end + timedelta(hours=2)) == newest_end
+    # a cursor from before the newest interval (rows written without the job) takes nothing
+    # more than that interval off
+    assert rep.booked_until(newest_end, newest_end - timedelta(days=3)) == (
+        newest_end - timedelta(minutes=15))
