@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import dashboard_app, open311, opendata, problems, worker_slot
 from api.access import RULES, V1, Registry
+from api.clock import ApiClock
 from api.command_link import CommandLink
 from api.deps import Conn, authorize, connection
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -35,6 +36,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
     dsn = settings.dsn.get_secret_value()
     registry = Registry(RULES)
     metrics = ApiMetrics()
+    clock = ApiClock(settings.sim_clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,9 +50,10 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
         if accounts and settings.mqtt_host and settings.mqtt_port:
             account, lock = worker_slot.claim(accounts, settings.run_dir)
             link = CommandLink(settings.mqtt_host, settings.mqtt_port, account.username,
-                               account.password.get_secret_value())
+                               account.password.get_secret_value(), clock=clock)
             link.start()
-            log.info("api worker broker_account=%s", account.username)
+            log.info("api worker broker_account=%s simulated_clock=%s", account.username,
+                     settings.sim_clock is not None)
         else:
             log.warning("no broker account: commands are stored but not sent")
         app.state.pool, app.state.command_link = pool, link
@@ -86,4 +89,5 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
     app.state.metrics = metrics
     app.state.device_accounts = device_accounts
     app.state.command_link = None
+    app.state.clock = clock  # now, for commands and schedule pushes (a demo's simulated clock)
     return app

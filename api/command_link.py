@@ -8,13 +8,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from api.clock import ApiClock
 from wire.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,14 @@ class Outgoing:
     expires_at: datetime  # the broker drops it (queued for a sleeping controller) by then
 
 
-def expiry_interval(expires_at: datetime, now: datetime) -> int:
-    """The MQTT 5 message expiry interval: whole seconds left, less one for the way to the
-    broker, so the broker never keeps a command past its expiry (at least 1: 0 means never)."""
-    return max(1, int((expires_at - now).total_seconds()) - 1)
-
-
 class CommandLink:
     """One paho client on its own network thread; `publish` waits for the PUBACKs off the loop."""
 
     def __init__(self, host: str, port: int, username: str, password: str,
                  backoff: Backoff = Backoff(initial_s=0.5, max_s=10.0),
-                 puback_timeout_s: float = 10.0) -> None:
+                 puback_timeout_s: float = 10.0, clock: ApiClock | None = None) -> None:
         self.host, self.port = host, port
+        self.clock = clock if clock is not None else ApiClock()  # expiries are on this clock
         self.puback_timeout_s = puback_timeout_s
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username,
@@ -65,7 +61,7 @@ class CommandLink:
         infos = []
         for message in messages:
             props = Properties(PacketTypes.PUBLISH)
-            props.MessageExpiryInterval = expiry_interval(message.expires_at, datetime.now(UTC))
+            props.MessageExpiryInterval = self.clock.expiry_interval_s(message.expires_at)
             infos.append(self.client.publish(message.topic, message.payload, qos=1, properties=props))
         deadline = time.monotonic() + self.puback_timeout_s
         taken = []

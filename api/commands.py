@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from psycopg.rows import dict_row
@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import audit
+from api.clock import ApiClock
 from api.command_link import CommandLink, Outgoing
 from api.deps import Conn, TenantScope
 from api.problems import Problem, not_found
@@ -204,12 +205,14 @@ async def _listed(conn: Conn, scope: TenantScope, ids: list[int]) -> list[Member
 
 
 async def issue(conn: Conn, scope: TenantScope, link: CommandLink | None, target_doc: dict[str, Any],
-                devices: list[Device], action: Any, expires_in: timedelta) -> dict[str, Any]:
+                devices: list[Device], action: Any, expires_in: timedelta,
+                clock: ApiClock) -> dict[str, Any]:
     """Store the batch and its commands (committed before publishing: an ack can never arrive
-    for a command ingest does not know), publish, mark what the broker took as sent."""
+    for a command ingest does not know), publish, mark what the broker took as sent. Issue time,
+    expiry and sending time are on `clock` (the controllers' clock in a demo)."""
     if not devices:
         raise Problem(422, "the target has no luminaire to command")
-    now = datetime.now(UTC)
+    now = clock.now()
     expires_at = now + expires_in
     batch_id = uuid.uuid4().hex
     commands = [(d, wire_command(action, d.target, now, expires_at)) for d in devices]
@@ -236,7 +239,8 @@ async def issue(conn: Conn, scope: TenantScope, link: CommandLink | None, target
             for d, c in commands])
         ids = [c.id for (_, c), ok in zip(commands, taken, strict=True) if ok]
         if ids:
-            await conn.execute("UPDATE commands SET sent_at = now() WHERE id = ANY(%s)", (ids,))
+            await conn.execute("UPDATE commands SET sent_at = %s WHERE id = ANY(%s)",
+                               (clock.now(), ids))
         sent = len(ids)
     return {"id": batch_id, "devices": len(devices), "sent": sent, "issued_at": now,
             "expires_at": expires_at}
@@ -245,12 +249,14 @@ async def issue(conn: Conn, scope: TenantScope, link: CommandLink | None, target
 STATUS_SQL = """CASE WHEN c.status = 'done' THEN 'done'
     WHEN c.status IN ('failed', 'refused') THEN 'failed'
     WHEN c.status = 'accepted' THEN 'accepted'
-    WHEN c.status = 'expired' OR c.expires_at <= now() THEN 'expired'
+    WHEN c.status = 'expired' OR c.expires_at <= %(now)s THEN 'expired'
     WHEN c.sent_at IS NOT NULL THEN 'sent' ELSE 'created' END"""
 
 
-async def progress(conn: Conn, scope: TenantScope, batch_id: str) -> dict[str, Any]:
-    """Per status how many devices, and which failed or expired (with the controller's reason)."""
+async def progress(conn: Conn, scope: TenantScope, batch_id: str,
+                   now: datetime) -> dict[str, Any]:
+    """Per status how many devices, and which failed or expired (with the controller's reason);
+    a command not answered by `now` (the API clock's) past its expiry is expired."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT id, target, body, issued_at, expires_at, devices, issued_by FROM"
                           " command_batches WHERE tenant_id = %s AND id = %s", (scope.tenant, batch_id))
@@ -261,8 +267,9 @@ async def progress(conn: Conn, scope: TenantScope, batch_id: str) -> dict[str, A
             f"SELECT c.id AS command_id, c.controller_id, c.luminaire_id, {STATUS_SQL} AS status,"
             " (SELECT a.reason FROM command_acks a WHERE a.command_id = c.id AND a.reason IS NOT NULL"
             "  ORDER BY a.time DESC LIMIT 1) AS reason"
-            " FROM commands c WHERE c.batch_id = %s AND c.tenant_id = %s ORDER BY c.controller_id,"
-            " c.luminaire_id", (batch_id, scope.tenant))
+            " FROM commands c WHERE c.batch_id = %(batch)s AND c.tenant_id = %(tenant)s"
+            " ORDER BY c.controller_id, c.luminaire_id",
+            {"batch": batch_id, "tenant": scope.tenant, "now": now})
         devices = await cur.fetchall()
     counts = dict.fromkeys(STATUSES, 0)
     for device in devices:

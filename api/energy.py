@@ -35,7 +35,7 @@ WITH q AS (
     GROUP BY e.bucket
 )
 SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(e)::float8, sum(m)::float8,
-       sum(x)::float8, sum(d)::float8, sum(mc), sum(ec)
+       sum(x)::float8, sum(d)::float8, sum(mc), sum(ec), max(bucket) + interval '15 minutes'
 FROM q GROUP BY 1 ORDER BY 1
 """
 
@@ -52,7 +52,7 @@ WITH q AS (
 )
 SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(e)::float8, sum(m)::float8,
        sum(x)::float8, sum(d)::float8, CASE WHEN bool_and(known) THEN sum(mc) END,
-       CASE WHEN bool_and(known) THEN sum(ec) END
+       CASE WHEN bool_and(known) THEN sum(ec) END, max(bucket) + interval '15 minutes'
 FROM q GROUP BY 1 ORDER BY 1
 """
 
@@ -89,6 +89,7 @@ SELECT kind, valid_from, value, basis, year, source FROM energy_factors
 WHERE tenant_id = %s ORDER BY kind, valid_from
 """
 BASELINE = "SELECT regime, share FROM energy_baselines WHERE tenant_id = %s"
+ENERGY_CURSOR = "SELECT position FROM job_cursors WHERE job = 'energy'"  # booked up to here
 TIMEZONE = "SELECT timezone FROM tenants WHERE id = %s"
 
 
@@ -148,11 +149,14 @@ async def _report(conn: Conn, s: Scope, start: datetime, end: datetime,
         baselines: list[float | None] = [None] * len(starts)
         if fleet is not None and fleet[1] is not None and fleet[2] is not None and starts:
             lo = np.array([max(t, p.start).timestamp() for t in starts])
-            hi = np.array([t.timestamp() for t in ends])
+            newest_end = max(r[7] for r in found_rows)
+            cursor = await (await conn.execute(ENERGY_CURSOR)).fetchone()
+            hi = rep.baseline_until(ends, rep.booked_until(
+                newest_end, None if cursor is None else cursor[0]))
             trans = transitions(float(fleet[1]), float(fleet[2]), float(lo[0]), float(hi[-1]))
             night = rep.night_seconds(trans, lo, hi)
             baselines = [float(x) for x in night * float(fleet[0] or 0.0) / 3600.0 * share]
-        for (t, energy, meas, est, dflt, n_meas, n_est), e, base in zip(
+        for (t, energy, meas, est, dflt, n_meas, n_est, _), e, base in zip(
                 found_rows, ends, baselines, strict=True):
             day = t.astimezone(zone).date()
             tariff = rep.in_force(factors["tariff"], day)

@@ -17,6 +17,7 @@ from api.problems import Problem
 BucketName = Literal["15min", "hour", "day", "month"]
 ORDER: tuple[BucketName, ...] = ("15min", "hour", "day", "month")
 FIXED = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1)}
+INTERVAL = FIXED["15min"]  # the energy job's interval
 AUTO_BUCKETS = 400
 """A bucket chosen from the range: the finest that gives at most this many."""
 MAX_BUCKETS = 3000
@@ -106,6 +107,21 @@ def night_seconds(transitions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np
     a = np.maximum(lo[:, None], sets[None, :])
     z = np.minimum(hi[:, None], rises[None, :])
     return np.asarray(np.clip(z - a, 0.0, None).sum(axis=1))
+
+
+def booked_until(newest_end: datetime, job_position: datetime | None) -> datetime:
+    """How far the energy is booked: the end of the newest interval booked, or, inside that
+    interval, the energy job's cursor (an interval is booked as far as its readings go)."""
+    if job_position is None:
+        return newest_end
+    return min(newest_end, max(job_position, newest_end - INTERVAL))
+
+
+def baseline_until(ends: Sequence[datetime], booked_until: datetime) -> np.ndarray:
+    """Where each bucket's baseline stops (epoch s): its end, or the end of the newest interval
+    booked (of any bucket), whichever is first; a bucket still running (the night in progress)
+    is compared with the night up to what is booked, not with its whole night."""
+    return np.array([min(end, booked_until).timestamp() for end in ends])
 
 
 def rated_input_w(rated_w: float | None) -> float:

@@ -5,7 +5,7 @@ worker thread); and a plan's night previewed for a group's luminaires."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -68,8 +68,8 @@ async def stored(conn: Conn, scope: TenantScope, group_id: int | None, first: da
         return [_stored_out(r) for r in await cur.fetchall()]
 
 
-async def _group(conn: Conn, scope: TenantScope, group_id: int) -> tuple[tuple[Any, ...],
-                                                                         list[tuple[Any, ...]]]:
+async def _group(conn: Conn, scope: TenantScope, group_id: int,
+                 now: datetime) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     """The group's row of the job's query and its presence readings; 404 when not ours, 409
     when not described or without a luminaire in service."""
     if await group_lighting.described(conn, scope, group_id) is None:
@@ -77,8 +77,8 @@ async def _group(conn: Conn, scope: TenantScope, group_id: int) -> tuple[tuple[A
     row = await (await conn.execute(GROUP_BY_ID, (scope.tenant, group_id))).fetchone()
     if row is None:
         raise Problem(409, "the group has no luminaire in service")
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    readings = await (await conn.execute(PRESENCE, presence_params(row, now, HISTORY_DAYS))
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    readings = await (await conn.execute(PRESENCE, presence_params(row, hour, HISTORY_DAYS))
                       ).fetchall()
     return row, readings
 
@@ -102,10 +102,12 @@ def _compute(row: tuple[Any, ...], readings: list[tuple[Any, ...]], first: date,
             "inputs": proposal_inputs(built, used), "created_at": None, "source": "on_demand"}
 
 
-async def propose(conn: Conn, scope: TenantScope, group_id: int, nights: int) -> dict[str, Any]:
-    """The job's proposal for this first night and number of nights when stored, else on demand."""
-    row, readings = await _group(conn, scope, group_id)
-    first = first_night(datetime.now(UTC), str(row[2]))
+async def propose(conn: Conn, scope: TenantScope, group_id: int, nights: int,
+                  now: datetime) -> dict[str, Any]:
+    """The job's proposal for this first night and number of nights when stored, else on demand;
+    tonight is `now`'s (the API clock's)."""
+    row, readings = await _group(conn, scope, group_id, now)
+    first = first_night(now, str(row[2]))
     for found in await stored(conn, scope, group_id, first, 1):
         if (found["last_night"] - found["first_night"]).days + 1 == nights:
             return found
@@ -125,7 +127,7 @@ WHERE m.group_id = %s AND l.tenant_id = %s AND c.status <> 'retired'
 
 
 async def preview_night(conn: Conn, scope: TenantScope, group_id: int, plan: Plan,
-                        day: date | None) -> tuple[Curve, int]:
+                        day: date | None, now: datetime) -> tuple[Curve, int]:
     """The plan's night for the group's luminaires in service (their mean rated power and
     position; the described maintenance factor and efficacy, defaults when not described)."""
     lighting = await group_lighting.described(conn, scope, group_id)  # 404 when not ours
@@ -139,7 +141,7 @@ async def preview_night(conn: Conn, scope: TenantScope, group_id: int, plan: Pla
         maintenance_factor=float(lighting["maintenance_factor"]) if lighting else 0.8,
         clo=plan.clo)
     if day is None:
-        day = first_night(datetime.now(UTC), plan.timezone)
+        day = first_night(now, plan.timezone)
     position = Position(float(lat) if lat is not None else 50.85,
                         float(lon) if lon is not None else 4.35)
     try:

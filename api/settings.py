@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wire.sim_clock import SimClock
+
 
 class MqttAccount(BaseModel):
     """One broker account of the API (the broker binds each account to one client id)."""
@@ -60,6 +62,11 @@ class ApiSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(2, ge=1, le=64, description="uvicorn worker processes")
     max_import_bytes: int = Field(32 << 20, ge=1024, description="largest bulk import body")
+    sim_clock: SimClock | None = Field(
+        None, description="a simulated fleet's clock (JSON: origin, wall_s, speed), handed by the "
+        "demo: commands are issued, expire and are swept as expired on it, the MQTT message expiry "
+        "is its time left in wall seconds, and tonight (proposals, previews) is its night. Unset "
+        "(the default, and in production): the wall clock")
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:

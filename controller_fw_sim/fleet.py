@@ -50,6 +50,7 @@ from controller_fw_sim.fleet_sensors import (
     CabinetMeters,
     UrbanSensors,
 )
+from controller_fw_sim.hosted_energy import HostedEnergy
 from controller_fw_sim.sensors import (
     BRUSSELS,
     PEAK_DETECTIONS_PER_MIN,
@@ -333,7 +334,10 @@ class Fleet:
                  firmware: str = FIRMWARE, meters: bool = True,
                  multifunction_fraction: float = DEFAULT_MULTIFUNCTION_FRACTION,
                  gear_mix: Sequence[str | gear_profiles.GearProfile] = ("d4i_full",),
-                 hosted: Sequence[str] = ()) -> None:
+                 hosted: Sequence[str] = (), hosted_energy: HostedEnergy | None = None) -> None:
+        """`hosted`: controllers played by edge agents beside the fleet (never simulated here);
+        `hosted_energy`: their gear's energy counters, which the cabinet meters then count for
+        their luminaires instead of this fleet's model of them."""
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime (UTC)")
         if interval_s <= 0:
@@ -394,7 +398,8 @@ class Fleet:
         self.state = physics.instantaneous(
             self.params, self.state.with_inputs(supply_v=self.lum_supply_v)).with_inputs(
             driver_temp_c=np.full(n * m, ambient))
-        self.meters = CabinetMeters(inventory, seed=seed) if meters else None
+        self.meters = CabinetMeters(inventory, seed=seed, skip=self.hosted) if meters else None
+        self.hosted_energy = hosted_energy
         if self.meters is not None:
             self.meters.set_start(self.state.energy_wh)
         self.urban = UrbanSensors(inventory, multifunction_fraction, seed=seed)
@@ -610,6 +615,15 @@ class Fleet:
         return (st.energy_wh[lums] + self.energy_extra_wh[lums]
                 + st.power_w[lums] * (self.t_s - self.last_step_s[ctl]) / 3600.0)
 
+    def _metered_energy_wh(self, lums: np.ndarray) -> np.ndarray:
+        """What the cabinet meters count of luminaires `lums`: the fleet's counters, and for
+        hosted luminaires their agents' gear's (when handed)."""
+        energy = self.luminaire_energy_wh(lums)
+        if self.hosted_energy is None:
+            return energy
+        self.hosted_energy.refresh()
+        return self.hosted_energy.apply(lums, energy)
+
     def luminaire_power_factor(self, lums: np.ndarray) -> np.ndarray:
         pf = self.state.power_factor[lums]
         if self.faults is not None:
@@ -636,7 +650,7 @@ class Fleet:
             readers = controllers[cabinets >= 0]
             if readers.shape[0]:
                 cabinets = cabinets[cabinets >= 0]
-                readings = self.meters.read(cabinets, self.t_s, self.luminaire_energy_wh,
+                readings = self.meters.read(cabinets, self.t_s, self._metered_energy_wh,
                                             self.luminaire_power_factor)
                 out.append(self._sensor_rows(readers, self.meters.records(time_us, readings)))
         multi = controllers[self.urban.is_multifunction[controllers]]

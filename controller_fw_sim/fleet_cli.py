@@ -31,6 +31,7 @@ from controller_fw_sim.fleet_runner import (
     run_fleet,
 )
 from controller_fw_sim.fleet_sensors import DEFAULT_MULTIFUNCTION_FRACTION
+from controller_fw_sim.hosted_energy import HostedEnergy
 
 log = logging.getLogger("luciole.sim.fleet")
 
@@ -88,6 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a file of controller ids, one a line, played by edge agents hosted "
                         "beside the fleet: the fleet neither publishes for them nor answers "
                         "their commands")
+    parser.add_argument("--hosted-energy", type=Path, default=None,
+                        help="the hosted agents' gear energy counters (`sim agents --energy-file`): "
+                        "the cabinet meters count their luminaires from it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=parse_start, default=DEFAULT_START, help="sim start, ISO UTC")
     parser.add_argument("--wall-origin", type=float, default=None,
@@ -165,7 +169,9 @@ def run(args: argparse.Namespace, targets: FleetTargets) -> int:
         fleet = Fleet(inventory, start=args.start, interval_s=args.interval_s, scenario=scenario,
                       seed=args.seed, meters=not args.no_meters,
                       multifunction_fraction=args.multifunction_fraction,
-                      gear_mix=args.gear_mix, hosted=hosted)
+                      gear_mix=args.gear_mix, hosted=hosted,
+                      hosted_energy=None if args.hosted_energy is None else HostedEnergy(
+                          args.hosted_energy, controllers, args.luminaires, hosted))
         commands.start()
         if not args.no_births:
             log.info("births=%d", publish_births(fleet, pool))

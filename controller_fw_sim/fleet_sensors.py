@@ -40,16 +40,22 @@ _U8 = np.uint8
 class CabinetMeters:
     """The meters of every cabinet, each read by its cabinet's segment controller."""
 
-    def __init__(self, inventory: Inventory, *, seed: int = 0, config: MeterConfig | None = None) -> None:
+    def __init__(self, inventory: Inventory, *, seed: int = 0, config: MeterConfig | None = None,
+                 skip: np.ndarray | None = None) -> None:
+        """`skip`: controllers (a mask) that cannot read a meter here (played by hosted agents):
+        a cabinet's meter is read by its first controller not skipped, and a cabinet of skipped
+        controllers only has no meter reading."""
         config = config or MeterConfig()
         n_cab = len(inventory.cabinet_ids)
         ctl_cab = inventory.controller_cabinet.astype(np.int64)
         n = ctl_cab.shape[0]
         segment = np.full(n_cab, n, dtype=np.int64)
-        np.minimum.at(segment, ctl_cab, np.arange(n))
-        self.segment = segment  # controller index reading each cabinet's meter
+        readers = np.arange(n) if skip is None else np.flatnonzero(~skip)
+        np.minimum.at(segment, ctl_cab[readers], readers)
+        self.segment = segment  # controller index reading each cabinet's meter (n: none)
         self.cabinet_of = np.full(n, -1, dtype=np.int64)  # cabinet a controller reads, or -1
-        self.cabinet_of[segment] = np.arange(n_cab)
+        read = segment < n
+        self.cabinet_of[segment[read]] = np.arange(n_cab)[read]
         lum_cab = ctl_cab[inventory.luminaire_controller]
         self.lum_order = np.argsort(lum_cab, kind="stable")  # luminaires grouped by cabinet
         counts = np.bincount(lum_cab, minlength=n_cab)

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wire.sim_clock import SimClock
 from wire.topics import INGEST_SHARE_GROUP, validate_identifier
-
-
-class SimClock(BaseModel):
-    """A simulated clock running `speed` times the wall clock from `origin` at wall time
-    `wall_s` (Unix seconds): the demo's fleet. Only for simulated fleets."""
-
-    origin: AwareDatetime
-    wall_s: float = Field(gt=0)
-    speed: float = Field(gt=0)
-
-    def now_us(self, wall_us: int) -> int:
-        """The simulated clock's time at wall time `wall_us`."""
-        elapsed_us = wall_us - int(self.wall_s * 1_000_000)
-        return int(self.origin.timestamp() * 1_000_000) + int(elapsed_us * self.speed)
-
-    def accept_now_us(self, wall_us: int) -> int:
-        """The 'now' record times are validated against: the later of the wall clock and the
-        simulated one, so the window of now + 1 day moves with a clock running ahead."""
-        return max(wall_us, self.now_us(wall_us))
 
 
 class IngestSettings(BaseSettings):

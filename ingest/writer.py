@@ -20,8 +20,8 @@ from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
 from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
 from ingest.registry import Registry
-from ingest.settings import SimClock
 from wire.records import RECORD_COLUMNS, RECORD_TABLES, RecordType
+from wire.sim_clock import SimClock
 
 log = logging.getLogger(__name__)
 

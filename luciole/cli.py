@@ -175,7 +175,7 @@ def cmd_sim_agents(args: argparse.Namespace) -> int:
         hosted, inventory, clock,
         lambda h: agent_settings(h, args.data_dir, endpoints.mqtt_host, endpoints.mqtt_port,
                                  passwords[h.controller]), seed=args.seed)
-    run_hosted(agents)
+    run_hosted(agents, energy_file=args.energy_file)
     return 0
 
 
@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--agents", type=int, default=8, help="controllers played by real edge "
                       "agents (they obey commands and schedules); the rest is simulated in bulk")
     demo.add_argument("--start", type=fleet_cli.parse_start, default=None,
-                      help="simulated start, ISO UTC (default: 75 minutes before last night's "
+                      help="simulated start, ISO UTC (default: 40 minutes before last night's "
                       "sunset in Brussels)")
     demo.add_argument("--tick-s", type=float, default=1.0,
                       help="the fleet's simulated step (coarser for very high speeds)")
@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wall clock (epoch s) at which simulated time was --start "
                         "(default: now)")
     agents.add_argument("--data-dir", type=Path, required=True, help="one folder per agent")
+    agents.add_argument("--energy-file", type=Path, default=None,
+                        help="write the gear's energy counters here every wall second, for the "
+                        "fleet's cabinet meters (`sim fleet --hosted-energy`)")
     agents.set_defaults(func=cmd_sim_agents)
 
     agent = sub.add_parser("agent", help="the edge agent of a controller")

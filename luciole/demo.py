@@ -38,7 +38,6 @@ from controller_fw_sim.fleet_inventory import (
     sensor_device_id,
 )
 from controller_fw_sim.fleet_store import mark_switched
-from ingest.settings import SimClock
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
@@ -47,11 +46,13 @@ from luciole.migrate import migrate
 from luciole.pictures import render
 from luciole.seed import seed_inventory
 from luciole.stack import Stack, StackError, choose_port, free_port, wait_for
+from wire.sim_clock import SimClock
 
 log = logging.getLogger(__name__)
 console = Console(soft_wrap=True)  # a line per status, however narrow the terminal
 
 FLEET_PUBLISHERS = 2
+DEMO_LEAD_MIN = 40  # the demo opens this long before sunset (see demo_start)
 
 API_WORKERS = 2
 # The analytics job runner's periods in the demo: simulated time runs at 60x, so the production
@@ -138,17 +139,19 @@ class DemoOptions:
     switched_fraction: float = 0.9  # most cabinets switched off by day, as on Sibelga's network
     agents: int = 8  # controllers played by real edge agents (one process); 0: none
     tick_s: float = 1.0  # the fleet's simulated step; coarser for very high speeds
-    start: datetime | None = None  # simulated start; None: 75 minutes before last night's sunset
+    start: datetime | None = None  # simulated start; None: 40 minutes before last night's sunset
 
 
 def demo_start(now: datetime) -> datetime:
-    """75 minutes before yesterday's sunset in Brussels: the demo opens on a whole night that is
+    """40 minutes before yesterday's sunset in Brussels: the demo opens on a whole night that is
     already in the past, so at 60x it stays behind the wall clock for about a day of wall time.
-    The first 45 simulated minutes are day for sure (the day-burning rule leaves out the half
-    hour before sunset), so a lamp burning by day is raised within the first minute of wall time."""
+    Its first 10 simulated minutes are day for sure (the day-burning rule leaves out the half
+    hour before sunset): ten readings of the lamp burning by day, three of which raise it, within
+    the first quarter minute of wall time; the region lights up at sunset, 40 s in, so energy is
+    booked within the first minute."""
     observer = LocationInfo(latitude=REGION_CENTRE[0], longitude=REGION_CENTRE[1]).observer
     yesterday = (now - timedelta(days=1)).date()
-    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=75)
+    return sunset(observer, date=yesterday, tzinfo=UTC) - timedelta(minutes=DEMO_LEAD_MIN)
 
 
 def demo_scenario(inventory, start: datetime, first: Sequence[str] = (),
@@ -353,9 +356,11 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         metrics_ports: list[int] = []
         start = options.start or demo_start(datetime.now(UTC))
         # Ingest accepts records up to a day past the later of the wall clock and this one, the
-        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time.
+        # fleet's: at 60x the fleet passes now + 1 day after some 50 minutes of wall time. The
+        # API issues commands on it, so they expire on the clock the agents and the fleet obey.
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
         env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
+        env["LUCIOLE_API_SIM_CLOCK"] = clock.model_dump_json()
         for i in range(options.workers):
             metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
             worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
@@ -371,6 +376,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                   "--speed", str(options.speed), "--start", start.isoformat(),
                   "--wall-origin", repr(clock.wall_s), "--seed", str(options.seed),
                   "--switched-fraction", str(options.switched_fraction)]
+        (out / "hosted_energy.json").unlink(missing_ok=True)  # a former run's agents' counters
         hosted_file = out / "hosted.txt"
         hosted_file.write_text("".join(f"{c}\n" for c in hosted))
         groups = register_hosted_groups(endpoints.dsn(), inventory, hosted)
@@ -378,12 +384,15 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             *luciole, "-v", "sim", "fleet", "--publishers", str(FLEET_PUBLISHERS), *region,
             "--scenario", str(scenario), "--labels", str(out / "fault_labels.csv"),
             "--hosted", str(hosted_file), "--tick-s", str(options.tick_s),
+            # the cabinet meters count the hosted luminaires from the agents' gear
+            "--hosted-energy", str(out / "hosted_energy.json"),
         ]
         children.append(("fleet", _spawn(fleet_argv, out / "fleet.log", env)))
         if hosted:
             children.append(("agents", _spawn(
                 [*luciole, "sim", "agents", *region, "--hosted", str(hosted_file),
-                 "--data-dir", str(out / "agents")], out / "agents.log", env)))
+                 "--data-dir", str(out / "agents"), "--energy-file", str(out / "hosted_energy.json")],
+                out / "agents.log", env)))
         jobs_env = {**env, **{k: v for k, v in DEMO_JOBS_ENV.items() if k not in env}}
         children.append(("jobs", _spawn([*luciole, "jobs"], out / "jobs.log", jobs_env)))
         api_port = free_port("127.0.0.1")

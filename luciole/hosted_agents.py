@@ -27,6 +27,7 @@ import numpy as np
 from controller_fw_sim.dali import SimulatedDaliBus
 from controller_fw_sim.fleet import luminaire_params
 from controller_fw_sim.fleet_inventory import Inventory
+from controller_fw_sim.hosted_energy import write_snapshot
 from edge_agent.agent import Agent, Hardware
 from edge_agent.clock import Clock, ScaledClock
 from edge_agent.host import Host
@@ -67,8 +68,12 @@ class ClockedGear:
 
     def energy_wh(self) -> float:
         """The gear's own cumulative active energy counters, summed (the ground truth)."""
+        return float(self.energy_wh_each().sum())
+
+    def energy_wh_each(self) -> np.ndarray:
+        """Each luminaire's cumulative active energy counter, Wh."""
         self.catch_up()
-        return float(self.bus.state.energy_wh.sum())
+        return np.array(self.bus.state.energy_wh, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ class HostedAgents:
         i = next(k for k, h in enumerate(self.hosted) if h.controller == controller)
         return self.host.agents[i]
 
+    def energy_snapshot(self) -> dict[str, list[float]]:
+        """Each hosted controller's luminaires' energy counters (for the fleet's cabinet meters)."""
+        return {c: gear.energy_wh_each().tolist() for c, gear in self.gear.items()}
+
     async def run(self) -> None:
         await self.host.run()
 
@@ -178,10 +187,19 @@ def scaled_clock(start_epoch_s: float, speed: float, wall_origin_s: float, now_s
     return ScaledClock(speed, start_epoch_s + (now_s - wall_origin_s) * speed)
 
 
-def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0) -> None:
-    """Run until SIGINT or SIGTERM, logging how many agents are connected."""
+def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0,
+               energy_file: Path | None = None, energy_every_s: float = 1.0) -> None:
+    """Run until SIGINT or SIGTERM, logging how many agents are connected; with `energy_file`,
+    write the gear's energy counters there every `energy_every_s` wall seconds (the fleet's
+    cabinet meters count the hosted luminaires from it)."""
 
     began = time.monotonic()
+
+    async def write_energy(run: asyncio.Task[None]) -> None:
+        assert energy_file is not None
+        while not run.done():
+            write_snapshot(energy_file, agents.clock.time(), agents.energy_snapshot())
+            await asyncio.wait({run}, timeout=energy_every_s)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -189,6 +207,8 @@ def run_hosted(agents: HostedAgents, progress_every_s: float = 10.0) -> None:
             loop.add_signal_handler(sig, agents.stop)
         async with asyncio.TaskGroup() as tg:
             run = tg.create_task(agents.run())
+            if energy_file is not None:
+                tg.create_task(write_energy(run))
             while not run.done():
                 await asyncio.wait({run}, timeout=progress_every_s)
                 if run.done():  # the agents have closed their outboxes

@@ -76,8 +76,8 @@ async def issue(body: CommandRequest, request: Request, conn: ConnDep, scope: Sc
     members = await commands.members_of(conn, scope, body.target)
     issued = await commands.issue(conn, scope, request.app.state.command_link,
                                   commands.target_document(body.target), commands.fan_out(members),
-                                  body.action,
-                                  timedelta(seconds=body.expires_in_s))
+                                  body.action, timedelta(seconds=body.expires_in_s),
+                                  request.app.state.clock)
     request.app.state.metrics.commands.inc(issued["sent"])
     return issued
 
@@ -91,9 +91,9 @@ async def batches(conn: ConnDep, scope: Scope, cursor: Cursor = None, limit: Lim
 
 
 @router.get("/commands/{batch_id}", response_model=Progress)
-async def progress(batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], conn: ConnDep,
-                   scope: Scope) -> Any:
-    return await commands.progress(conn, scope, batch_id)
+async def progress(batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request,
+                   conn: ConnDep, scope: Scope) -> Any:
+    return await commands.progress(conn, scope, batch_id, request.app.state.clock.now())
 
 
 # ----------------------------------------------------------------- faults
@@ -311,18 +311,20 @@ async def stored_proposals(conn: ConnDep, scope: Scope,
 
 
 @router.post("/schedules/proposals", response_model=Proposal)
-async def propose(body: ProposalRequest, conn: ConnDep, scope: Scope) -> Any:
+async def propose(body: ProposalRequest, request: Request, conn: ConnDep, scope: Scope) -> Any:
     """The optimiser's calendar for a group from tonight: the job's stored proposal for that first
     night and number of nights when there is one, else computed now. 409 until the group's
     lighting is described."""
-    return await proposals.propose(conn, scope, body.group_id, body.nights)
+    return await proposals.propose(conn, scope, body.group_id, body.nights,
+                                   request.app.state.clock.now())
 
 
 @router.post("/schedules/preview", response_model=Preview)
-async def preview(body: PreviewRequest, conn: ConnDep, scope: Scope) -> Any:
+async def preview(body: PreviewRequest, request: Request, conn: ConnDep, scope: Scope) -> Any:
     """A schedule's or calendar's night for a group's luminaires: the level and power each minute
     (as the controllers' own schedule code runs it), its energy and the full-power baseline's."""
-    curve, count = await proposals.preview_night(conn, scope, body.group_id, body.body, body.night)
+    curve, count = await proposals.preview_night(conn, scope, body.group_id, body.body, body.night,
+                                                 request.app.state.clock.now())
     return {"group_id": body.group_id, "night": curve.day, "program": curve.program,
             "luminaires": count, "sunset": curve.sunset, "sunrise": curve.sunrise,
             "t": curve.t.astype(int).tolist(), "level": curve.level.tolist(),
@@ -379,6 +381,7 @@ async def push(schedule_id: Id, body: Push, request: Request, conn: ConnDep, sco
         expires_in = timedelta(seconds=body.expires_in_s)
         issued.append(await commands.issue(conn, scope, request.app.state.command_link,
                                            {"group": group_id, "schedule_id": schedule_id},
-                                           commands.fan_out(members), template, expires_in))
+                                           commands.fan_out(members), template, expires_in,
+                                           request.app.state.clock))
         request.app.state.metrics.commands.inc(issued[-1]["sent"])
     return issued

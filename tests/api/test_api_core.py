@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.command_link import expiry_interval
+from api.clock import ApiClock
 from api.commands import Member, fan_out
 from api.credentials import (
     CredentialError,
@@ -107,7 +107,7 @@ def test_settlement_days_follow_daylight_saving(day: date, count: int) -> None:
 
 @pytest.mark.parametrize(("left_s", "interval"), [(3600.9, 3599), (10, 9), (1.5, 1), (0.2, 1), (-5, 1)])
 def test_broker_expiry_never_outlives_the_command(left_s: float, interval: int) -> None:
-    assert expiry_interval(NOW + timedelta(seconds=left_s), NOW) == interval
+    assert ApiClock().expiry_interval_s(NOW + timedelta(seconds=left_s), NOW) == interval
 
 
 def test_fan_out_whole_controllers_and_single_luminaires() -> None:

@@ -87,3 +87,26 @@ def test_the_factor_in_force_is_the_latest_started() -> None:
     assert rep.in_force([new, old], date(2025, 12, 31)) is old
     assert rep.in_force([new, old], date(2026, 1, 1)) is new
     assert rep.in_force([new], date(2019, 1, 1)) is None
+
+
+def test_a_bucket_still_running_is_compared_with_the_night_booked_so_far() -> None:
+    """An hour bucket of which two quarter hours are booked (the night in progress) gets the
+    baseline of those two; whole buckets before it keep theirs."""
+    t0 = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # night in Brussels
+    ends = [t0, t0 + timedelta(hours=1)]
+    booked_until = t0 + timedelta(minutes=30)
+    hi = rep.baseline_until(ends, booked_until)
+    assert hi.tolist() == [t0.timestamp(), booked_until.timestamp()]
+    lo = np.array([(t0 - timedelta(hours=1)).timestamp(), t0.timestamp()])
+    trans = transitions(50.85, 4.35, lo[0], ends[-1].timestamp())
+    assert rep.night_seconds(trans, lo, hi).tolist() == [3600.0, 1800.0]
+    # inside the newest interval, as far as the energy job has booked it
+    newest_end = booked_until
+    assert rep.booked_until(newest_end, None) == newest_end
+    assert rep.booked_until(newest_end, newest_end - timedelta(minutes=10)) == (
+        newest_end - timedelta(minutes=10))
+    assert rep.booked_until(newest_end, newest_end + timedelta(hours=2)) == newest_end
+    # a cursor from before the newest interval (rows written without the job) takes nothing
+    # more than that interval off
+    assert rep.booked_until(newest_end, newest_end - timedelta(days=3)) == (
+        newest_end - timedelta(minutes=15))

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from ingest.settings import IngestSettings, SimClock
+from ingest.settings import IngestSettings
 from ingest.writer import Writer
 from luciole.demo import demo_start
 from wire.codec import decode_batch, encode_luminaire
 from wire.records import LUMINAIRE_DTYPE
+from wire.sim_clock import SimClock
 
 WALL0 = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 

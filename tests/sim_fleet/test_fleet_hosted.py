@@ -9,11 +9,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from controller_fw_sim import fleet_cli
 from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import build_inventory
+from controller_fw_sim.hosted_energy import HostedEnergy, write_snapshot
 from luciole import cli
 from luciole.demo import demo_scenario, scenario_controllers
 from luciole.hosted_agents import pick_hosted
@@ -129,3 +131,47 @@ def test_the_logins_municipality_gets_the_earliest_faults_on_controllers_the_fle
     earliest = "lamp_failure" if switched[index[spare[0]]] else "day_burning"
     device = next(f["device"] for f in scenario["faults"] if f["fault"] == earliest)
     assert tenant[index[device.split(":")[0]]] == login_tenant, (earliest, device)
+
+
+def test_the_cabinet_meter_counts_the_hosted_agents_gear(tmp_path: Path) -> None:
+    """A cabinet whose first controller (its meter's usual reader) and another are played by
+    hosted agents: the meter is read by the fleet's next controller of the cabinet and counts
+    the hosted luminaires from their gear's counters (here drawing 5 W each, commanded low),
+    not from the fleet's own model of them (full level at night)."""
+    inventory = build_inventory(30, 2, seed=5)
+    ids = list(inventory.controller_ids)
+    cab = int(np.bincount(inventory.controller_cabinet).argmax())
+    mine = np.flatnonzero(inventory.controller_cabinet == cab)
+    assert mine.shape[0] >= 3
+    hosted = [ids[i] for i in mine[:2]]
+    path = tmp_path / "hosted_energy.json"
+    fleet = Fleet(inventory, start=EVENING, seed=5, hosted=hosted, multifunction_fraction=0.0,
+                  hosted_energy=HostedEnergy(path, ids, 2, hosted))
+    assert fleet.meters is not None
+    assert int(fleet.meters.segment[cab]) == int(mine[2])  # the first controller the fleet plays
+    lums = np.concatenate([np.arange(i * 2, i * 2 + 2) for i in mine])
+    played = np.concatenate([np.arange(i * 2, i * 2 + 2) for i in mine[2:]])
+    fleet_start = fleet.luminaire_energy_wh(lums).copy()
+    gear_w, gear_start = 5.0, 1234.0  # the gear's own counters start anywhere
+
+    def snapshot(t_s: float) -> None:
+        write_snapshot(path, EVENING.timestamp() + t_s,
+                       {c: [gear_start + gear_w * t_s / 3600.0] * 2 for c in hosted})
+
+    reads: list[tuple[int, np.ndarray, np.ndarray]] = []  # (t, hosted, played) at each read
+    for t in range(30, 1801, 30):  # half an hour of night in 30 s ticks
+        snapshot(t - 30)  # the agents' newest snapshot lags the fleet (at most a period)
+        out = fleet.advance(float(t))
+        if any(int(mine[2]) in rows.controllers.tolist() for rows in out.sensors):
+            reads.append((t, fleet.luminaire_energy_wh(lums[:4]), fleet.luminaire_energy_wh(played)))
+    (first, hosted_first, _), (last, _, played_last) = reads[0], reads[-1]
+    # the meter counted the fleet's luminaires of the cabinet, the hosted ones as the fleet
+    # models them until the first read (no snapshot counted yet), then their gear's 5 W
+    gear_wh = 4 * gear_w * (last - first) / 3600.0
+    expected_wh = (float((played_last - fleet_start[4:]).sum())
+                   + float((hosted_first - fleet_start[:4]).sum()) + gear_wh)
+    assert fleet.meters.models[cab].energy_luminaires_kwh * 1000 == pytest.approx(expected_wh,
+                                                                                  rel=0.01)
+    # the fleet's own model of the hosted luminaires would have counted them at full power
+    hosted_model_wh = float((fleet.luminaire_energy_wh(lums[:4]) - fleet_start[:4]).sum())
+    assert hosted_model_wh > 10 * gear_wh

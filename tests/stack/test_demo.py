@@ -1,6 +1,7 @@
 """The demo end to end: fleet -> real broker -> ingest workers -> real TimescaleDB -> pictures,
-with the analytics job runner and the API as children, one login per role, and nothing left
-running once it stops."""
+with the analytics job runner and the API as children, one login per role, the dashboard watched
+in headless Chromium within the first minute of the logins (the map, a fault, the energy figure
+moving), and nothing left running once it stops."""
 
 from __future__ import annotations
 
@@ -18,14 +19,24 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from api.credentials import verify_password
 from luciole.db_roles import DbService
 from luciole.demo import api_healthy, create_logins
 from luciole.settings import StackSettings
 from luciole.stack import Stack, wait_for
+from tests.browser import chromium
+from tests.dashboard.conftest import ARTIFACTS
+from tests.dashboard.test_dashboard import map_features, text_of, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The printed municipality's dozen or more luminaires lit at sunset draw over half a kilowatt: a
+# quarter hour of it books over 0.1 kWh, where its lamp burning by day (about 60 W for the 40
+# minutes before sunset) and its gear's standby book under 0.05 kWh
+ENERGY_FIRST_MINUTE_KWH = 0.1
 
 
 def _alive(pid: int) -> bool:
@@ -54,6 +65,95 @@ def _call(url: str, path: str, token: str, body: object = None) -> dict:
         return dict(json.loads(response.read()))
 
 
+def _energy_total(driver: WebDriver) -> str:
+    """The energy page's total ("Consumption: 1.234 kWh") once the report last asked for (of
+    the last 7 days) is drawn; "" while one is loading."""
+    drawn = driver.execute_script(
+        "const p = window.lucioleEnergy; return !!(p && p.shown && p.shown === p.loading"
+        " && document.getElementById('energy-form').period.value === '7d')")
+    return text_of(driver, "#energy-total") if drawn else ""
+
+
+def _watch_dashboard(driver: WebDriver, url: str, email: str, password: str,
+                     shown: float) -> tuple[str, str]:
+    """Within the first minute of the logins: the map shows luminaires and the faults page lists
+    a fault. Screenshots of each page go with the other browser tests' artefacts. Gives the
+    energy page's figure looked at in between, and says when each was seen."""
+    artifacts = Path(os.environ.get("LUCIOLE_ARTIFACTS") or ARTIFACTS)
+    artifacts.mkdir(parents=True, exist_ok=True)
+
+    def left() -> float:
+        return max(1.0, 60.0 - (time.monotonic() - shown))
+
+    driver.get(f"{url}/dashboard/")
+    form = until(driver, "the login form", lambda: driver.find_element(By.ID, "login-form"))
+    form.find_element(By.NAME, "username").send_keys(email)
+    form.find_element(By.NAME, "password").send_keys(password)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    points = until(driver, "luminaires on the map", lambda: map_features(driver), left())
+    seen = {"map": time.monotonic() - shown}
+    driver.save_screenshot(str(artifacts / "demo_map.png"))
+    first_energy = _energy_look(driver, url, shown)  # looked at again once the faults are seen
+
+    driver.get(f"{url}/dashboard/#/faults")
+
+    def listed() -> int:
+        rows = len(driver.find_elements(By.CSS_SELECTOR, "#fault-table tbody tr"))
+        if not rows:  # the list is read when the page opens: filter again
+            driver.execute_script("document.getElementById('fault-filters').requestSubmit()")
+        return rows
+
+    faults = until(driver, "a fault on the faults page", listed, left())
+    seen["faults"] = time.monotonic() - shown
+    driver.save_screenshot(str(artifacts / "demo_faults.png"))
+    assert all(t <= 60.0 for t in seen.values()), seen
+    return first_energy, (f"{points} luminaires on the map at {seen['map']:.0f} s, {faults} "
+                          f"fault(s) listed at {seen['faults']:.0f} s")
+
+
+def _energy_look(driver: WebDriver, url: str, shown: float) -> str:
+    """The energy page's figure over the last 7 days up to the wall clock (the demo's night
+    opened yesterday afternoon)."""
+    driver.get(f"{url}/dashboard/#/energy")
+    until(driver, "the energy page's form", lambda: driver.find_elements(By.ID, "energy-period"),
+          _left(shown))
+    driver.execute_script("const f = document.getElementById('energy-form'); f.period.value = '7d';"
+                          " f.period.dispatchEvent(new Event('change'))")
+    return until(driver, "the energy page's figure", lambda: _energy_total(driver),  # type: ignore[no-any-return]
+                 _left(shown))
+
+
+def _left(shown: float) -> float:
+    """What is left of the first minute since the logins were shown (at least a second)."""
+    return max(1.0, 60.0 - (time.monotonic() - shown))
+
+
+def _watch_energy(driver: WebDriver, url: str, shown: float, first: str) -> str:
+    """The energy page's figure has changed since the first look, within the first minute."""
+    artifacts = Path(os.environ.get("LUCIOLE_ARTIFACTS") or ARTIFACTS)
+    looked = [time.monotonic()]
+    again = _energy_look(driver, url, shown)
+
+    def changed() -> str:
+        now = _energy_total(driver)
+        if now and now != first:
+            return now
+        if now and time.monotonic() - looked[-1] > 2.0:  # the last look is drawn: look again
+            driver.execute_script("document.getElementById('energy-form').requestSubmit()")
+            looked.append(time.monotonic())
+        return ""
+
+    second = again if again != first else until(
+        driver, f"the energy figure moving from {first!r}", changed, _left(shown))
+    seen = time.monotonic() - shown
+    driver.save_screenshot(str(artifacts / "demo_energy.png"))
+    assert seen <= 60.0, seen
+    # energy from the first minute: the municipality's lamps lit at sunset, not only the lamp
+    # burning by day and the gear's standby
+    assert float(second.split(":")[1].split()[0]) >= ENERGY_FIRST_MINUTE_KWH, second
+    return f", energy {first!r} then {second!r} at {seen:.0f} s ({len(looked) + 1} looks)"
+
+
 def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LUCIOLE_MQTT_PORT": "0", "LUCIOLE_PG_PORT": "0",
@@ -63,46 +163,55 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         with open(console, "w") as sink:
             demo_proc = subprocess.Popen(
                 [sys.executable, "-m", "luciole.cli", "--var-dir", str(var), "demo",
-                 "--controllers", "60", "--duration-s", "120", "--workers", "1", "--agents", "4"],
+                 "--controllers", "60", "--duration-s", "240", "--workers", "1", "--agents", "4"],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env=env)
         try:
-            # While it runs: the printed API answers, and a printed login works.
-            wait_for(lambda: "Ctrl-C stops" in console.read_text() or demo_proc.poll() is not None,
-                     240, "the demo's logins", interval_s=0.5)
-            shown = time.monotonic()  # the dashboard's address and the logins are on screen
-            out = console.read_text()
-            url = re.search(r"API (http://127\.0\.0\.1:\d+)", out)
-            assert url is not None, out
-            assert f"{url.group(1)}/dashboard" in out
-            logins = re.findall(r"^\s+(admin|operator|energy_manager|technician|viewer|"
-                                r"grid_operator)\s+(\S+@\S+)\s+(\S+)$", out, re.MULTILINE)
-            assert len(logins) == 6, out
-            assert api_healthy(url.group(1))
-            for _role, email, password in (logins[0], logins[-1]):  # a municipality's, the grid's
-                body = urllib.parse.urlencode({"username": email, "password": password}).encode()
-                with urllib.request.urlopen(f"{url.group(1)}/api/v1/auth/token", data=body,
-                                            timeout=10) as response:
-                    assert response.status == 200
-                    assert json.loads(response.read())["access_token"]
-            # Faults injected by the scenario appear through the API within the first minute.
-            operator = next(login for login in logins if login[0] == "operator")
-            token = _token(url.group(1), operator[1], operator[2])
-            wait_for(lambda: _call(url.group(1), "/api/v1/faults", token)["items"],
-                     max(5.0, 60.0 - (time.monotonic() - shown)), "a fault in GET /faults",
-                     interval_s=1)
-            first_fault_s = time.monotonic() - shown
-            # A command to the printed group of hosted agents is done by their agents.
-            tenant = logins[0][1].split("@")[1].split(".")[0]  # admin@<tenant>.demo.luciole
-            group = re.search(rf"{tenant} group (\d+) \('edge agents'\)", out)
-            assert group is not None, out
-            issued = _call(url.group(1), "/api/v1/commands", token, {
-                "target": {"group": int(group.group(1))},
-                "action": {"type": "set_level", "level": 100, "duration_s": 600}})
-            assert 1 <= issued["devices"] <= 4, issued
+            with chromium() as driver:  # started while the demo comes up
+                # While it runs: the printed API answers, and a printed login works.
+                wait_for(lambda: "Ctrl-C stops" in console.read_text()
+                         or demo_proc.poll() is not None, 240, "the demo's logins", interval_s=0.5)
+                shown = time.monotonic()  # the dashboard's address and the logins are on screen
+                out = console.read_text()
+                url = re.search(r"API (http://127\.0\.0\.1:\d+)", out)
+                assert url is not None, out
+                assert f"{url.group(1)}/dashboard" in out
+                logins = re.findall(r"^\s+(admin|operator|energy_manager|technician|viewer|"
+                                    r"grid_operator)\s+(\S+@\S+)\s+(\S+)$", out, re.MULTILINE)
+                assert len(logins) == 6, out
+                assert api_healthy(url.group(1))
+                for _role, email, password in (logins[0], logins[-1]):  # a municipality's, the grid's
+                    body = urllib.parse.urlencode({"username": email, "password": password}).encode()
+                    with urllib.request.urlopen(f"{url.group(1)}/api/v1/auth/token", data=body,
+                                                timeout=10) as response:
+                        assert response.status == 200
+                        assert json.loads(response.read())["access_token"]
+                operator = next(login for login in logins if login[0] == "operator")
+                token = _token(url.group(1), operator[1], operator[2])
+                # A command to the printed group of hosted agents (done by their agents, below).
+                tenant = logins[0][1].split("@")[1].split(".")[0]  # admin@<tenant>.demo.luciole
+                group = re.search(rf"{tenant} group (\d+) \('edge agents'\)", out)
+                assert group is not None, out
+                issued = _call(url.group(1), "/api/v1/commands", token, {
+                    "target": {"group": int(group.group(1))},
+                    "action": {"type": "set_level", "level": 100, "duration_s": 600}})
+                assert 1 <= issued["devices"] <= 4, issued
+                # The dashboard, as a newcomer opens it with the printed operator login: the map
+                # shows the luminaires, the faults page a fault, within the first minute.
+                first_energy, watched = _watch_dashboard(driver, url.group(1), operator[1],
+                                                         operator[2], shown)
+                # Faults injected by the scenario appear through the API within the first minute.
+                wait_for(lambda: _call(url.group(1), "/api/v1/faults", token)["items"],
+                         max(5.0, 60.0 - (time.monotonic() - shown)), "a fault in GET /faults",
+                         interval_s=1)
+                first_fault_s = time.monotonic() - shown
+                # and the dashboard's energy figure moves between two looks, within the minute
+                watched += _watch_energy(driver, url.group(1), shown, first_energy)
             wait_for(lambda: _call(url.group(1), f"/api/v1/commands/{issued['id']}", token)
                      ["counts"].get("done") == issued["devices"], 60, "the group command done",
                      interval_s=1)
+            # seen: Ctrl-C stops the demo (--duration-s only bounds a run whose checks stall)
+            demo_proc.send_signal(signal.SIGINT)
             assert demo_proc.wait(300) == 0, console.read_text()[-3000:]
         finally:
             if demo_proc.poll() is None:
@@ -115,7 +224,12 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         # controllers (it then plays the municipality's first faults)
         hosted_n = re.search(r"(\d+) controllers run real edge agents", out)
         assert hosted_n is not None and 3 <= int(hosted_n.group(1)) <= 4, out
-        print(f"demo: first fault in GET /faults {first_fault_s:.0f} s after the logins")  # noqa: T201
+        print(f"demo: first fault in GET /faults {first_fault_s:.0f} s after the logins; the "  # noqa: T201
+              f"dashboard: {watched}")
+        booked = [(float(t), float(kwh.replace(",", ""))) for t, kwh in re.findall(
+            r"^\s*(\d+)s sim .*?\| ([\d,.]+) kWh booked", out, re.MULTILINE)]
+        print(f"demo: energy booked (s since the children started, kWh) {booked}")  # noqa: T201
+        assert booked and booked[-1][1] > 0, booked
         demo = var / "demo"
         children = json.loads((demo / "children.json").read_text())
         assert set(children) == {"ingest-1", "fleet", "agents", "jobs", "api"}
