@@ -28,6 +28,10 @@ METER_LEARN = 6
 #: supply (or a segment controller that went silent): its energy is compared with what the
 #: cabinet's luminaires counted over the same step
 METER_GAP_S = 7200.0
+#: energy a gap step may count beyond its luminaires' and the share of cable losses: the edges of
+#: the gap (a luminaire's energy between its last report and the supply's switching) and the
+#: meter's accuracy; a leak of 1.5 A for 1.5 h by day passes it
+METER_GAP_EXCESS_WH = 500.0
 STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck sensor
 
 _SUPPLY, _CONTACTOR, _METER = 0, 1, 2
@@ -316,7 +320,7 @@ def meter_gap_events(reg: Registry, st: DetectorState, steps: MeterSteps, lumina
                      complete: np.ndarray) -> list[FaultEvent]:
     """The energy a cabinet's meter counted across a gap (by day on a switched supply: the
     contactor open, no luminaire powered) against what the cabinet's luminaires' own counters
-    counted over the same step plus their cable losses: a mean excess above METER_EXCESS_W is
+    counted over the same step plus their cable losses: an excess above METER_GAP_EXCESS_WH is
     a leak between the meter and the contactor (or theft). `luminaires_wh[i]` is the sum over
     the cabinet's luminaires of their counters' increase over step i; `complete[i]` is false
     when a luminaire's counter at the step's start is unknown (the step is not judged)."""
@@ -330,7 +334,7 @@ def meter_gap_events(reg: Registry, st: DetectorState, steps: MeterSteps, lumina
             continue
         hours = (float(steps.t1[i]) - float(steps.t0[i])) / 3600.0
         lum_wh, meter_wh = float(luminaires_wh[i]), float(steps.meter_wh[i])
-        tolerance_wh = METER_EXCESS_W * hours + METER_EXCESS_SHARE * lum_wh
+        tolerance_wh = METER_GAP_EXCESS_WH + METER_EXCESS_SHARE * lum_wh
         excess_wh = meter_wh - lum_wh
         if excess_wh <= tolerance_wh:
             continue

@@ -65,9 +65,10 @@ def test_energy_counted_while_the_supply_was_off_is_leakage() -> None:
     assert e.detail["excess_wh"] == pytest.approx(2760.0)
 
 
-def test_a_mean_excess_under_the_threshold_is_not_raised() -> None:
-    # 100 W over 8 h 40 min (0.87 kWh) is within the night rule's 150 W
-    assert _day(meter_kwh=1.0 + 0.87, luminaires_kwh=1.0)[1] == []
+def test_an_excess_within_the_edges_and_the_cable_losses_is_not_raised() -> None:
+    # 0.5 kWh for the gap's edges, 4 % of the luminaires' energy for the cable losses
+    assert _day(meter_kwh=10.0 + 0.5 + 0.4 - 0.01, luminaires_kwh=10.0)[1] == []
+    assert len(_day(meter_kwh=10.0 + 0.5 + 0.4 + 0.01, luminaires_kwh=10.0)[1]) == 1
 
 
 def test_an_unknown_start_is_not_judged() -> None:
