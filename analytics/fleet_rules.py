@@ -28,10 +28,13 @@ METER_LEARN = 6
 #: supply (or a segment controller that went silent): its energy is compared with what the
 #: cabinet's luminaires counted over the same step
 METER_GAP_S = 7200.0
-#: energy a gap step may count beyond its luminaires' and the share of cable losses: the edges of
-#: the gap (a luminaire's energy between its last report and the supply's switching) and the
-#: meter's accuracy; a leak of 1.5 A for 1.5 h by day passes it
+#: energy a gap step may count beyond its luminaires' and the share of cable losses: the error of
+#: reading each luminaire's counter at the step's ends between its reports, and the meter's
+#: accuracy; a leak of 1.5 A for 1.5 h by day passes it
 METER_GAP_EXCESS_WH = 500.0
+#: a gap step is judged once the luminaires' reports this long after its end are stored: each
+#: luminaire's counter at the step's ends is read between its reports around them
+METER_GAP_SETTLE_S = 900.0
 STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck sensor
 
 _SUPPLY, _CONTACTOR, _METER = 0, 1, 2
@@ -282,7 +285,7 @@ class MeterSteps:
     """Steps of cabinet meters' energy registers that span a gap of at least METER_GAP_S."""
 
     cab: np.ndarray  # dense cabinet
-    ctl: np.ndarray  # the controller that reads the meter
+    ctl: np.ndarray  # a controller of the cabinet (for its time zone)
     t0: np.ndarray  # epoch s of the reading before the gap
     t1: np.ndarray  # epoch s of the first reading after it
     meter_wh: np.ndarray  # energy the meter counted from t0 to t1
@@ -291,29 +294,41 @@ class MeterSteps:
         return int(self.cab.shape[0])
 
 
-def meter_gap_steps(reg: Registry, st: DetectorState, s: SensorReadings) -> MeterSteps:
+def meter_gap_steps(reg: Registry, st: DetectorState, s: SensorReadings) -> int:
     """Walk the meters' energy registers in time order, keeping each cabinet's last reading in
-    `st`; return the steps that span a gap. A reading no newer than the last one examined is
-    passed over; a register that went backwards (a meter replaced) starts afresh."""
+    `st`; a step that spans a gap waits in `st.gap` to be judged (`due_gap_steps`). A reading
+    no newer than the last one examined is passed over; a register that went backwards (a meter
+    replaced) starts afresh. Returns the number of steps found."""
     energy = (s.sensor < 32) & (s.quantity == int(Quantity.ENERGY_KWH)) & (s.ctl >= 0)
     ctl, t, kwh = s.ctl[energy], s.t[energy], s.value[energy].astype(np.float64)
     cab = reg.ctl_cab[ctl]
     ok = cab >= 0
-    ctl, t, kwh, cab = ctl[ok], t[ok], kwh[ok], cab[ok]
+    t, kwh, cab = t[ok], kwh[ok], cab[ok]
     order = np.lexsort((t, cab))
-    out: list[tuple[int, int, float, float, float]] = []
-    for c, k, ti, e in zip(cab[order].tolist(), ctl[order].tolist(), t[order].tolist(),
-                           kwh[order].tolist(), strict=True):
+    found = 0
+    for c, ti, e in zip(cab[order].tolist(), t[order].tolist(), kwh[order].tolist(), strict=True):
         t_last, e_last = float(st.meter_t[c]), float(st.meter_kwh[c])
         if ti <= t_last:
             continue
         if ti - t_last >= METER_GAP_S and e >= e_last:
-            out.append((c, k, t_last, ti, (e - e_last) * 1000.0))
+            st.gap[c] = (t_last, ti, (e - e_last) * 1000.0)
+            found += 1
         st.meter_t[c], st.meter_kwh[c] = ti, e
-    cols = list(zip(*out, strict=True)) if out else [(), (), (), (), ()]
-    return MeterSteps(np.array(cols[0], np.int64), np.array(cols[1], np.int64),
-                      np.array(cols[2], np.float64), np.array(cols[3], np.float64),
-                      np.array(cols[4], np.float64))
+    return found
+
+
+def due_gap_steps(reg: Registry, st: DetectorState, end: float,
+                  settle_s: float = METER_GAP_SETTLE_S) -> MeterSteps:
+    """The steps waiting in `st` whose end is `settle_s` before `end` (the luminaires' first
+    reports after it are stored), taken out of `st`."""
+    due = np.flatnonzero(np.isfinite(st.gap[:, 1]) & (st.gap[:, 1] + settle_s <= end))
+    readers = np.full(reg.n_cabinets, -1, np.int64)
+    has = reg.ctl_cab >= 0
+    np.maximum.at(readers, reg.ctl_cab[has], np.flatnonzero(has))
+    steps = MeterSteps(due.astype(np.int64), readers[due], st.gap[due, 0].copy(),
+                       st.gap[due, 1].copy(), st.gap[due, 2].copy())
+    st.gap[due] = np.nan
+    return steps
 
 
 def meter_gap_events(reg: Registry, st: DetectorState, steps: MeterSteps, luminaires_wh: np.ndarray,

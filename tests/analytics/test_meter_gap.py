@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from analytics.detector_state import DetectorState
-from analytics.fleet_rules import METER_GAP_S, SensorReadings, meter_gap_events, meter_gap_steps
+from analytics.fleet_rules import (
+    METER_GAP_S,
+    METER_GAP_SETTLE_S,
+    SensorReadings,
+    due_gap_steps,
+    meter_gap_events,
+    meter_gap_steps,
+)
 from analytics.registry import Registry
 from wire.records import Quantity
 
@@ -39,11 +46,14 @@ def _day(meter_kwh: float, luminaires_kwh: float, switched: bool = True,
          complete: bool = True) -> tuple[DetectorState, list]:
     reg = _registry(switched)
     st = DetectorState.fresh(reg)
-    steps = meter_gap_steps(reg, st, _energy((DAWN - 900, 100.0), (DAWN, 100.2)))
-    assert len(steps) == 0  # a 15-minute step is the night rule's
-    steps = meter_gap_steps(reg, st, _energy((DUSK, 100.2 + meter_kwh)))
+    assert meter_gap_steps(reg, st, _energy((DAWN - 900, 100.0), (DAWN, 100.2))) == 0
+    assert meter_gap_steps(reg, st, _energy((DUSK, 100.2 + meter_kwh))) == 1
+    # judged once the luminaires' reports after the step's end are stored, and only once
+    assert len(due_gap_steps(reg, st, DUSK + METER_GAP_SETTLE_S - 1)) == 0
+    steps = due_gap_steps(reg, st, DUSK + METER_GAP_SETTLE_S)
     assert len(steps) == 1 and steps.t0[0] == DAWN and steps.t1[0] == DUSK
     assert steps.meter_wh[0] == pytest.approx(meter_kwh * 1000)
+    assert len(due_gap_steps(reg, st, DUSK + 2 * METER_GAP_SETTLE_S)) == 0
     events = meter_gap_events(reg, st, steps, np.array([luminaires_kwh * 1000]),
                               np.array([complete]))
     return st, events
@@ -85,12 +95,13 @@ def test_late_and_backwards_readings_start_afresh_without_a_step() -> None:
     st = DetectorState.fresh(reg)
     meter_gap_steps(reg, st, _energy((DAWN, 100.0)))
     # a reading older than the last one examined is passed over
-    assert len(meter_gap_steps(reg, st, _energy((DAWN - 60, 99.0)))) == 0
+    assert meter_gap_steps(reg, st, _energy((DAWN - 60, 99.0))) == 0
     assert st.meter_t[0] == DAWN and st.meter_kwh[0] == 100.0
     # a meter replaced (its register back at 0): no step, the new register is the reference
-    assert len(meter_gap_steps(reg, st, _energy((DAWN + METER_GAP_S, 0.5)))) == 0
+    assert meter_gap_steps(reg, st, _energy((DAWN + METER_GAP_S, 0.5))) == 0
     assert st.meter_kwh[0] == 0.5
-    steps = meter_gap_steps(reg, st, _energy((DAWN + 2 * METER_GAP_S, 1.5)))
+    assert meter_gap_steps(reg, st, _energy((DAWN + 2 * METER_GAP_S, 1.5))) == 1
+    steps = due_gap_steps(reg, st, DAWN + 3 * METER_GAP_S)
     assert len(steps) == 1 and steps.meter_wh[0] == pytest.approx(1000.0)
 
 
@@ -99,5 +110,6 @@ def test_an_open_leak_is_not_raised_twice() -> None:
     st = DetectorState.fresh(reg)
     st.cab_open[0, 2] = True
     meter_gap_steps(reg, st, _energy((DAWN, 100.0)))
-    steps = meter_gap_steps(reg, st, _energy((DUSK, 110.0)))
+    meter_gap_steps(reg, st, _energy((DUSK, 110.0)))
+    steps = due_gap_steps(reg, st, DUSK + METER_GAP_SETTLE_S)
     assert meter_gap_events(reg, st, steps, np.array([1000.0]), np.array([True])) == []
