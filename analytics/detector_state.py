@@ -21,7 +21,8 @@ FROM detector_luminaire_state
 """
 _LOAD_CTL = "SELECT controller_key, last_seen, comm_open FROM detector_controller_state"
 _LOAD_CAB = (
-    "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open FROM detector_cabinet_state"
+    "SELECT cabinet_id, loss_coefficient, loss_samples, bad, good, open, meter_energy_kwh,"
+    " meter_time, gap_start, gap_end, gap_meter_wh FROM detector_cabinet_state"
 )
 _LOAD_SENSOR = """
 SELECT controller_key, sensor, quantity, last_value, repeats, open, last_time
@@ -51,11 +52,15 @@ _SAVE_CTL = (
 )
 _SAVE_CAB = (
     "CREATE TEMP TABLE IF NOT EXISTS s_cab (LIKE detector_cabinet_state)",
-    "COPY s_cab (cabinet_id, loss_coefficient, loss_samples, bad, good, open) FROM STDIN",
+    "COPY s_cab (cabinet_id, loss_coefficient, loss_samples, bad, good, open, meter_energy_kwh,"
+    " meter_time, gap_start, gap_end, gap_meter_wh) FROM STDIN",
     """INSERT INTO detector_cabinet_state SELECT * FROM s_cab
        ON CONFLICT (cabinet_id) DO UPDATE SET
        loss_coefficient = EXCLUDED.loss_coefficient, loss_samples = EXCLUDED.loss_samples,
-       bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open""",
+       bad = EXCLUDED.bad, good = EXCLUDED.good, open = EXCLUDED.open,
+       meter_energy_kwh = EXCLUDED.meter_energy_kwh, meter_time = EXCLUDED.meter_time,
+       gap_start = EXCLUDED.gap_start, gap_end = EXCLUDED.gap_end,
+       gap_meter_wh = EXCLUDED.gap_meter_wh""",
     "DELETE FROM s_cab",
 )
 _SAVE_SENSOR = (
@@ -100,6 +105,11 @@ class DetectorState:
     cab_bad: np.ndarray  # int16 (cabinets, cabinet kinds)
     cab_good: np.ndarray
     cab_open: np.ndarray
+    # the last meter energy register examined (kWh) and its time (epoch s); NaN: none
+    meter_kwh: np.ndarray
+    meter_t: np.ndarray
+    # a step of the meter across a gap waiting to be judged: start, end (epoch s), meter Wh
+    gap: np.ndarray  # (cabinets, 3); NaN: none
     # sensors: (controller_key, sensor, quantity) -> [last_value, repeats, open, last_time
     # (epoch s of the last reading examined; NaN: none)]
     sensors: dict[tuple[int, int, int], tuple[float, int, bool, float]]
@@ -119,7 +129,8 @@ class DetectorState:
             comm_open=np.zeros(reg.n_controllers, bool),
             loss_coefficient=np.zeros(c), loss_samples=np.zeros(c, np.int64),
             cab_bad=np.zeros((c, kc), np.int16), cab_good=np.zeros((c, kc), np.int16),
-            cab_open=np.zeros((c, kc), bool), sensors={},
+            cab_open=np.zeros((c, kc), bool), meter_kwh=np.full(c, np.nan),
+            meter_t=np.full(c, np.nan), gap=np.full((c, 3), np.nan), sensors={},
         )
 
 
@@ -157,6 +168,9 @@ def load_state(conn: psycopg.Connection, reg: Registry) -> DetectorState:
             st.loss_coefficient[i], st.loss_samples[i] = r[1], r[2]
             st.cab_bad[i], st.cab_good[i] = _fit(r[3], kc, 0), _fit(r[4], kc, 0)
             st.cab_open[i] = _fit(r[5], kc, False)
+            st.meter_kwh[i] = np.nan if r[6] is None else r[6]
+            st.meter_t[i] = np.nan if r[7] is None else r[7]
+            st.gap[i] = [np.nan if v is None else v for v in r[8:11]]
     for r in conn.execute(_LOAD_SENSOR).fetchall():
         st.sensors[(r[0], r[1], r[2])] = (r[3], r[4], r[5], np.nan if r[6] is None else r[6])
     return st
@@ -179,6 +193,11 @@ def _copy(conn: psycopg.Connection, statements: tuple[str, ...], rows: list[tupl
             copy.write_row(row)
     conn.execute(merge)
     conn.execute(drop)
+
+
+def _nulls(a: np.ndarray) -> list[float | None]:
+    """NaN as NULL."""
+    return [None if np.isnan(v) else v for v in a.tolist()]
 
 
 def _blobs(a: np.ndarray) -> list[bytes]:
@@ -209,6 +228,9 @@ def save_state(conn: psycopg.Connection, reg: Registry, st: DetectorState,
                                     st.comm_open[ctls].tolist(), strict=True)))
     _copy(conn, _SAVE_CAB, list(zip(reg.cab_id, st.loss_coefficient.tolist(),
                                     st.loss_samples.tolist(), st.cab_bad.tolist(),
-                                    st.cab_good.tolist(), st.cab_open.tolist(), strict=True)))
+                                    st.cab_good.tolist(), st.cab_open.tolist(),
+                                    _nulls(st.meter_kwh), _nulls(st.meter_t),
+                                    _nulls(st.gap[:, 0]), _nulls(st.gap[:, 1]),
+                                    _nulls(st.gap[:, 2]), strict=True)))
     _copy(conn, _SAVE_SENSOR, [(*k, v[0], v[1], v[2], None if np.isnan(v[3]) else v[3])
                                for k, v in st.sensors.items()])

@@ -24,6 +24,17 @@ METER_MIN_LOAD_W = 200.0  # cable losses are learned above this load
 METER_EXCESS_W, METER_EXCESS_SHARE = 150.0, 0.04
 METER_OK_W, METER_OK_SHARE = 75.0, 0.02
 METER_LEARN = 6
+#: a step of a cabinet meter's energy register at least this long spans a day of a switched
+#: supply (or a segment controller that went silent): its energy is compared with what the
+#: cabinet's luminaires counted over the same step
+METER_GAP_S = 7200.0
+#: energy a gap step may count beyond its luminaires' and the share of cable losses: the error of
+#: reading each luminaire's counter at the step's ends between its reports, and the meter's
+#: accuracy; a leak of 1.5 A for 1.5 h by day passes it
+METER_GAP_EXCESS_WH = 500.0
+#: a gap step is judged once the luminaires' reports this long after its end are stored: each
+#: luminaire's counter at the step's ends is read between its reports around them
+METER_GAP_SETTLE_S = 900.0
 STUCK_REPEATS = 5  # this many repeats (six equal readings in a row) is a stuck sensor
 
 _SUPPLY, _CONTACTOR, _METER = 0, 1, 2
@@ -266,6 +277,98 @@ def meter_events(reg: Registry, st: DetectorState, r: LuminaireReadings,
             st.cab_open[c, _METER] = False
             events.append(FaultEvent(info, False, float(t[i]), reg.cab_tenant[c],
                                      cabinet_id=reg.cab_id[c]))
+    return events
+
+
+@dataclass(frozen=True)
+class MeterSteps:
+    """Steps of cabinet meters' energy registers that span a gap of at least METER_GAP_S."""
+
+    cab: np.ndarray  # dense cabinet
+    ctl: np.ndarray  # a controller of the cabinet (for its time zone)
+    t0: np.ndarray  # epoch s of the reading before the gap
+    t1: np.ndarray  # epoch s of the first reading after it
+    meter_wh: np.ndarray  # energy the meter counted from t0 to t1
+
+    def __len__(self) -> int:
+        return int(self.cab.shape[0])
+
+
+def meter_gap_steps(reg: Registry, st: DetectorState, s: SensorReadings) -> int:
+    """Walk the meters' energy registers in time order, keeping each cabinet's last reading in
+    `st`; a step that spans a gap waits in `st.gap` to be judged (`due_gap_steps`). A reading
+    no newer than the last one examined is passed over; a register that went backwards (a meter
+    replaced) starts afresh. Returns the number of steps found."""
+    energy = (s.sensor < 32) & (s.quantity == int(Quantity.ENERGY_KWH)) & (s.ctl >= 0)
+    ctl, t, kwh = s.ctl[energy], s.t[energy], s.value[energy].astype(np.float64)
+    cab = reg.ctl_cab[ctl]
+    ok = cab >= 0
+    t, kwh, cab = t[ok], kwh[ok], cab[ok]
+    order = np.lexsort((t, cab))
+    found = 0
+    for c, ti, e in zip(cab[order].tolist(), t[order].tolist(), kwh[order].tolist(), strict=True):
+        t_last, e_last = float(st.meter_t[c]), float(st.meter_kwh[c])
+        if ti <= t_last:
+            continue
+        if ti - t_last >= METER_GAP_S and e >= e_last:
+            st.gap[c] = (t_last, ti, (e - e_last) * 1000.0)
+            found += 1
+        st.meter_t[c], st.meter_kwh[c] = ti, e
+    return found
+
+
+def due_gap_steps(reg: Registry, st: DetectorState, end: float,
+                  settle_s: float = METER_GAP_SETTLE_S) -> MeterSteps:
+    """The steps waiting in `st` whose end is `settle_s` before `end` (the luminaires' first
+    reports after it are stored), taken out of `st`."""
+    due = np.flatnonzero(np.isfinite(st.gap[:, 1]) & (st.gap[:, 1] + settle_s <= end))
+    readers = np.full(reg.n_cabinets, -1, np.int64)
+    has = reg.ctl_cab >= 0
+    np.maximum.at(readers, reg.ctl_cab[has], np.flatnonzero(has))
+    steps = MeterSteps(due.astype(np.int64), readers[due], st.gap[due, 0].copy(),
+                       st.gap[due, 1].copy(), st.gap[due, 2].copy())
+    st.gap[due] = np.nan
+    return steps
+
+
+def meter_gap_events(reg: Registry, st: DetectorState, steps: MeterSteps, luminaires_wh: np.ndarray,
+                     complete: np.ndarray) -> list[FaultEvent]:
+    """The energy a cabinet's meter counted across a gap (by day on a switched supply: the
+    contactor open, no luminaire powered) against what the cabinet's luminaires' own counters
+    counted over the same step plus their cable losses: an excess above METER_GAP_EXCESS_WH is
+    a leak between the meter and the contactor (or theft). `luminaires_wh[i]` is the sum over
+    the cabinet's luminaires of their counters' increase over step i; `complete[i]` is false
+    when a luminaire's counter at the step's start is unknown (the step is not judged)."""
+    events: list[FaultEvent] = []
+    info = ft.LEAKAGE_DETECTED
+    n_lum = np.bincount(reg.ctl_cab[reg.lum_ctl][reg.ctl_cab[reg.lum_ctl] >= 0],
+                        minlength=reg.n_cabinets)
+    for i in range(len(steps)):
+        c = int(steps.cab[i])
+        if not complete[i] or st.cab_open[c, _METER]:
+            continue
+        hours = (float(steps.t1[i]) - float(steps.t0[i])) / 3600.0
+        lum_wh, meter_wh = float(luminaires_wh[i]), float(steps.meter_wh[i])
+        tolerance_wh = METER_GAP_EXCESS_WH + METER_EXCESS_SHARE * lum_wh
+        excess_wh = meter_wh - lum_wh
+        if excess_wh <= tolerance_wh:
+            continue
+        st.cab_open[c, _METER] = True
+        st.cab_bad[c, _METER] = max(int(st.cab_bad[c, _METER]), info.raise_after)
+        st.cab_good[c, _METER] = 0
+        tz = reg.ctl_tz[int(steps.ctl[i])]
+        t0, t1 = float(steps.t0[i]), float(steps.t1[i])
+        when = ("while its switched supply was off" if reg.cab_switched[c]
+                else "while its meter went unread")
+        events.append(FaultEvent(
+            info, True, t1, reg.cab_tenant[c], cabinet_id=reg.cab_id[c],
+            cause=(f"cabinet {reg.cab_id[c]}'s meter counted {meter_wh / 1000:.2f} kWh from "
+                   f"{clock(t0, tz)} to {clock(t1, tz)} while its {int(n_lum[c])} luminaires "
+                   f"counted {lum_wh / 1000:.2f} kWh: {excess_wh / 1000:.2f} kWh unaccounted for,"
+                   f" a mean {excess_wh / hours:.0f} W {when}; leakage upstream of the "
+                   f"contactor, or theft"),
+            detail={"meter_wh": meter_wh, "luminaires_wh": lum_wh, "excess_wh": excess_wh,
+                    "hours": hours}))
     return events
 
 

@@ -183,8 +183,16 @@ def district_scenario(inventory: Inventory, start: datetime, days: int, per_kind
             tries += 1
             ci = int(rng.choice(pool))
             cab = inventory.cabinet_ids[ci]
-            a, b = _window(kind, ns[int(rng.integers(0, len(ns)))], rng, until)
+            night = ns[int(rng.integers(0, len(ns)))]
+            a, b = _window(kind, night, rng, until)
             params = _params(kind, rng)
+            if kind is FaultKind.CABINET_LEAKAGE and switched[ci] and placed % 2:
+                # every other leak on a switched supply: upstream of the contactor, from 2-6 h
+                # before dusk, seen in the meter's energy across the day at the first reading
+                # after dusk; it ends by night, as the others do
+                a = rng.uniform(night[0] - 6 * H, night[0] - 2 * H)
+                b = min(a + rng.uniform(8 * H, 14 * H), night[1] - 1 * H)
+                params["upstream"] = True
             if kind is FaultKind.SUPPLY_LOSS and not _phase_shows(inventory, ci, int(
                     params["phase"])):
                 params["phase"] = 0  # that phase feeds too few controllers: the whole feeder

@@ -46,15 +46,10 @@ def test_silence_by_day_on_a_switched_supply_raises_nothing(day) -> None:  # typ
     assert [r for r in rows if r[1] != cabinets[1]] == [], rows
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not built: the meter's energy by day is not compared yet (a first rule, the day's meter "
-    "energy less the dawn and dusk edges, raised every healthy switched cabinet of the district "
-    "bench at each dusk; docs/faults.md, Not yet built); the leak is raised by the night rule "
-    "instead, 15 min later"))
 def test_energy_through_the_meter_while_the_supply_was_off_is_leakage(day) -> None:  # type: ignore[no-untyped-def]
     rows, cabinets = day
     (leak,) = [r for r in rows if r[1] == cabinets[1]]
     assert leak[0] == "leakageDetected" and leak[5] is None
     # raised on the first meter reading after dusk (16:06), from the day's energy
-    assert at(11.1) <= leak[4] <= at(11.3), leak
+    assert at(11.1) <= leak[4] <= at(11.3), f"{leak[4]} {leak[6]}"
     assert "while its switched supply was off" in leak[6], leak[6]
