@@ -131,9 +131,9 @@ def relative_light(level: int) -> float:
 
 def status_of(open_fault_kinds: Iterable[str]) -> str:
     """Streetlight.status from the kinds of the faults open on it, its controller and its cabinet."""
-    kinds = set(open_fault_kinds)
-    if not kinds:
+    if not open_fault_kinds:
         return "ok"
+    kinds = set(open_fault_kinds)
     for status, causes in _STATUS_BY_KIND:
         if kinds & causes:
             return status
@@ -171,7 +171,10 @@ def _time(value: datetime) -> str:
 
 
 def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    return value is not None and _isfinite(value)
+
+
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,9 @@ def streetlight(row: StreetlightRow) -> dict[str, Any]:
         e["refStreetlightGroup"] = circuit_group_id(row.tenant, row.cabinet)
     if row.model:
         e["refStreetlightModel"] = model_id(row.tenant, row.model)
-    if _finite(row.rated_power_w):
-        e["powerRating"] = row.rated_power_w
+    rated = row.rated_power_w
+    if rated is not None and _isfinite(rated):
+        e["powerRating"] = rated
     category = location_category(row.road_class)
     if category is not None:
         e["locationCategory"] = category
@@ -240,12 +244,13 @@ def streetlight(row: StreetlightRow) -> dict[str, Any]:
         e["observationDateTime"] = _time(live.time)
         e["powerState"] = power_state_of(live.level)
         e["illuminanceLevel"] = relative_light(live.level)
-        if not live.failure & _ABSENT_POWER and _finite(live.power_w):
+        failure = live.failure
+        if not failure & _ABSENT_POWER and _isfinite(live.power_w):
             e["powerConsumption"] = round(live.power_w, 2)
-        if not live.failure & _ABSENT_DIAGNOSTICS:
-            if _finite(live.voltage_v):
+        if not failure & _ABSENT_DIAGNOSTICS:
+            if _isfinite(live.voltage_v):
                 e["voltage"] = round(live.voltage_v, 1)
-            if _finite(live.power_factor):
+            if _isfinite(live.power_factor):
                 e["powerFactor"] = round(live.power_factor, 3)
     return e
 
