@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from analytics.fault_types import (
@@ -166,7 +166,10 @@ def extent(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> di
     return {"type": "Polygon", "coordinates": [[[a, b], [c, b], [c, d], [a, d], [a, b]]]}
 
 
+@lru_cache(maxsize=65_536)
 def _time(value: datetime) -> str:
+    """ISO 8601, UTC as Z; remembered (a controller's luminaires report at the same time, and
+    installation dates repeat), so an export formats each distinct time once."""
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -362,21 +365,26 @@ def normalized(entity: Mapping[str, Any]) -> dict[str, Any]:
     """The NGSI-LD normalized form of a key-values entity, with its @context."""
     out: dict[str, Any] = {"id": entity["id"], "type": entity["type"]}
     observed = entity.get("observationDateTime")
+    live = _LIVE_ATTRIBUTES if observed else _NOTHING
     for name, value in entity.items():
-        if name in ("id", "type"):
-            continue
-        if name == "location":
-            out[name] = {"type": "GeoProperty", "value": value}
-        elif name in _RELATIONSHIPS:
+        kind = _KIND.get(name, _PROPERTY)
+        if kind is _PROPERTY:
+            out[name] = ({"type": "Property", "value": value, "observedAt": observed}
+                         if name in live else {"type": "Property", "value": value})
+        elif kind is _RELATIONSHIP:
             out[name] = {"type": "Relationship", "object": value}
-        elif name in _DATE_TIMES:
+        elif kind is _DATE_TIME:
             out[name] = {"type": "Property", "value": {"@type": "DateTime", "@value": value}}
-        else:
-            out[name] = {"type": "Property", "value": value}
-            if observed and name in _LIVE_ATTRIBUTES:
-                out[name]["observedAt"] = observed
+        elif kind is _GEO:
+            out[name] = {"type": "GeoProperty", "value": value}
     out["@context"] = CONTEXT
     return out
 
 
-_LIVE_ATTRIBUTES = {"powerState", "illuminanceLevel", "powerConsumption", "voltage", "powerFactor"}
+_LIVE_ATTRIBUTES = frozenset({"powerState", "illuminanceLevel", "powerConsumption", "voltage",
+                              "powerFactor"})
+_NOTHING: frozenset[str] = frozenset()
+_PROPERTY, _RELATIONSHIP, _DATE_TIME, _GEO, _SKIP = (object() for _ in range(5))
+_KIND: dict[str, object] = {"id": _SKIP, "type": _SKIP, "location": _GEO,
+                            **{n: _RELATIONSHIP for n in _RELATIONSHIPS},
+                            **{n: _DATE_TIME for n in _DATE_TIMES}}
