@@ -100,7 +100,8 @@ def _grid_login(client: TestClient) -> str:
     return str(response.json()["access_token"])
 
 
-def test_the_grid_operator_renews_its_own_token(client: TestClient, world: World) -> None:
+def test_the_grid_operator_renews_its_own_token_and_keeps_its_limits(client: TestClient,
+                                                                     world: World) -> None:
     token = _grid_login(client)
     time.sleep(1.1)
     status, body = _refresh(client, token, GRID_REFRESH)
@@ -118,23 +119,18 @@ def test_the_grid_operator_renews_its_own_token(client: TestClient, world: World
     assert status == 403 and "access_token" not in body
     status, body = _refresh(client, world.token(world.a, Role.ADMIN), GRID_REFRESH)
     assert status == 403 and "access_token" not in body
-
-
-def test_a_renewed_grid_token_keeps_the_grid_operators_limits(client: TestClient,
-                                                              world: World) -> None:
-    """Still every tenant's supply points' energy and settlement, and nothing of a tenant."""
-    status, body = _refresh(client, _grid_login(client), GRID_REFRESH)
-    assert status == 200
-    renewed = {"Authorization": f"Bearer {body['access_token']}"}
-    points = client.get("/api/v1/grid/supply-points", headers=renewed)
+    # the renewed token keeps the grid operator's limits: every tenant's supply points' energy
+    # and settlement, and nothing of a tenant
+    bearer = {"Authorization": f"Bearer {again['access_token']}"}
+    points = client.get("/api/v1/grid/supply-points", headers=bearer)
     assert points.status_code == 200
     assert {p["ean"] for p in points.json()["items"]} == {world.a.ean, world.b.ean}
-    energy = client.get(f"/api/v1/grid/supply-points/{world.b.ean}/energy", headers=renewed)
+    energy = client.get(f"/api/v1/grid/supply-points/{world.b.ean}/energy", headers=bearer)
     assert energy.status_code == 200, energy.text
     refused = []
     for (method, template), rule in sorted(RULES.items()):
         if rule.audience is Audience.TENANT:
-            response = call(method, template, world.a).send(client, renewed)
+            response = call(method, template, world.a).send(client, bearer)
             if response.status_code != 403:
                 refused.append(f"{method} {template}: {response.status_code}")
     assert refused == []
