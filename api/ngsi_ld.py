@@ -166,10 +166,15 @@ def extent(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> di
     return {"type": "Polygon", "coordinates": [[[a, b], [c, b], [c, d], [a, d], [a, b]]]}
 
 
-@lru_cache(maxsize=65_536)
 def _time(value: datetime) -> str:
     """ISO 8601, UTC as Z; remembered (a controller's luminaires report at the same time, and
-    installation dates repeat), so an export formats each distinct time once."""
+    installation dates repeat), so an export formats each distinct time once. Keyed by the time
+    zone too: two equal instants in two zones are written each in its own."""
+    return _iso(value, value.tzinfo)
+
+
+@lru_cache(maxsize=65_536)
+def _iso(value: datetime, zone: object) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
