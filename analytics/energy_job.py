@@ -1,6 +1,6 @@
 """The energy job: each pass reads the readings stored in its window (and late ones the message
-ledger names), recomputes the 15-minute intervals they touch per luminaire, cabinet meter and
-supply point, and the local days around them with their baseline and savings."""
+ledger names), recomputes the 15-minute intervals they touch per luminaire, cabinet meter, supply
+point and tenant, and the local days around them with their baseline and savings."""
 
 from __future__ import annotations
 
@@ -151,6 +151,24 @@ ON CONFLICT (ean, bucket) DO UPDATE SET energy_wh = excluded.energy_wh,
     mean_level = excluded.mean_level, flags = excluded.flags, meter_wh = excluded.meter_wh,
     difference_wh = excluded.difference_wh, measured_cells = excluded.measured_cells,
     estimated_cells = excluded.estimated_cells, computed_at = now()
+"""
+# Per tenant and interval: the sums of every luminaire interval of its controllers (the
+# municipality's sub-day reports read these rows, api/energy.py).
+_TENANT = """
+INSERT INTO energy_tenant_interval AS t (tenant_id, bucket, energy_wh, measured_wh, estimated_wh,
+    default_wh, uncertainty_wh, measured_cells, estimated_cells)
+SELECT c.tenant_id, e.bucket, sum(e.energy_wh), sum(e.measured_wh), sum(e.estimated_wh),
+       sum(e.default_wh), sum(e.uncertainty_wh), count(*) FILTER (WHERE e.source = 0),
+       count(*) FILTER (WHERE e.source > 0)
+FROM energy_interval e JOIN controllers c ON c.key = e.controller_key
+WHERE e.bucket >= %(lo)s AND e.bucket < %(hi)s
+GROUP BY 1, 2
+ORDER BY 1, 2
+ON CONFLICT (tenant_id, bucket) DO UPDATE SET energy_wh = excluded.energy_wh,
+    measured_wh = excluded.measured_wh, estimated_wh = excluded.estimated_wh,
+    default_wh = excluded.default_wh, uncertainty_wh = excluded.uncertainty_wh,
+    measured_cells = excluded.measured_cells, estimated_cells = excluded.estimated_cells,
+    computed_at = now()
 """
 # Per scope key and local day: the sums of its luminaires' intervals (and meters, for supply
 # points). d: (day, lo, hi, tenant) of the days touched.
@@ -348,6 +366,7 @@ class EnergyJob:
                                     if grid.cells else t_end, UTC)
         self._write_meters(conn, reg, lo, end)
         conn.execute(_SUPPLY, {"lo": lo, "hi": hi})
+        conn.execute(_TENANT, {"lo": lo, "hi": hi})
         self._write_days(conn, reg, pl, lo, end)
         if received is not None:
             conn.execute(_SET_WATERMARK, (self.name, received))

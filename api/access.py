@@ -127,6 +127,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/energy/municipality"): tenant(ALL),
     ("GET", f"{V1}/energy/supply-points/{{ean}}"): tenant(ALL),
     # the grid operator, across tenants
+    ("POST", f"{V1}/grid/auth/refresh"): GRID,  # the grid operator renews its own token
     ("GET", f"{V1}/grid/supply-points"): GRID,
     ("GET", f"{V1}/grid/supply-points/{{ean}}/energy"): GRID,
     ("GET", f"{V1}/grid/settlement/{{ean}}/{{day}}"): GRID,

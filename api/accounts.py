@@ -163,8 +163,10 @@ async def audit_page(conn: Conn, scope: TenantScope, after: int | None, limit: i
 
 async def refresh(conn: Conn, settings: ApiSettings, token: str, principal: Principal) -> str:
     """A new short-lived token for a person whose token is still valid, whose account is still
-    active in the same tenant, and whose login is younger than `session_max_s`; with the role
-    the account has now. API keys are not renewed."""
+    active in the same tenant (for the grid operator: still of no tenant), and whose login is
+    younger than `session_max_s`; with the role the account has now. API keys are not renewed.
+    The caller's route rule has already held the principal to its audience (a tenant's users on
+    POST /auth/refresh, the grid operator on POST /grid/auth/refresh)."""
     if principal.key_id is not None:
         raise Problem(403, "an API key is not renewed: it lives until its own expiry")
     assert settings.token_secret is not None

@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
                   "street lighting. Errors are RFC 9457 problem details.")
     problems.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (service.router, auth.router, assets.router, readings.router,
+    for router in (service.router, auth.router, auth.grid_router, assets.router, readings.router,
                    operations.router, energy.router, energy.grid_router):
         app.include_router(router)
 

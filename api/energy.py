@@ -1,8 +1,8 @@
 """Energy reports per luminaire, group, municipality and supply point, read from the energy
-job's rollups (energy_interval, energy_supply_interval, energy_day), each bucket against the
-baseline (full power from dusk to dawn, or the municipality's previous regime as a share of it)
-with euros and CO2 from the tenant's factors; the grid operator's view of every supply point and
-its settlement day."""
+job's rollups (energy_interval, energy_supply_interval, energy_tenant_interval, energy_day),
+each bucket against the baseline (full power from dusk to dawn, or the municipality's previous
+regime as a share of it) with euros and CO2 from the tenant's factors; the grid operator's view of
+every supply point and its settlement day."""
 
 from __future__ import annotations
 
@@ -39,8 +39,19 @@ SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(e)::float8
 FROM q GROUP BY 1 ORDER BY 1
 """
 
-# Sub-day buckets of supply points (one, or all of a tenant's): their 15-minute intervals, the
-# same way; counts only where every interval has them (rows from before migration 0018 do not).
+# Sub-day buckets of a municipality: the energy job's tenant intervals (every luminaire of the
+# tenant, migration 0025), one row per 15 minutes.
+TENANT_BUCKETS = """
+SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(energy_wh)::float8,
+       sum(measured_wh)::float8, sum(estimated_wh)::float8, sum(default_wh)::float8,
+       sum(measured_cells), sum(estimated_cells)
+FROM energy_tenant_interval
+WHERE tenant_id = %(tenant)s AND bucket >= %(start)s AND bucket < %(end)s
+GROUP BY 1 ORDER BY 1
+"""
+
+# Sub-day buckets of a supply point: its 15-minute intervals, the same way; counts only where
+# every interval has them (rows from before migration 0018 do not).
 SUPPLY_BUCKETS = """
 WITH q AS (
     SELECT s.bucket, sum(s.energy_wh) AS e, sum(s.measured_wh) AS m, sum(s.estimated_wh) AS x,
@@ -104,11 +115,12 @@ async def _timezone(conn: Conn, tenant: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a report sums: its rows' condition in each query and its energy_day scope."""
+    """What a report sums: its luminaires (for the baseline), the query of its sub-day buckets
+    and its energy_day scope."""
 
     tenant: str
     lum_which: str  # on luminaires l, controllers c, cabinets cab
-    supply_which: str | None  # on energy_supply_interval s; None: read luminaire intervals
+    sub_day: str  # the query of 15-minute and hourly buckets
     day_scope: tuple[str, str] | None  # (scope, key) in energy_day; None: sum intervals
     params: dict[str, Any]
 
@@ -139,9 +151,7 @@ async def _report(conn: Conn, s: Scope, start: datetime, end: datetime,
             rows.append(row)
     else:
         width = {"15min": "15 minutes", "hour": "1 hour", "day": "1 day", "month": "1 month"}[p.bucket]
-        sql = (LUMINAIRE_BUCKETS.format(which=s.lum_which) if s.supply_which is None
-               else SUPPLY_BUCKETS.format(which=s.supply_which))
-        found_rows = await _rows(conn, sql, {**params, "width": width})
+        found_rows = await _rows(conn, s.sub_day, {**params, "width": width})
         fleet = await (await conn.execute(FLEET.format(which=s.lum_which), {
             **params, "eff": rep.DRIVER_EFFICIENCY, "standby": rep.STANDBY_W})).fetchone()
         starts = [r[0] for r in found_rows]
@@ -182,8 +192,9 @@ async def for_luminaire(conn: Conn, scope: TenantScope, luminaire_id: int, start
                         end: datetime, bucket: rep.BucketName | None) -> dict[str, Any]:
     await _exists(conn, "SELECT 1 FROM luminaires WHERE tenant_id = %s AND id = %s",
                   (scope.tenant, luminaire_id), "luminaire")
-    return await _report(conn, Scope(scope.tenant, "l.id = %(id)s", None, None,
-                                     {"id": luminaire_id}), start, end, bucket)
+    which = "l.id = %(id)s"
+    return await _report(conn, Scope(scope.tenant, which, LUMINAIRE_BUCKETS.format(which=which),
+                                     None, {"id": luminaire_id}), start, end, bucket)
 
 
 async def for_group(conn: Conn, scope: TenantScope, group_id: int, start: datetime, end: datetime,
@@ -191,21 +202,22 @@ async def for_group(conn: Conn, scope: TenantScope, group_id: int, start: dateti
     await _exists(conn, "SELECT 1 FROM groups WHERE tenant_id = %s AND id = %s",
                   (scope.tenant, group_id), "group")
     which = "l.id IN (SELECT luminaire_id FROM group_members WHERE group_id = %(id)s)"
-    return await _report(conn, Scope(scope.tenant, which, None, ("group", str(group_id)),
-                                     {"id": group_id}), start, end, bucket)
+    return await _report(conn, Scope(scope.tenant, which, LUMINAIRE_BUCKETS.format(which=which),
+                                     ("group", str(group_id)), {"id": group_id}), start, end, bucket)
 
 
 async def for_municipality(conn: Conn, scope: TenantScope, start: datetime, end: datetime,
                            bucket: rep.BucketName | None) -> dict[str, Any]:
-    """Sub-day buckets sum the tenant's supply points; day and month buckets are the job's
-    municipality days (every luminaire of the tenant)."""
-    return await _report(conn, Scope(scope.tenant, "cab.supply_point_ean IS NOT NULL", "true",
+    """Every luminaire of the tenant: sub-day buckets from the job's tenant intervals, day and
+    month buckets from its municipality days."""
+    return await _report(conn, Scope(scope.tenant, "true", TENANT_BUCKETS,
                                      ("tenant", scope.tenant), {}), start, end, bucket)
 
 
 def _supply_scope(tenant: str, ean: str) -> Scope:
-    return Scope(tenant, "cab.supply_point_ean = %(ean)s", "s.ean = %(ean)s",
-                 ("supply_point", ean), {"ean": ean})
+    return Scope(tenant, "cab.supply_point_ean = %(ean)s",
+                 SUPPLY_BUCKETS.format(which="s.ean = %(ean)s"), ("supply_point", ean),
+                 {"ean": ean})
 
 
 async def for_supply_point(conn: Conn, scope: TenantScope, ean: str, start: datetime,

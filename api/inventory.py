@@ -3,6 +3,8 @@ Every statement binds the scope's tenant; an id of another tenant is simply not 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from math import isfinite
 from typing import Any
 
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
@@ -11,6 +13,7 @@ from psycopg.rows import dict_row
 from api import audit
 from api.credentials import new_claim_code
 from api.deps import Conn, TenantScope
+from api.geojson import FEATURE_COLLECTION_HEAD, FEATURE_COLLECTION_TAIL, json_array
 from api.problems import Problem, not_found
 
 CONTROLLER_COLUMNS = ("id, cabinet_id, pole_id, lat, lon, firmware, status, online, last_seen,"
@@ -190,20 +193,19 @@ async def delete_luminaire(conn: Conn, scope: TenantScope, luminaire_id: int) ->
     await audit.record(conn, scope, "luminaire.delete", str(luminaire_id))
 
 
-GEOJSON = """
-SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
-    json_build_object('type', 'Feature', 'id', l.id,
-        'geometry', CASE WHEN l.lat IS NULL OR l.lon IS NULL THEN NULL ELSE
-            json_build_object('type', 'Point', 'coordinates', json_build_array(l.lon, l.lat)) END,
-        'properties', json_build_object('controller_id', l.controller_id, 'idx', l.idx,
-            'model', l.model, 'rated_power_w', l.rated_power_w, 'road_class', l.road_class,
-            'level', s.level, 'power_w', s.power_w, 'failure', s.failure, 'time', s.time,
-            'online', c.online))
-    ORDER BY l.id), '[]'::json))::text
+# Every luminaire of the tenant (or of one controller) with its latest reading, in id order, read
+# through a server-side cursor and written as GeoJSON features a batch at a time: the time as
+# PostgreSQL's JSON writes it, numbers as it writes them (real columns read as text keep their
+# short form).
+GEOJSON_ROWS = """
+SELECT l.id, l.lon, l.lat, l.controller_id, l.idx, l.model, l.rated_power_w, l.road_class,
+       s.level, s.power_w, s.failure, to_json(s.time) #>> '{}', c.online
 FROM luminaires l JOIN controllers c ON c.id = l.controller_id
 LEFT JOIN luminaire_state s ON s.controller_key = c.key AND s.luminaire = l.idx
-WHERE l.tenant_id = %s AND (%s::text IS NULL OR l.controller_id = %s)
+WHERE l.tenant_id = %(tenant)s AND (%(controller)s::text IS NULL OR l.controller_id = %(controller)s)
+ORDER BY l.id
 """
+GEOJSON_FETCH_ROWS = 2000
 
 
 MAP_COLUMNS = """
@@ -230,10 +232,38 @@ async def map_columns(conn: Conn, scope: TenantScope) -> str:
     return str(row[0])
 
 
-async def luminaires_geojson(conn: Conn, scope: TenantScope, controller: str | None) -> str:
-    row = await (await conn.execute(GEOJSON, (scope.tenant, controller, controller))).fetchone()
-    assert row is not None
-    return str(row[0])
+def _number(value: float | None) -> float | str | None:
+    """A float as PostgreSQL's JSON has it: NaN and infinities as the strings it writes."""
+    if value is None or isfinite(value):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def geojson_feature(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One luminaire of GEOJSON_ROWS as a GeoJSON Feature (geometry null without a position)."""
+    lid, lon, lat, ctl, idx, model, rated, road, level, power, failure, at, online = row
+    return {"type": "Feature", "id": lid,
+            "geometry": None if lat is None or lon is None else
+            {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {"controller_id": ctl, "idx": idx, "model": model,
+                           "rated_power_w": _number(rated), "road_class": road, "level": level,
+                           "power_w": _number(power), "failure": failure, "time": at,
+                           "online": online}}
+
+
+async def luminaires_geojson(conn: Conn, scope: TenantScope,
+                             controller: str | None) -> AsyncIterator[bytes]:
+    """The tenant's luminaires as a GeoJSON FeatureCollection, streamed: memory does not grow
+    with the tenant."""
+    async def features() -> AsyncIterator[dict[str, Any]]:
+        async with conn.transaction(), conn.cursor(name="luminaires_geojson") as cur:
+            cur.itersize = GEOJSON_FETCH_ROWS
+            await cur.execute(GEOJSON_ROWS, {"tenant": scope.tenant, "controller": controller})
+            async for row in cur:
+                yield geojson_feature(row)
+
+    async for chunk in json_array(features(), FEATURE_COLLECTION_HEAD, FEATURE_COLLECTION_TAIL):
+        yield chunk
 
 
 # ----------------------------------------------------------------- cabinets, supply points

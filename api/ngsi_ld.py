@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from analytics.fault_types import (
@@ -131,9 +131,9 @@ def relative_light(level: int) -> float:
 
 def status_of(open_fault_kinds: Iterable[str]) -> str:
     """Streetlight.status from the kinds of the faults open on it, its controller and its cabinet."""
-    kinds = set(open_fault_kinds)
-    if not kinds:
+    if not open_fault_kinds:
         return "ok"
+    kinds = set(open_fault_kinds)
     for status, causes in _STATUS_BY_KIND:
         if kinds & causes:
             return status
@@ -167,11 +167,22 @@ def extent(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> di
 
 
 def _time(value: datetime) -> str:
+    """ISO 8601, UTC as Z; remembered (a controller's luminaires report at the same time, and
+    installation dates repeat), so an export formats each distinct time once. Keyed by the time
+    zone too: two equal instants in two zones are written each in its own."""
+    return _iso(value, value.tzinfo)
+
+
+@lru_cache(maxsize=65_536)
+def _iso(value: datetime, zone: object) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
 def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    return value is not None and _isfinite(value)
+
+
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True)
@@ -228,8 +239,9 @@ def streetlight(row: StreetlightRow) -> dict[str, Any]:
         e["refStreetlightGroup"] = circuit_group_id(row.tenant, row.cabinet)
     if row.model:
         e["refStreetlightModel"] = model_id(row.tenant, row.model)
-    if _finite(row.rated_power_w):
-        e["powerRating"] = row.rated_power_w
+    rated = row.rated_power_w
+    if rated is not None and _isfinite(rated):
+        e["powerRating"] = rated
     category = location_category(row.road_class)
     if category is not None:
         e["locationCategory"] = category
@@ -240,12 +252,13 @@ def streetlight(row: StreetlightRow) -> dict[str, Any]:
         e["observationDateTime"] = _time(live.time)
         e["powerState"] = power_state_of(live.level)
         e["illuminanceLevel"] = relative_light(live.level)
-        if not live.failure & _ABSENT_POWER and _finite(live.power_w):
+        failure = live.failure
+        if not failure & _ABSENT_POWER and _isfinite(live.power_w):
             e["powerConsumption"] = round(live.power_w, 2)
-        if not live.failure & _ABSENT_DIAGNOSTICS:
-            if _finite(live.voltage_v):
+        if not failure & _ABSENT_DIAGNOSTICS:
+            if _isfinite(live.voltage_v):
                 e["voltage"] = round(live.voltage_v, 1)
-            if _finite(live.power_factor):
+            if _isfinite(live.power_factor):
                 e["powerFactor"] = round(live.power_factor, 3)
     return e
 
@@ -357,21 +370,26 @@ def normalized(entity: Mapping[str, Any]) -> dict[str, Any]:
     """The NGSI-LD normalized form of a key-values entity, with its @context."""
     out: dict[str, Any] = {"id": entity["id"], "type": entity["type"]}
     observed = entity.get("observationDateTime")
+    live = _LIVE_ATTRIBUTES if observed else _NOTHING
     for name, value in entity.items():
-        if name in ("id", "type"):
-            continue
-        if name == "location":
-            out[name] = {"type": "GeoProperty", "value": value}
-        elif name in _RELATIONSHIPS:
+        kind = _KIND.get(name, _PROPERTY)
+        if kind is _PROPERTY:
+            out[name] = ({"type": "Property", "value": value, "observedAt": observed}
+                         if name in live else {"type": "Property", "value": value})
+        elif kind is _RELATIONSHIP:
             out[name] = {"type": "Relationship", "object": value}
-        elif name in _DATE_TIMES:
+        elif kind is _DATE_TIME:
             out[name] = {"type": "Property", "value": {"@type": "DateTime", "@value": value}}
-        else:
-            out[name] = {"type": "Property", "value": value}
-            if observed and name in _LIVE_ATTRIBUTES:
-                out[name]["observedAt"] = observed
+        elif kind is _GEO:
+            out[name] = {"type": "GeoProperty", "value": value}
     out["@context"] = CONTEXT
     return out
 
 
-_LIVE_ATTRIBUTES = {"powerState", "illuminanceLevel", "powerConsumption", "voltage", "powerFactor"}
+_LIVE_ATTRIBUTES = frozenset({"powerState", "illuminanceLevel", "powerConsumption", "voltage",
+                              "powerFactor"})
+_NOTHING: frozenset[str] = frozenset()
+_PROPERTY, _RELATIONSHIP, _DATE_TIME, _GEO, _SKIP = (object() for _ in range(5))
+_KIND: dict[str, object] = {"id": _SKIP, "type": _SKIP, "location": _GEO,
+                            **{n: _RELATIONSHIP for n in _RELATIONSHIPS},
+                            **{n: _DATE_TIME for n in _DATE_TIMES}}

@@ -17,11 +17,20 @@ export const token = {
     if (expiresIn) sessionStorage.setItem(`${KEY}.expires`, String(Date.now() + expiresIn * 1000));
   },
   expiresAt: () => Number(sessionStorage.getItem(`${KEY}.expires`)) || null,
+  // the token's claims, read to choose where to renew it (the server checks the signature)
+  claims: () => {
+    try {
+      return JSON.parse(atob(token.get().split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    } catch {
+      return null;
+    }
+  },
   clear: () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(`${KEY}.expires`); },
 };
 
-// Renew the short-lived token a minute before it expires (POST /auth/refresh: the server checks
-// the account is still active and the login not too old); on refusal, the login page.
+// Renew the short-lived token a minute before it expires (POST /auth/refresh, the grid operator's
+// in its own scope at /grid/auth/refresh: the server checks the account is still active and the
+// login not too old); on refusal, the login page.
 let renewal = null;
 export function keepRenewed(onFailure) {
   clearTimeout(renewal);
@@ -39,7 +48,8 @@ export function keepRenewed(onFailure) {
 }
 
 export async function renew() {
-  const issued = await api("/auth/refresh", { method: "POST" });
+  const grid = (token.claims() || {}).role === "grid_operator";
+  const issued = await api(grid ? "/grid/auth/refresh" : "/auth/refresh", { method: "POST" });
   token.set(issued.access_token, issued.expires_in);
   return issued;
 }

@@ -10,13 +10,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import accounts
-from api.deps import ConnDep, Scope, remote_of
+from api.deps import Conn, ConnDep, Grid, Scope, remote_of
 from api.pagination import decode_cursor, next_cursor
-from api.roles import Role
+from api.roles import Principal, Role
 from api.routes.params import DEFAULT, Cursor, Id, Limit, WordQuery
 from wire.messages import Text
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+grid_router = APIRouter(prefix="/api/v1/grid", tags=["auth"])
 
 
 class Token(BaseModel):
@@ -103,15 +104,27 @@ async def token(request: Request, conn: ConnDep,
     return Token(access_token=issued, expires_in=settings.token_lifetime_s)
 
 
+async def _renew(request: Request, conn: Conn, principal: Principal) -> Token:
+    settings = request.app.state.settings
+    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
+    issued = await accounts.refresh(conn, settings, presented, principal)
+    return Token(access_token=issued, expires_in=settings.token_lifetime_s)
+
+
 @router.post("/auth/refresh", response_model=Token)
 async def refresh(request: Request, conn: ConnDep, scope: Scope) -> Token:
     """A new short-lived token for the bearer of a valid one, while the person's account is
     active and their login younger than the session's maximum (the dashboard renews before
     expiry, so work is not cut off mid-way; a disabled account stops at its next renewal)."""
-    settings = request.app.state.settings
-    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
-    issued = await accounts.refresh(conn, settings, presented, scope.principal)
-    return Token(access_token=issued, expires_in=settings.token_lifetime_s)
+    return await _renew(request, conn, scope.principal)
+
+
+@grid_router.post("/auth/refresh", response_model=Token)
+async def grid_refresh(request: Request, conn: ConnDep, grid: Grid) -> Token:
+    """The grid operator's own renewal, on the same terms: a new short-lived token while its
+    account is active and its login younger than the session's maximum. The token it gets is the
+    grid operator's again: supply points' energy and settlement, nothing of a tenant."""
+    return await _renew(request, conn, grid.principal)
 
 
 @router.get("/me", response_model=Me)

@@ -50,6 +50,7 @@ class Night:
     level_only: np.ndarray  # bool per luminaire: gear without metering
     outage: np.ndarray  # controllers silent OUTAGE_FROM..OUTAGE_UNTIL
     before_late: list[tuple]  # the held controller's intervals before its readings came
+    tenant_before_late: list[tuple]  # the tenant's intervals (energy_tenant_interval) then
     settlement_before_late: list[tuple]  # (ean, day, kind, version) before they came
 
     def at(self, hours: float) -> datetime:
@@ -91,6 +92,7 @@ def _simulate(dsn: str, jobs_dsn: str) -> Night:
     b0 = int(np.ceil(t0 / BUCKET))
     bounds = []
     before_late: list[tuple] = []
+    tenant_before_late: list[tuple] = []
     settled: list[tuple] = []
     with psycopg.connect(dsn, autocommit=True) as own, \
             psycopg.connect(jobs_dsn, autocommit=True) as conn:
@@ -136,6 +138,9 @@ def _simulate(dsn: str, jobs_dsn: str) -> Night:
                     "SELECT bucket, luminaire, energy_wh, source FROM energy_interval"
                     " WHERE controller_key = %s ORDER BY luminaire, bucket",
                     (int(keys[HELD_CTL]),)).fetchall()
+                tenant_before_late = conn.execute(
+                    "SELECT tenant_id, bucket, energy_wh, measured_cells, estimated_cells"
+                    " FROM energy_tenant_interval ORDER BY 1, 2").fetchall()
                 settled = conn.execute("SELECT ean, day, kind, version FROM settlement_files"
                                        " ORDER BY 1, 2, 3, 4").fetchall()
                 own.execute("INSERT INTO luminaire_telemetry SELECT * FROM held_back")
@@ -145,4 +150,4 @@ def _simulate(dsn: str, jobs_dsn: str) -> Night:
             _passes(conn)
     truth = np.diff(np.stack(bounds, axis=1), axis=1)
     return Night(dsn, inv, truth, b0, keys, inv.luminaire_rated_w / 0.92 + 0.5, level_only,
-                 outage, before_late, settled)
+                 outage, before_late, tenant_before_late, settled)

@@ -1,7 +1,7 @@
 """The energy page in headless Chromium on a night accounted by the real energy and settlement
 jobs: the municipality's total on the page is the API's, the unit switch shows euros and CO2,
 estimated buckets are marked; then the grid operator sees its supply points' energy and downloads the
-settlement job's files, and no other page."""
+settlement job's files, and no other page, and its session is renewed before the token expires."""
 
 from __future__ import annotations
 
@@ -134,3 +134,22 @@ def _the_grid_operator_sees_supply_points_energy_and_settlement_files(page: WebD
     page.get(f"{served.url}/dashboard/#/map")  # no other page for the grid operator
     until(page, "the way back to energy", lambda: page.execute_script("return location.hash") == "#/energy")
     assert not page.find_element(By.ID, "page-map").is_displayed()
+    _the_grid_operators_session_is_renewed(page, served)
+
+
+def _the_grid_operators_session_is_renewed(page: WebDriver, served: Served) -> None:
+    """A minute and a second before expiry the page renews the grid operator's token in its own
+    scope (POST /grid/auth/refresh), and the renewed token is the grid operator's again."""
+    first = page.execute_script("return sessionStorage.getItem('luciole.token')")
+    page.execute_script("sessionStorage.setItem('luciole.token.expires', String(Date.now() + 61000));"
+                        " window.luciole.rearm()")
+    renewed = until(page, "the renewed token", lambda: (lambda t: t if t != first else None)(
+        page.execute_script("return sessionStorage.getItem('luciole.token')")), timeout_s=15)
+    expires = page.execute_script("return Number(sessionStorage.getItem('luciole.token.expires'))"
+                                  " - Date.now()")
+    assert 800_000 < expires <= 900_000
+    bearer = {"Authorization": f"Bearer {renewed}"}
+    assert httpx.get(f"{served.url}/api/v1/grid/supply-points", headers=bearer).status_code == 200
+    assert httpx.get(f"{served.url}/api/v1/me", headers=bearer).status_code == 403
+    assert page.find_element(By.ID, "bar").is_displayed()
+    assert text_of(page, "#who") == "grid operator · grid_operator"
