@@ -181,12 +181,13 @@ export class PointLayer {
 // recoloured): what is shown is always a drawn frame at its right place; the strips the pan
 // uncovers show the map's background until then. Every call of MapLibre's painter (once per
 // frame, from Map._render after the camera moved; MapLibre 4.7.1, vendored) goes through here.
-// Returns a handle: `enabled` (false: draw every frame), and counts of drawn and moved frames.
+// Returns a handle: `enabled` (false: draw every frame), `pauseMs`, and counts of drawn and moved
+// frames.
 export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 150 } = {}) {
   const painter = map.painter;
   const draw = painter.render.bind(painter);
   const canvas = map.getCanvas();
-  const handle = { enabled: true, drawn: 0, moved: 0 };
+  const handle = { enabled: true, pauseMs, drawn: 0, moved: 0 };
   let last = null; // the camera of the frame on the canvas
   let pause = null;
   let forced = false;
@@ -200,7 +201,7 @@ export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 1
       const p = map.project(last.center); // where the drawn frame's centre is now
       canvas.style.transform = `translate(${p.x - t.width / 2}px, ${p.y - t.height / 2}px)`;
       handle.moved += 1;
-      pause = setTimeout(() => { forced = true; map.triggerRepaint(); }, pauseMs);
+      pause = setTimeout(() => { forced = true; map.triggerRepaint(); }, handle.pauseMs);
       return;
     }
     forced = false;
