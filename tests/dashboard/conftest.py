@@ -111,8 +111,8 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def page(browser: WebDriver, served: Served) -> Iterator[WebDriver]:
-    """The browser on the dashboard, logged out (a fresh session storage)."""
-    browser.get(f"{served.url}/dashboard/")
+    """The browser on the dashboard's origin, logged out (a fresh session storage)."""
+    browser.get(f"{served.url}/healthz")  # the origin without loading the app
     browser.execute_script("sessionStorage.clear()")
     browser.get("about:blank")
     yield browser
