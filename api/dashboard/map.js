@@ -191,9 +191,11 @@ export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 1
   let last = null; // the camera of the frame on the canvas
   let pause = null;
   let forced = false;
+  let calls = 0;
   canvas.style.willChange = "transform";
   painter.render = (style, options) => {
     const t = map.transform;
+    calls += 1;
     clearTimeout(pause);
     const same = last && t.zoom === last.zoom && t.bearing === last.bearing && t.pitch === 0
       && last.pitch === 0 && t.width === last.width && t.height === last.height;
@@ -201,14 +203,20 @@ export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 1
       const p = map.project(last.center); // where the drawn frame's centre is now
       canvas.style.transform = `translate(${p.x - t.width / 2}px, ${p.y - t.height / 2}px)`;
       handle.moved += 1;
-      pause = setTimeout(() => { forced = true; map.triggerRepaint(); }, handle.pauseMs);
+      // a pause: no frame for pauseMs, and none in the next animation frame either (an animation
+      // slowed down by a busy machine renders there: MapLibre asked for that frame first)
+      const seen = calls;
+      pause = setTimeout(() => requestAnimationFrame(() => {
+        if (calls === seen) { forced = true; map.triggerRepaint(); }
+      }), handle.pauseMs);
       return;
     }
     forced = false;
     canvas.style.transform = "";
     draw(style, options);
     handle.drawn += 1;
-    last = { center: [t.center.lng, t.center.lat], zoom: t.zoom, bearing: t.bearing, pitch: t.pitch, width: t.width, height: t.height };
+    last = { center: [t.center.lng, t.center.lat], zoom: t.zoom, bearing: t.bearing, pitch: t.pitch,
+      width: t.width, height: t.height };
   };
   map.on("moveend", () => map.triggerRepaint());
   return handle;

@@ -170,6 +170,15 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifac
     assert moved_by.startswith("translate("), moved_by
     during = points_where_drawn(page, a.luminaires)
     assert during and all(during.values()), during
+    # held still while dragging: a frame is drawn after the pause, the drag still on
+    page.execute_script("window.luciole.panning.pauseMs = 200")
+    ActionChains(page).move_by_offset(10, 10).perform()
+    until(page, "a frame drawn in the drag's pause", lambda: page.execute_script(
+        "const s = window.luciole; return s.map.isMoving() && s.map.getCanvas().style.transform === ''"
+        " && s.panning.drawn > arguments[0]", moving["drawn"]))
+    paused = points_where_drawn(page, a.luminaires)
+    assert paused and all(paused.values()), paused
+    moving = page.execute_script(panning)
     ActionChains(page).release().perform()
     until(page, "a frame drawn at the drag's end", lambda: page.execute_script(
         "const s = window.luciole; return !s.map.isMoving() && s.map.getCanvas().style.transform === ''"
