@@ -218,6 +218,9 @@ export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 1
     last = { center: [t.center.lng, t.center.lat], zoom: t.zoom, bearing: t.bearing, pitch: t.pitch,
       width: t.width, height: t.height };
   };
-  map.on("moveend", () => map.triggerRepaint());
+  // the camera stopped: draw, unless the frame that ended the move was drawn already
+  map.on("moveend", () => setTimeout(() => {
+    if (canvas.style.transform) { forced = true; map.triggerRepaint(); }
+  }, 0));
   return handle;
 }
