@@ -6,7 +6,9 @@ same line; this script runs it on a stack of its own:
 
     .venv/bin/python bench/dashboard.py [--luminaires 100000]
 
-Last line: `dashboard: first map M ms (floor 5000), pan p95 P ms (floor 50), load L`."""
+Last line: `dashboard: first map M ms (floor 5000), pan p95 P ms (floor 50), ...` with the same pan
+drawn on every frame (with and without the points), a still map's frame p95 (the machine's
+ceiling at that moment) and the load average."""
 
 from __future__ import annotations
 
@@ -48,30 +50,59 @@ const deadline = performance.now() + 120000;
 """
 
 # A scripted pan: map.panBy with animation, right then down then back, frames timed by
-# requestAnimationFrame timestamps.
+# requestAnimationFrame timestamps (each one a frame the compositor showed). `mode`: "shown" (the
+# dashboard as it is: the drawn frame translated while the camera only pans), "redrawn" (every
+# frame drawn again by MapLibre, 100,000 points included) or "bare" (every frame drawn, the
+# points hidden: what any MapLibre frame costs on this machine). Also returns how many frames
+# were drawn and how many only moved.
 PAN_JS = """
 const done = arguments[arguments.length - 1];
-const map = window.luciole.map;
+const mode = arguments[0];
+const s = window.luciole;
+const map = s.map;
 const stamps = [];
 let running = true;
 function frame(t) { stamps.push(t); if (running) requestAnimationFrame(frame); }
 requestAnimationFrame(frame);
 const steps = [[400, 0], [0, 300], [-400, 0], [0, -300]];
-const bare = arguments[0];  // the same pan with the luminaires hidden: the machine's own frame time
-if (bare) map.setLayoutProperty('luminaires', 'visibility', 'none');
+s.panning.enabled = mode === 'shown';
+if (mode === 'bare') map.setLayoutProperty('luminaires', 'visibility', 'none');
+const [drawn, moved] = [s.panning.drawn, s.panning.moved];
 let i = 0;
 function next() {
   if (i === steps.length) {
     running = false;
-    if (bare) map.setLayoutProperty('luminaires', 'visibility', 'visible');
+    s.panning.enabled = true;
+    if (mode === 'bare') map.setLayoutProperty('luminaires', 'visibility', 'visible');
     const d = stamps.slice(1).map((t, k) => t - stamps[k]);
-    return done({frames: d});
+    return done({frames: d, drawn: s.panning.drawn - drawn, moved: s.panning.moved - moved});
   }
   map.once('moveend', () => setTimeout(next, 0));
   map.panBy(steps[i++], {duration: 1000, easing: (x) => x});
 }
 next();
 """
+
+# The machine's pace with nothing to draw: requestAnimationFrame intervals over 2 s of a still
+# map (the ceiling of any frame time measured at that moment).
+IDLE_JS = """
+const done = arguments[arguments.length - 1];
+const stamps = [];
+const end = performance.now() + 2000;
+function frame(t) {
+  stamps.push(t);
+  if (t < end) requestAnimationFrame(frame);
+  else done({frames: stamps.slice(1).map((x, k) => x - stamps[k])});
+}
+requestAnimationFrame(frame);
+"""
+
+# Debian's Chromium as the browser tests and this bench run it: headless, software WebGL by
+# SwiftShader, and the compositor in software as Chrome does by itself on a machine without a
+# usable GPU (compositing through SwiftShader instead costs a whole-window GL frame per frame).
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+                 "--enable-webgl", "--disable-gpu-compositing")
 
 
 @dataclass
@@ -81,7 +112,10 @@ class Figures:
     pan_p95_ms: float
     pan_median_ms: float
     pan_frames: int
-    bare_pan_p95_ms: float  # the same pan with the luminaire layer hidden: this machine's ceiling
+    pan_frames_drawn: int  # of the pan's frames, how many MapLibre drew (the rest only moved)
+    redrawn_pan_p95_ms: float | None  # the same pan with every frame drawn, 100,000 points included
+    bare_pan_p95_ms: float | None  # the same pan drawn every frame with the points hidden
+    idle_frame_p95_ms: float  # frames of a still map: this machine's ceiling at that moment
     marks: dict[str, float]  # ms since navigation: map style loaded, data parsed, layer added
     load_average: float
     floor_first_map_ms: float = FLOOR_FIRST_MAP_MS
@@ -91,7 +125,11 @@ class Figures:
         return (f"dashboard: first map {self.first_map_ms:.0f} ms (floor {self.floor_first_map_ms:.0f}), "
                 f"pan p95 {self.pan_p95_ms:.1f} ms (floor {self.floor_pan_p95_ms:.0f}), "
                 f"median {self.pan_median_ms:.1f} ms over {self.pan_frames} frames "
-                f"(without the points: p95 {self.bare_pan_p95_ms:.1f} ms), "
+                f"({self.pan_frames_drawn} drawn); "
+                + (f"every frame drawn: p95 {self.redrawn_pan_p95_ms:.1f} ms, without the points "
+                   f"{self.bare_pan_p95_ms:.1f} ms; " if self.redrawn_pan_p95_ms is not None
+                   and self.bare_pan_p95_ms is not None else "")
+                + f"ceiling (a still map's frames) p95 {self.idle_frame_p95_ms:.1f} ms, "
                 f"{self.luminaires:,} luminaires, load {self.load_average:.1f}; first map steps {self.marks}")
 
 
@@ -125,21 +163,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def measure(driver: Any, url: str, token: str) -> Figures:
-    """Open the dashboard's map with `token` (a fresh page load), time it, then pan."""
+def measure(driver: Any, url: str, token: str, compare: bool = True) -> Figures:
+    """Open the dashboard's map with `token` (a fresh page load), time it, then pan; `compare`:
+    also pan with every frame drawn, with and without the points."""
     driver.set_script_timeout(180)
-    driver.get(f"{url}/dashboard/")
+    driver.get(f"{url}/healthz")  # the origin, to hand the page its token
     driver.execute_script("sessionStorage.setItem('luciole.token', arguments[0])", token)
     driver.get("about:blank")
     driver.get(f"{url}/dashboard/#/map")
     first = driver.execute_async_script(FIRST_MAP_JS)
     if "error" in first:
         raise RuntimeError(first["error"])
-    frames = [float(f) for f in driver.execute_async_script(PAN_JS, False)["frames"]]
-    bare = [float(f) for f in driver.execute_async_script(PAN_JS, True)["frames"]]
+    idle = [float(f) for f in driver.execute_async_script(IDLE_JS)["frames"]]
+    shown = driver.execute_async_script(PAN_JS, "shown")
+    frames = [float(f) for f in shown["frames"]]
+    redrawn = [float(f) for f in driver.execute_async_script(PAN_JS, "redrawn")["frames"]] if compare else []
+    bare = [float(f) for f in driver.execute_async_script(PAN_JS, "bare")["frames"]] if compare else []
     return Figures(luminaires=int(first["points"]), first_map_ms=float(first["ms"]),
                    pan_p95_ms=percentile(frames, 95), pan_median_ms=percentile(frames, 50),
-                   pan_frames=len(frames), bare_pan_p95_ms=percentile(bare, 95),
+                   pan_frames=len(frames), pan_frames_drawn=int(shown["drawn"]),
+                   redrawn_pan_p95_ms=percentile(redrawn, 95) if compare else None,
+                   bare_pan_p95_ms=percentile(bare, 95) if compare else None,
+                   idle_frame_p95_ms=percentile(idle, 95),
                    marks={k: round(float(v)) for k, v in first["marks"].items()},
                    load_average=os.getloadavg()[0])
 
@@ -204,9 +249,7 @@ def main() -> None:
             issued.raise_for_status()
             options = webdriver.ChromeOptions()
             options.binary_location = shutil.which("chromium") or "chromium"
-            for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                        "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-                        "--enable-webgl"):
+            for arg in CHROMIUM_ARGS:
                 options.add_argument(arg)
             driver = webdriver.Chrome(options=options,
                                       service=Service(shutil.which("chromedriver") or "chromedriver"))

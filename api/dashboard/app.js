@@ -3,7 +3,7 @@
 // sees the energy page only.
 import { api, all, ApiError, token, whenUnauthorized, keepRenewed, renew } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
-import { PointLayer } from "./map.js";
+import { PointLayer, translateWhilePanning } from "./map.js";
 import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./schedules.js";
 import { openEnergy, gridIdentity } from "./energy.js";
 import { initSelection } from "./selection.js";
@@ -185,6 +185,7 @@ async function buildMap() {
     attributionControl: false,
   });
   state.map = map;
+  state.panning = translateWhilePanning(map, () => Boolean(state.points && state.points.dirty));
   map.addControl(new maplibregl.NavigationControl(), "top-left");
   state.marks = {};
   const data = Promise.all([api("/map/luminaires"), api("/cabinets")]).then((got) => {

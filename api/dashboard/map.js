@@ -171,3 +171,56 @@ export class PointLayer {
     return found;
   }
 }
+
+// While the camera only translates (a drag or a panBy: same zoom, bearing and size, no pitch),
+// the picture last drawn is moved by a CSS transform of the map's canvas instead of being drawn
+// again, as Leaflet's canvas renderer does: without a GPU a WebGL frame of the whole map costs
+// far more than a frame budget (and all of it is redrawn whatever changed), while moving a
+// composited canvas costs the compositor alone. A real frame is drawn when the gesture ends,
+// pauses for `pauseMs`, zooms or turns, or when `mustDraw()` says new content is waiting (points
+// recoloured): what is shown is always a drawn frame at its right place; the strips the pan
+// uncovers show the map's background until then. Every call of MapLibre's painter (once per
+// frame, from Map._render after the camera moved; MapLibre 4.7.1, vendored) goes through here.
+// Returns a handle: `enabled` (false: draw every frame), `pauseMs`, and counts of drawn and moved
+// frames.
+export function translateWhilePanning(map, mustDraw = () => false, { pauseMs = 150 } = {}) {
+  const painter = map.painter;
+  const draw = painter.render.bind(painter);
+  const canvas = map.getCanvas();
+  const handle = { enabled: true, pauseMs, drawn: 0, moved: 0 };
+  let last = null; // the camera of the frame on the canvas
+  let pause = null;
+  let forced = false;
+  let calls = 0;
+  canvas.style.willChange = "transform";
+  painter.render = (style, options) => {
+    const t = map.transform;
+    calls += 1;
+    clearTimeout(pause);
+    const same = last && t.zoom === last.zoom && t.bearing === last.bearing && t.pitch === 0
+      && last.pitch === 0 && t.width === last.width && t.height === last.height;
+    if (handle.enabled && options.moving && same && !forced && !mustDraw()) {
+      const p = map.project(last.center); // where the drawn frame's centre is now
+      canvas.style.transform = `translate(${p.x - t.width / 2}px, ${p.y - t.height / 2}px)`;
+      handle.moved += 1;
+      // a pause: no frame for pauseMs, and none in the next animation frame either (an animation
+      // slowed down by a busy machine renders there: MapLibre asked for that frame first)
+      const seen = calls;
+      pause = setTimeout(() => requestAnimationFrame(() => {
+        if (calls === seen) { forced = true; map.triggerRepaint(); }
+      }), handle.pauseMs);
+      return;
+    }
+    forced = false;
+    canvas.style.transform = "";
+    draw(style, options);
+    handle.drawn += 1;
+    last = { center: [t.center.lng, t.center.lat], zoom: t.zoom, bearing: t.bearing, pitch: t.pitch,
+      width: t.width, height: t.height };
+  };
+  // the camera stopped: draw, unless the frame that ended the move was drawn already
+  map.on("moveend", () => setTimeout(() => {
+    if (canvas.style.transform) { forced = true; map.triggerRepaint(); }
+  }, 0));
+  return handle;
+}

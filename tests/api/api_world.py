@@ -3,6 +3,7 @@ owner; tokens issued with the app's own signing secret."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,7 +84,7 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
                  (ean, hashlib.sha256(csv.encode()).hexdigest(), csv))
     assets = TenantAssets(tenant, ean, cabinet, controllers, luminaires, int(group[0]),
                           int(schedule[0]), int(fault[0]), batch)
-    password_hash = hash_password(PASSWORD)
+    password_hash = password_hash_of_the_world()
     for role in sorted(TENANT_ROLES):
         row = conn.execute("INSERT INTO users (tenant_id, email, role, password_hash) VALUES"
                            " (%s, %s, %s, %s) RETURNING id",
@@ -97,6 +98,13 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
     assert key is not None
     assets.key_id = int(key[0])
     return assets
+
+
+@functools.cache
+def password_hash_of_the_world() -> str:
+    """PASSWORD's hash, made once a session: the hasher is slow by design, and every world's
+    users log in with the same password."""
+    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -122,6 +130,6 @@ def build_world(owner_dsn: str) -> World:
         b = _tenant(conn, "town-b", "2")
         row = conn.execute("INSERT INTO users (tenant_id, email, role, password_hash) VALUES"
                            " (NULL, 'grid@dso.example', 'grid_operator', %s) RETURNING id",
-                           (hash_password(PASSWORD),)).fetchone()
+                           (password_hash_of_the_world(),)).fetchone()
         assert row is not None
         return World(a, b, int(row[0]))

@@ -23,6 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from api.app import create_app
 from api.settings import ApiSettings, MqttAccount
+from bench.dashboard import CHROMIUM_ARGS
 from luciole.broker_config import Role as BrokerRole
 from luciole.stack import wait_for
 from tests.api.api_world import World, build_world
@@ -98,9 +99,7 @@ def _binary(*names: str) -> str:
 def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = _binary("chromium", "chromium-browser")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-                "--enable-webgl"):
+    for arg in CHROMIUM_ARGS:  # the bench's: software WebGL and compositing, 1280 x 900
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(_binary("chromedriver")))
     driver.set_script_timeout(20)
@@ -112,8 +111,8 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def page(browser: WebDriver, served: Served) -> Iterator[WebDriver]:
-    """The browser on the dashboard, logged out (a fresh session storage)."""
-    browser.get(f"{served.url}/dashboard/")
+    """The browser on the dashboard's origin, logged out (a fresh session storage)."""
+    browser.get(f"{served.url}/healthz")  # the origin without loading the app
     browser.execute_script("sessionStorage.clear()")
     browser.get("about:blank")
     yield browser

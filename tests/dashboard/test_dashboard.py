@@ -6,6 +6,7 @@ gets nothing; text from the database stays text."""
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from PIL import Image
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -76,6 +78,32 @@ def map_features(driver: WebDriver) -> int | None:
         " return null; return s.points.ids.length")
 
 
+def points_where_drawn(driver: WebDriver, ids: list[int]) -> dict[int, bool]:
+    """For each luminaire inside the map and clear of the panel and of other points (luminaires
+    of one pole share a spot: any of their colours will do): is its colour on the screen (a
+    screenshot: what the compositor shows) at the place the map's camera projects it to now?"""
+    spots = driver.execute_script(
+        "const s = window.luciole; const r = s.map.getContainer().getBoundingClientRect();"
+        " const panel = document.getElementById('panel'); const q = panel.hidden ? null"
+        " : panel.getBoundingClientRect();"
+        " const at = arguments[0].map((id) => [id, s.map.project(s.features.get(id).geometry.coordinates)]);"
+        " const d = (p, w) => Math.hypot(w.x - p.x, w.y - p.y);"
+        " return at.filter(([id, p]) => p.x > 8 && p.y > 8 && p.x < r.width - 8 && p.y < r.height - 8"
+        "   && !(q && r.left + p.x > q.left - 8 && r.top + p.y < q.bottom + 8)"
+        "   && at.every(([o, w]) => d(p, w) < 1 || d(p, w) > 16))"
+        " .map(([id, p]) => [id, Math.round(r.left + p.x), Math.round(r.top + p.y),"
+        "   at.filter(([o, w]) => d(p, w) < 1).map(([o]) => s.stateOf(o).colour)])",
+        ids)
+    shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    found = {}
+    for luminaire, x, y, colours in spots:
+        pixel = shot.getpixel((x, y))
+        found[luminaire] = any(
+            max(abs(a - int(c[k:k + 2], 16)) for a, k in zip(pixel, (1, 3, 5), strict=True)) <= 12
+            for c in colours)
+    return found
+
+
 def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifacts: Path) -> None:
     a = served.world.a
     log_in(page, served, a, Role.OPERATOR)
@@ -126,6 +154,38 @@ def test_login_map_live_state_and_panel(page: WebDriver, served: Served, artifac
     assert "LX" in panel and "controller" in panel
     assert page.find_element(By.CSS_SELECTOR, "#panel .panel-command button").is_displayed()
     assert page.save_screenshot(str(artifacts / "map.png"))
+
+    # a drag: while the camera only pans, the frame drawn last is moved, not drawn again; the
+    # points on the screen stay under the positions the camera projects them to, during and after
+    panning = "return window.luciole.panning"
+    page.execute_script("window.luciole.panning.pauseMs = 60000")  # held still: no redraw meanwhile
+    start = page.execute_script(panning)
+    still = points_where_drawn(page, a.luminaires)
+    assert still and all(still.values()), still
+    drag = ActionChains(page).move_to_element_with_offset(canvas, -int(canvas.size["width"] / 4), 0)
+    drag.click_and_hold().move_by_offset(40, 30).move_by_offset(50, 40).perform()
+    until(page, "frames moved by the drag", lambda: page.execute_script(panning)["moved"] > start["moved"])
+    moving = page.execute_script(panning)
+    moved_by = page.execute_script("return window.luciole.map.getCanvas().style.transform")
+    assert moved_by.startswith("translate("), moved_by
+    during = points_where_drawn(page, a.luminaires)
+    assert during and all(during.values()), during
+    # held still while dragging: a frame is drawn after the pause, the drag still on
+    page.execute_script("window.luciole.panning.pauseMs = 200")
+    ActionChains(page).move_by_offset(10, 10).perform()
+    until(page, "a frame drawn in the drag's pause", lambda: page.execute_script(
+        "const s = window.luciole; return s.map.isMoving() && s.map.getCanvas().style.transform === ''"
+        " && s.panning.drawn > arguments[0]", moving["drawn"]))
+    paused = points_where_drawn(page, a.luminaires)
+    assert paused and all(paused.values()), paused
+    moving = page.execute_script(panning)
+    ActionChains(page).release().perform()
+    until(page, "a frame drawn at the drag's end", lambda: page.execute_script(
+        "const s = window.luciole; return !s.map.isMoving() && s.map.getCanvas().style.transform === ''"
+        " && s.panning.drawn > arguments[0]", moving["drawn"]))
+    after = points_where_drawn(page, a.luminaires)
+    assert after and all(after.values()), after
+    page.execute_script("window.luciole.panning.pauseMs = 150")
     # the cabinets layer is toggled off and on
     toggle = page.find_element(By.ID, "toggle-cabinets")
     shown = "return window.luciole.map.getLayoutProperty('cabinets', 'visibility')"
