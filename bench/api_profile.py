@@ -23,11 +23,11 @@ import os
 import pstats
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from starlette.types import ASGIApp, Message
 
 from api.app import create_app
 from api.credentials import issue_token
@@ -36,9 +36,6 @@ from api.settings import ApiSettings
 from luciole.db_roles import DbService
 from luciole.settings import StackSettings
 from luciole.stack import Stack
-
-ASGI = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
-                 Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -50,13 +47,13 @@ def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
             "server": ("127.0.0.1", 8000), "state": {}}
 
 
-async def _one(app: ASGI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+async def _one(app: ASGIApp, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     status = [0]
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             status[0] = message["status"]
 
@@ -64,7 +61,7 @@ async def _one(app: ASGI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     return status[0]
 
 
-async def drive(app: ASGI, requests: list[tuple[str, list[tuple[bytes, bytes]]]],
+async def drive(app: ASGIApp, requests: list[tuple[str, list[tuple[bytes, bytes]]]],
                 concurrency: int) -> tuple[float, float, dict[int, int]]:
     """Every request once, `concurrency` at a time: (wall s, process CPU s, statuses)."""
     queue = list(reversed(requests))
