@@ -7,7 +7,7 @@ end of that step (`loop.call_soon`), in order; closing sends what is kept first.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -94,8 +94,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """`luciole api serve` runs uvicorn with this protocol (`http=` takes its import path)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        # uvloop's TCPTransport has the Transport methods without subclassing asyncio.Transport
+        super().connection_made(CoalescingTransport(cast(asyncio.Transport, transport), self.loop))
 
 
 IMPORT_PATH = f"{__name__}:{CoalescingHttpToolsProtocol.__name__}"
