@@ -481,6 +481,15 @@ def main() -> None:
           f"PostgreSQL {live_f.per_request_ms(live_f.pg_cpu_s):.2f} ms (~{live_f.capacity:,.0f} "
           f"req/s on idle cores), week series API {series_f.per_request_ms(series_f.api_cpu_s):.2f}"
           f" ms + PostgreSQL {series_f.per_request_ms(series_f.pg_cpu_s):.2f} ms")
+    fixed = results.get(LIVE_RATE)
+    if fixed is not None:
+        print(f"live state at a fixed {fixed.offered:,.0f} req/s offered: {fixed.rate:,.0f} req/s "
+              f"answered, p50 {fixed.p50_ms:.1f} ms, p99 {fixed.p99_ms:.1f} ms, {fixed.late} of "
+              f"{fixed.requests:,} requests sent late (at most {fixed.late_max_ms:.0f} ms: latency "
+              f"wrk does not see){'' if fixed.late == 0 else '; the server did not keep the rate'}")
+    print(f"the last line quotes the closed-loop figures (concurrency {live_f.concurrency}: each "
+          f"connection sends its next request when its answer arrives, so p99 includes the queue "
+          f"behind {live_f.concurrency} connections); the fixed-rate p99 is on the line above")
     print(f"api: p99 live {live_f.p99_ms:.1f} ms, p99 series {series_f.p99_ms:.1f} ms, "
           f"{live_f.rate:.0f} req/s")
 
