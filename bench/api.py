@@ -4,7 +4,8 @@ COPY with ingest's own layout), `luciole api` with several uvicorn workers, and 
 keep-alive, one thread pinned to the last core) as the load generator. Prints p50/p99 latency,
 throughput and the CPU of the API workers, PostgreSQL and wrk for /healthz (the ceiling), one
 luminaire's live state, a tenant's live state page, a week's series of one luminaire, a day's
-energy of a supply point and the GeoJSON of a whole tenant, against the floors. `--keep DIR`
+energy of a supply point and the GeoJSON of a whole tenant, against the floors; live state also
+offered at a fixed rate (`--rate`), its p99 printed beside the closed-loop one. `--keep DIR`
 keeps the seeded database, `--reuse DIR` serves it again. Last line:
 `api: p99 live M ms, p99 series S ms, R req/s`."""
 
