@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -55,8 +56,15 @@ def worker_exited() -> None:
 
 
 class MetricsMiddleware:
+    """Counts each request by (method, route template, status) and times it by route template.
+    The labelled children are looked up once per label set and kept (prometheus-client's
+    `labels()` validates and locks on every call); the set is bounded by the routes, the HTTP
+    methods the parser knows and the status codes."""
+
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app, self.metrics = app, metrics
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,5 +82,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, counting_send)
         finally:
             template = route_template(scope) or "unmatched"
-            self.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
-            self.metrics.duration.labels(template).observe(time.perf_counter() - started)
+            key = (scope["method"], template, status[0])
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = self.metrics.requests.labels(
+                    key[0], template, str(key[2]))
+            counter.inc()
+            timer = self._timers.get(template)
+            if timer is None:
+                timer = self._timers[template] = self.metrics.duration.labels(template)
+            timer.observe(time.perf_counter() - started)

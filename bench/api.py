@@ -4,7 +4,8 @@ COPY with ingest's own layout), `luciole api` with several uvicorn workers, and 
 keep-alive, one thread pinned to the last core) as the load generator. Prints p50/p99 latency,
 throughput and the CPU of the API workers, PostgreSQL and wrk for /healthz (the ceiling), one
 luminaire's live state, a tenant's live state page, a week's series of one luminaire, a day's
-energy of a supply point and the GeoJSON of a whole tenant, against the floors. `--keep DIR`
+energy of a supply point and the GeoJSON of a whole tenant, against the floors; live state also
+offered at a fixed rate (`--rate`), its p99 printed beside the closed-loop one. `--keep DIR`
 keeps the seeded database, `--reuse DIR` serves it again. Last line:
 `api: p99 live M ms, p99 series S ms, R req/s`."""
 
@@ -172,6 +173,10 @@ class Figures:
     api_cpu_s: float  # the uvicorn workers'
     pg_cpu_s: float  # PostgreSQL's (every backend)
     load: float
+    offered: float = 0.0  # requests/s offered at a fixed rate; 0: closed loop (each connection
+    # sends its next request when the answer to its last arrives)
+    late: int = 0  # fixed rate: requests sent after their slot (every connection was busy)
+    late_max_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -190,8 +195,11 @@ class Figures:
 
     def line(self) -> str:
         core = 100 / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.name}: {self.requests:,} requests in {self.seconds:.0f} s at concurrency "
-                f"{self.concurrency}: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
+        how = (f"offered at a fixed {self.offered:,.0f} req/s on {self.concurrency} connections "
+               f"({self.late} sent late, at most {self.late_max_ms:.0f} ms)" if self.offered
+               else f"at concurrency {self.concurrency}")
+        return (f"{self.name}: {self.requests:,} requests in {self.seconds:.0f} s {how}: "
+                f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
                 f"{self.rate:,.0f} req/s, {self.errors} errors; CPU: API workers "
                 f"{self.api_cpu_s * core:.0f}%, PostgreSQL {self.pg_cpu_s * core:.0f}%, load "
                 f"generator {self.client_cpu_s * core:.0f}% of a core; per request: API "
@@ -205,6 +213,7 @@ LUA = r"""
 local paths = {%(paths)s}
 local auths = {%(auths)s}
 local n = #paths
+local rate = %(rate)f
 math.randomseed(%(seed)d)
 request = function()
   local i = math.random(n)
@@ -212,13 +221,54 @@ request = function()
   if a == "" then return wrk.format("GET", paths[i]) end
   return wrk.format("GET", paths[i], {["Authorization"] = a})
 end
+-- A fixed offered rate (rate > 0): every request has its slot, one each 1/rate s from the first;
+-- a connection that is free takes the next slot and waits for it (wrk's delay()). A slot that
+-- has already passed when a connection takes it (every connection was busy: the server fell
+-- behind) is sent at once and counted late, with how late: wrk times a request from its
+-- sending, so late slots are latency its figures do not show, and the bench says so.
+scheduled, late, late_max_ms = 0, 0, 0
+if rate > 0 then
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } luciole_timespec;
+    int clock_gettime(int clock, luciole_timespec *now);
+  ]]
+  local now = ffi.new("luciole_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, now)  -- CLOCK_MONOTONIC
+    return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6
+  end
+  local period_ms, slot = 1000 / rate, nil
+  delay = function()
+    local t = now_ms()
+    slot = slot or t
+    local mine = slot
+    slot = slot + period_ms
+    scheduled = scheduled + 1
+    if mine < t - 1 then
+      late = late + 1
+      late_max_ms = math.max(late_max_ms, t - mine)
+      return 0
+    end
+    return math.max(0, mine - t)
+  end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
   local e = summary.errors
+  local s, l, m = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    s = s + thread:get("scheduled")
+    l = l + thread:get("late")
+    m = math.max(m, thread:get("late_max_ms"))
+  end
   io.write(string.format(
     "WRK-JSON {\"requests\": %%d, \"duration_us\": %%d, \"errors\": %%d, \"p50_us\": %%d, "
-    .. "\"p99_us\": %%d, \"max_us\": %%d}\n",
+    .. "\"p99_us\": %%d, \"max_us\": %%d, \"scheduled\": %%d, \"late\": %%d, "
+    .. "\"late_max_ms\": %%.1f}\n",
     summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
+    latency:percentile(50), latency:percentile(99), latency.max, s, l, m))
 end
 """
 
@@ -255,16 +305,17 @@ def _tree_cpu_s(root: int) -> float:
 
 def scenario(name: str, base: str, make: Callable[[random.Random], tuple[str, dict[str, str]]],
              seconds: float, concurrency: int, server_pid: int, pg_pid: int, workdir: Path,
-             distinct: int = 20_000) -> Figures:
+             distinct: int = 20_000, rate: float = 0.0) -> Figures:
     """wrk for `seconds` at `concurrency` keep-alive connections, one thread pinned to the last
-    core, each request one of `distinct` paths (with its header) drawn at random."""
+    core, each request one of `distinct` paths (with its header) drawn at random; closed loop,
+    or offered at a fixed `rate` (requests/s) when it is given."""
     rng = random.Random(name)
     chosen = [make(rng) for _ in range(distinct)]
     script = workdir / "scenario.lua"
     script.write_text(LUA % {
         "paths": ",".join(_lua_string(p) for p, _ in chosen),
         "auths": ",".join(_lua_string(h.get("Authorization", "")) for _, h in chosen),
-        "seed": rng.randrange(1 << 30)})
+        "seed": rng.randrange(1 << 30), "rate": rate})
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is missing: `make bootstrap` installs it")
@@ -286,7 +337,8 @@ def scenario(name: str, base: str, make: Callable[[random.Random], tuple[str, di
     r = json.loads(found[-1].removeprefix("WRK-JSON "))
     return Figures(name, concurrency, r["requests"], r["duration_us"] / 1e6, r["errors"],
                    r["p50_us"] / 1000, r["p99_us"] / 1000, r["max_us"] / 1000,
-                   usage.ru_utime + usage.ru_stime, api_cpu, pg_cpu, os.getloadavg()[0])
+                   usage.ru_utime + usage.ru_stime, api_cpu, pg_cpu, os.getloadavg()[0],
+                   rate, r["late"], r["late_max_ms"])
 
 
 def _tokens(dsn: str, loaded: Loaded, secret: str) -> dict[str, dict[str, str]]:
@@ -311,6 +363,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk's run per scenario")
+    parser.add_argument("--rate", type=float, default=FLOOR_LIVE_RPS,
+                        help="requests/s offered in the fixed-rate live-state scenario")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="seed into DIR (new or empty) and keep it for --reuse")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
@@ -386,19 +440,21 @@ def main() -> None:
 
             t = args.seconds
             c = args.concurrency
-            plan = [(CEILING, healthz, t, c), (LIVE, live, t, c),
-                    ("live state page (100)", page, t, c),
-                    (SERIES, series, t, 8),
-                    ("day energy of a supply point", energy, t, c),
-                    (f"GeoJSON of a tenant ({len(big):,} luminaires)", geojson, max(t, 10.0), 2)]
+            plan = [(CEILING, healthz, t, c, 0.0), (LIVE, live, t, c, 0.0),
+                    (LIVE_RATE, live, t, c, args.rate),
+                    ("live state page (100)", page, t, c, 0.0),
+                    (SERIES, series, t, 8, 0.0),
+                    ("day energy of a supply point", energy, t, c, 0.0),
+                    (f"GeoJSON of a tenant ({len(big):,} luminaires)", geojson, max(t, 10.0), 2,
+                     0.0)]
             results: dict[str, Figures] = {}
             pg_pid = endpoints.postgres_pid or 0
             with tempfile.TemporaryDirectory(prefix="bench-wrk-") as workdir:
-                for name, make, seconds, conc in plan:
-                    if args.only and args.only not in name and name not in (CEILING, LIVE, SERIES):
+                for name, make, seconds, conc, rate in plan:
+                    if args.only and args.only not in name and name not in MAIN:
                         continue
                     figures = scenario(name, base, make, seconds, conc, server.pid, pg_pid,
-                                       Path(workdir))
+                                       Path(workdir), rate=rate)
                     results[name] = figures
                     say(figures.line())
         finally:
@@ -426,13 +482,24 @@ def main() -> None:
           f"PostgreSQL {live_f.per_request_ms(live_f.pg_cpu_s):.2f} ms (~{live_f.capacity:,.0f} "
           f"req/s on idle cores), week series API {series_f.per_request_ms(series_f.api_cpu_s):.2f}"
           f" ms + PostgreSQL {series_f.per_request_ms(series_f.pg_cpu_s):.2f} ms")
+    fixed = results.get(LIVE_RATE)
+    if fixed is not None:
+        print(f"live state at a fixed {fixed.offered:,.0f} req/s offered: {fixed.rate:,.0f} req/s "
+              f"answered, p50 {fixed.p50_ms:.1f} ms, p99 {fixed.p99_ms:.1f} ms, {fixed.late} of "
+              f"{fixed.requests:,} requests sent late (at most {fixed.late_max_ms:.0f} ms: latency "
+              f"wrk does not see){'' if fixed.late == 0 else '; the server did not keep the rate'}")
+    print(f"the last line quotes the closed-loop figures (concurrency {live_f.concurrency}: each "
+          f"connection sends its next request when its answer arrives, so p99 includes the queue "
+          f"behind {live_f.concurrency} connections); the fixed-rate p99 is on the line above")
     print(f"api: p99 live {live_f.p99_ms:.1f} ms, p99 series {series_f.p99_ms:.1f} ms, "
           f"{live_f.rate:.0f} req/s")
 
 
 CEILING = "/healthz (one SELECT 1, no identity: the stack's ceiling)"
 LIVE = "live state of one luminaire"
+LIVE_RATE = "live state of one luminaire, fixed rate"
 SERIES = "week series of one luminaire"
+MAIN = (CEILING, LIVE, LIVE_RATE, SERIES)
 
 
 def _healthy(base: str) -> bool:

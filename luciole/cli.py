@@ -285,6 +285,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     if action == "serve":
         import uvicorn
 
+        from luciole import api_http
         from luciole.compose import api_environment
 
         logging.getLogger().setLevel(logging.INFO)
@@ -313,7 +314,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         try:
             uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
                         workers=settings.workers, log_level="warning", access_log=False,
-                        timeout_keep_alive=30, loop="uvloop", http="httptools", backlog=2048)
+                        timeout_keep_alive=30, loop="uvloop", http=api_http.IMPORT_PATH,
+                        backlog=2048)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         return 0
