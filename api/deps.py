@@ -45,7 +45,13 @@ async def connection(request: Request) -> AsyncIterator[Conn]:
         yield conn
 
 
-ConnDep = Annotated[Conn, Depends(connection)]
+#: ends with the route ("function" scope), before the reply is sent: a write is committed before
+#: its client reads the answer (the default "request" scope commits after the reply has left, so
+#: a read right after a POST could see the row as it was)
+ConnDep = Annotated[Conn, Depends(connection, scope="function")]
+#: for a streamed reply, whose body reads from the connection after the route has returned: held
+#: until the reply has been sent (a GET's connection, in autocommit: nothing to commit)
+StreamConnDep = Annotated[Conn, Depends(connection, scope="request")]
 
 
 def remote_of(request: Request) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import inventory
-from api.deps import ConnDep, Scope
+from api.deps import ConnDep, Scope, StreamConnDep
 from api.inventory_import import parse_csv, parse_geojson
 from api.pagination import decode_cursor, next_cursor
 from api.problems import Problem
@@ -260,7 +260,7 @@ async def create_luminaire(body: LuminaireIn, conn: ConnDep, scope: Scope) -> An
 
 @router.get("/luminaires.geojson", response_class=StreamingResponse,
             responses={200: {"content": {"application/geo+json": {}}}})
-async def luminaires_geojson(conn: ConnDep, scope: Scope,
+async def luminaires_geojson(conn: StreamConnDep, scope: Scope,
                              controller: IdentQuery = None) -> StreamingResponse:
     """Every luminaire of the tenant as a GeoJSON FeatureCollection, with its live level (streamed
     in id order)."""
