@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from luciole.broker_config import new_secret
 from luciole.db_roles import OWNER, create_database
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
-from luciole.stack import Endpoints, Stack, wait_for
+from luciole.stack import Endpoints, Stack
 
 TEMPLATE_DB = "luciole_template"
 
@@ -86,8 +87,9 @@ class SpareDatabases:
     own while a test runs, and dropped by that thread after it: each test still gets a database
     no other test used, without waiting the second or more that a copy and a drop take."""
 
-    def __init__(self, admin_dsn: str) -> None:
+    def __init__(self, admin_dsn: str, prefix: str = "t_") -> None:
         self._admin_dsn = admin_dsn
+        self._prefix = prefix
         self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._errors: list[BaseException] = []
@@ -107,11 +109,16 @@ class SpareDatabases:
 
     @staticmethod
     def _create(conn: psycopg.Connection, name: str) -> str:
-        wait_for(lambda: _copy_template(conn, name), 30, "template database to be free")
+        """Copy the template, waiting while someone holds it open; any other error at once."""
+        deadline = time.monotonic() + 30
+        while not _copy_template(conn, name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the template database was still in use after 30 s ({name})")
+            time.sleep(0.05)
         return name
 
     def _create_next(self) -> None:
-        self._jobs.put(("create", f"t_{uuid.uuid4().hex[:12]}"))
+        self._jobs.put(("create", f"{self._prefix}{uuid.uuid4().hex[:12]}"))
 
     def take(self) -> str:
         """The name of a fresh copy; the next one starts now."""
