@@ -25,7 +25,7 @@ from api import group_lighting
 from api.deps import Conn, TenantScope
 from api.problems import Problem
 from api.schedule_preview import Curve, PreviewError, preview
-from edge_agent.schedule import Plan, Position
+from wire.nights import Plan, Position
 
 HISTORY_DAYS = 28
 DESCRIBE_FIRST = "describe the group's lighting first (PUT /groups/{id}/lighting)"

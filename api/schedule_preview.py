@@ -2,7 +2,7 @@
 group power, with the night's energy against the full-power dusk-to-dawn baseline.
 
 Pure. The night's transitions come from the edge agent's own schedule code
-(`edge_agent.schedule.night`, pure functions of plan, position and date), so the curve the
+(`wire.nights.night`, pure functions of plan, position and date), so the curve the
 dashboard draws is the one the agent runs; power comes from the optimiser's photometry model
 (`analytics.photometry`). Presence boosts are not in the curve (they add light when someone
 passes).
@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from analytics.photometry import Photometry, log_curve_fraction
-from edge_agent.schedule import FALLBACK, Night, Plan, Position, night
+from wire.nights import FALLBACK, Night, Plan, Position, night
 
 
 class PreviewError(ValueError):
@@ -41,7 +41,7 @@ class Curve:
 
 def _levels(n: Night, t: np.ndarray) -> np.ndarray:
     """The level in force at each epoch second t (0 before the first transition and after the
-    night's end), as `edge_agent.schedule.level_at` reads one night."""
+    night's end), as `wire.nights.level_at` reads one night."""
     at = np.array([tr.at.timestamp() for tr in n.transitions])
     lv = np.array([tr.level for tr in n.transitions], dtype=np.int64)
     i = np.searchsorted(at, t, side="right") - 1

@@ -16,15 +16,7 @@ from edge_agent.commands import Decision, Override, Verdict, decide, override_of
 from edge_agent.levels import matches, target_levels
 from edge_agent.link import Link
 from edge_agent.poller import DaliPoller, ModbusPoller
-from edge_agent.schedule import (
-    FALLBACK,
-    Boost,
-    Plan,
-    Position,
-    boost_on_presence,
-    level_at,
-    presence_at,
-)
+from edge_agent.presence_boost import Boost, boost_on_presence
 from edge_agent.sensors import ModbusSensorSource, SensorPoller, SensorSource, with_sensors
 from edge_agent.settings import AgentSettings, DaliBusSpec, ModbusSpec, SensorSpec
 from edge_agent.state import AgentState
@@ -64,6 +56,7 @@ from wire.messages import (
     loads,
     parse_command,
 )
+from wire.nights import FALLBACK, Plan, Position, level_at, presence_at
 from wire.topics import Kind, TopicError, parse_topic
 
 log = logging.getLogger(__name__)

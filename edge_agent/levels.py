@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge_agent.commands import IDENTIFY_PERIOD_S, Override, OverrideKind
-from edge_agent.schedule import Boost, effective_level
+from edge_agent.presence_boost import Boost, effective_level
 from wire.messages import GroupTarget, LuminaireTarget, Target
 
 MAX_ARC = 254

@@ -3,6 +3,9 @@ by the same launcher as `luciole stack up`, in a temporary directory, on free lo
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,7 +20,7 @@ from luciole.broker_config import new_secret
 from luciole.db_roles import OWNER, create_database
 from luciole.migrate import migrate
 from luciole.settings import StackSettings
-from luciole.stack import Endpoints, Stack, wait_for
+from luciole.stack import Endpoints, Stack
 
 TEMPLATE_DB = "luciole_template"
 
@@ -69,6 +72,88 @@ class RunningStack:
         return psycopg.connect(self.endpoints.admin_dsn(), autocommit=True)
 
 
+def _copy_template(conn: psycopg.Connection, name: str) -> bool:
+    try:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER {OWNER}")
+    except psycopg.errors.ObjectInUse:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                     (TEMPLATE_DB,))
+        return False
+    return True
+
+
+class SpareDatabases:
+    """Fresh copies of the migrated template for the tests, made one ahead by a thread of their
+    own while a test runs, and dropped by that thread after it: each test still gets a database
+    no other test used, without waiting the second or more that a copy and a drop take."""
+
+    def __init__(self, admin_dsn: str, prefix: str = "t_") -> None:
+        self._admin_dsn = admin_dsn
+        self._prefix = prefix
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
+        self._errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        with psycopg.connect(self._admin_dsn, autocommit=True) as conn:
+            while (job := self._jobs.get()) is not None:
+                kind, name = job
+                try:
+                    if kind == "create":
+                        self._ready.put(self._create(conn, name))
+                    else:
+                        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                except Exception as exc:  # noqa: BLE001 - raised in the test that takes or drops next
+                    (self._ready.put if kind == "create" else self._errors.append)(exc)
+
+    @staticmethod
+    def _create(conn: psycopg.Connection, name: str) -> str:
+        """Copy the template, waiting while someone holds it open; any other error at once."""
+        deadline = time.monotonic() + 30
+        while not _copy_template(conn, name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the template database was still in use after 30 s ({name})")
+            time.sleep(0.05)
+        return name
+
+    def _create_next(self) -> None:
+        self._jobs.put(("create", f"{self._prefix}{uuid.uuid4().hex[:12]}"))
+
+    def take(self) -> str:
+        """The name of a fresh copy; the next one starts now."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="spare-databases", daemon=True)
+            self._thread.start()
+            self._create_next()
+        self._raise_errors()
+        self._create_next()
+        got = self._ready.get(timeout=180)
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def drop(self, name: str) -> None:
+        self._jobs.put(("drop", name))
+
+    def _raise_errors(self) -> None:
+        if self._errors:
+            error, self._errors[:] = self._errors[0], []
+            raise RuntimeError("dropping a test database failed") from error
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._jobs.put(None)
+        self._thread.join(180)
+        with psycopg.connect(self._admin_dsn, autocommit=True) as conn:
+            while not self._ready.empty():
+                spare = self._ready.get()
+                if isinstance(spare, str):
+                    conn.execute(f"DROP DATABASE IF EXISTS {spare} WITH (FORCE)")
+        self._raise_errors()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     settings = StackSettings(
@@ -95,25 +180,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         running.down()
 
 
-def _copy_template(conn: psycopg.Connection, name: str) -> bool:
+@pytest.fixture(scope="session")
+def spare_databases(stack: RunningStack) -> Iterator[SpareDatabases]:
+    spares = SpareDatabases(stack.endpoints.admin_dsn())
     try:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER {OWNER}")
-    except psycopg.errors.ObjectInUse:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                     (TEMPLATE_DB,))
-        return False
-    return True
+        yield spares
+    finally:
+        spares.close()
 
 
 @pytest.fixture
-def db_dsn(stack: RunningStack) -> Iterator[str]:
+def db_dsn(stack: RunningStack, spare_databases: SpareDatabases) -> Iterator[str]:
     """A fresh, migrated database of its own for one test (a copy of the migrated template)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with stack.admin() as conn:
-        wait_for(lambda: _copy_template(conn, name), 30, "template database to be free")
+    name = spare_databases.take()
     yield stack.endpoints.dsn(name)
-    with stack.admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    spare_databases.drop(name)
 
 
 def throwaway_stack(var_dir: Path, **overrides: Any) -> Stack:

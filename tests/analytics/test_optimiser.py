@@ -30,8 +30,8 @@ from analytics.optimiser_kernels import plan_feasible
 from analytics.photometry import Photometry, arc_at_least, log_curve_fraction
 from analytics.road_classes import CLASS_MINIMUM, SERIES, LightingClass, lowering_steps
 from analytics.traffic import typical_profile
-from edge_agent.schedule import Position, level_at
 from wire.messages import Calendar, loads
+from wire.nights import Position, level_at
 
 ARTERIAL = np.stack([typical_profile("arterial"), typical_profile("arterial") * 0.85])
 RESIDENTIAL = np.stack([typical_profile("residential"), typical_profile("residential")])

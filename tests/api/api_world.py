@@ -3,10 +3,10 @@ owner; tokens issued with the app's own signing secret."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -17,6 +17,14 @@ from api.roles import TENANT_ROLES, Principal, Role
 SECRET = "test-signing-secret-of-at-least-32-chars"
 PASSWORD = "correct horse battery staple"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@cache
+def password_hash() -> str:
+    """PASSWORD's argon2 hash, computed once per session: a real hash (the login path verifies
+    it), and at the library's cost of about a second a hash on a loaded machine, not one per user
+    of every test's world."""
+    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -84,11 +92,10 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
                  (ean, hashlib.sha256(csv.encode()).hexdigest(), csv))
     assets = TenantAssets(tenant, ean, cabinet, controllers, luminaires, int(group[0]),
                           int(schedule[0]), int(fault[0]), batch)
-    password_hash = password_hash_of_the_world()
     for role in sorted(TENANT_ROLES):
         row = conn.execute("INSERT INTO users (tenant_id, email, role, password_hash) VALUES"
                            " (%s, %s, %s, %s) RETURNING id",
-                           (tenant, f"{role.value}@{tenant}.example", role.value, password_hash)
+                           (tenant, f"{role.value}@{tenant}.example", role.value, password_hash())
                            ).fetchone()
         assert row is not None
         assets.users[role] = int(row[0])
@@ -98,13 +105,6 @@ def _tenant(conn: psycopg.Connection, tenant: str, digit: str) -> TenantAssets:
     assert key is not None
     assets.key_id = int(key[0])
     return assets
-
-
-@functools.cache
-def password_hash_of_the_world() -> str:
-    """PASSWORD's hash, made once a session: the hasher is slow by design, and every world's
-    users log in with the same password."""
-    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -130,6 +130,6 @@ def build_world(owner_dsn: str) -> World:
         b = _tenant(conn, "town-b", "2")
         row = conn.execute("INSERT INTO users (tenant_id, email, role, password_hash) VALUES"
                            " (NULL, 'grid@dso.example', 'grid_operator', %s) RETURNING id",
-                           (password_hash_of_the_world(),)).fetchone()
+                           (password_hash(),)).fetchone()
         assert row is not None
         return World(a, b, int(row[0]))

@@ -20,12 +20,12 @@ from analytics.optimiser_job import OptimiserJob
 from analytics.runner import Scheduled, run_once
 from analytics.traffic import typical_profile
 from api.roles import Role
-from edge_agent.schedule import Position, level_at
 from luciole.db_roles import DbService
 from tests.api.api_world import World
 from tests.api.test_api_commands import Device, _linked
 from tests.conftest import RunningStack
 from wire.messages import Calendar, CalendarCommand, ScheduleCommand, parse_command
+from wire.nights import Position, level_at
 from wire.records import Quantity
 
 pytestmark = pytest.mark.integration

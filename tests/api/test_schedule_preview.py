@@ -1,4 +1,4 @@
-"""The preview's night is the agent's: its level each minute is `edge_agent.schedule.level_at`,
+"""The preview's night is the agent's: its level each minute is `wire.nights.level_at`,
 its energy the exact integral of the levels' power, its baseline full power from dusk to dawn."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from analytics.photometry import Photometry
 from api.schedule_preview import PreviewError, preview
-from edge_agent.schedule import Position, level_at
 from wire.messages import Calendar, Schedule
+from wire.nights import Position, level_at
 
 BRUSSELS = Position(50.85, 4.35)
 CALENDAR = Calendar.model_validate({

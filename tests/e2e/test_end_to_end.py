@@ -32,7 +32,6 @@ from controller_fw_sim.fleet import Fleet
 from controller_fw_sim.fleet_inventory import TENANTS, build_inventory, luminaire_device_id
 from controller_fw_sim.fleet_publish import PublisherPool
 from controller_fw_sim.fleet_runner import run_fleet
-from edge_agent.schedule import Position, level_at
 from ingest.consumer import Consumer, Endpoint
 from luciole.broker_config import BrokerAccount
 from luciole.broker_config import Role as BrokerRole
@@ -47,6 +46,7 @@ from tests.ingest.ingest_helpers import unique_group, worker_settings
 from tests.mqtt_probe import Probe
 from wire.codec import decode
 from wire.messages import Calendar
+from wire.nights import Position, level_at
 from wire.records import RecordType
 from wire.topics import parse_topic
 

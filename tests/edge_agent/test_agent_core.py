@@ -22,7 +22,7 @@ from edge_agent.levels import (
 )
 from edge_agent.link import classify, reconnect_delay
 from edge_agent.poller import FaultTracker, poll_wait_s
-from edge_agent.schedule import Boost
+from edge_agent.presence_boost import Boost
 from edge_agent.settings import SettingsError, load_settings
 from edge_agent.state import AgentState
 from edge_agent.telemetry import LuminaireReading, SeqCounter, luminaire_records, meter_records, payloads

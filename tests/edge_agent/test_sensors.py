@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.clock import ScaledClock
 from edge_agent.levels import target_levels
-from edge_agent.schedule import boost_on_presence
+from edge_agent.presence_boost import boost_on_presence
 from edge_agent.sensors import (
     DEFAULT_PROFILE,
     SensorError,

@@ -1,5 +1,6 @@
-"""The agent runs a calendar offline: the program of each night (weekday, special day, validity),
-across the nights the clocks change, and an old one-profile schedule the same as before."""
+"""A calendar's nights, as the agent runs them offline: the program of each night (weekday, special
+day, validity), across the nights the clocks change, and an old one-profile schedule the same as
+before."""
 
 from __future__ import annotations
 
@@ -8,15 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge_agent.schedule import (
-    FALLBACK,
-    FALLBACK_NAME,
-    Position,
-    level_at,
-    night,
-    night_at,
-    presence_at,
-)
 from wire.messages import (
     Anchor,
     Calendar,
@@ -26,6 +18,15 @@ from wire.messages import (
     ScheduleStep,
     SpecialDay,
     loads,
+)
+from wire.nights import (
+    FALLBACK,
+    FALLBACK_NAME,
+    Position,
+    level_at,
+    night,
+    night_at,
+    presence_at,
 )
 
 BRUSSELS = Position(50.8503, 4.3517)

@@ -1,7 +1,9 @@
-"""The controller's own dimming schedule: astronomical clock, local-time steps, presence boost.
+"""The nights a calendar runs: astronomical clock and local-time steps, evaluated the same wherever
+they are needed (the edge agent drives its luminaires by them, the API draws and the optimiser's
+tests check the same nights).
 
-Pure functions of (calendar, position, instant) so the street stays lit correctly with no network.
-A calendar (`wire.messages.Calendar`) picks the program of each night (weekday, special day,
+Pure functions of (calendar, position, instant), so a controller keeps its street lit correctly
+with no network. A calendar (`wire.messages.Calendar`) picks the program of each night (weekday, special day,
 validity); a one-profile `Schedule` runs as the same program every night. A night runs from the
 sunset of one local day to the sunrise of the next; each step resolves to one UTC instant of that
 night; outside the night's window the lights are off. Outside the calendar's validity the night
@@ -19,7 +21,6 @@ from astral.sun import sunrise, sunset
 
 from wire.messages import Anchor, Calendar, PresenceBoost, Program, Schedule, ScheduleStep
 
-UTC = UTC
 FULL = 254
 
 # With no valid schedule the controller burns at full level from dusk to dawn: a lit street is
@@ -193,33 +194,3 @@ def next_transition(schedule: Plan, position: Position, instant: datetime) -> Tr
             if transition.at > instant:
                 return transition
     raise RuntimeError("no transition within two days")  # only near the poles
-
-
-@dataclass(frozen=True)
-class Boost:
-    """A presence boost in progress: full boost until hold_until, then a linear fade back."""
-
-    level: int
-    hold_until: datetime
-    fade_s: float
-
-
-def boost_on_presence(boost: PresenceBoost, detected_at: datetime) -> Boost:
-    return Boost(boost.level, detected_at + timedelta(seconds=boost.hold_s), boost.fade_s)
-
-
-def effective_level(scheduled: int, boost: Boost | None, instant: datetime) -> int:
-    """The level to drive: the schedule, raised by a presence boost only while the street is lit.
-
-    During the fade the boost decays linearly in arc steps towards the scheduled level.
-    """
-    if boost is None or scheduled == 0 or boost.level <= scheduled:
-        return scheduled
-    if instant <= boost.hold_until:
-        return boost.level
-    if boost.fade_s <= 0:
-        return scheduled
-    elapsed = (instant - boost.hold_until).total_seconds()
-    if elapsed >= boost.fade_s:
-        return scheduled
-    return round(boost.level - (boost.level - scheduled) * elapsed / boost.fade_s)

@@ -1,4 +1,5 @@
-"""The on-controller schedule for Brussels: sun-anchored and clock steps, DST nights, boosts."""
+"""The nights a schedule runs in Brussels (the controller's, the API's and the optimiser's):
+sun-anchored and clock steps, DST nights."""
 
 from __future__ import annotations
 
@@ -11,17 +12,8 @@ from astral.sun import sunrise, sunset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.schedule import (
-    FALLBACK,
-    Position,
-    boost_on_presence,
-    effective_level,
-    level_at,
-    local_to_utc,
-    next_transition,
-    night,
-)
-from wire.messages import Anchor, PresenceBoost, Schedule, ScheduleStep
+from wire.messages import Anchor, Schedule, ScheduleStep
+from wire.nights import FALLBACK, Position, level_at, local_to_utc, next_transition, night
 
 BRUSSELS = Position(50.8503, 4.3517)
 TZ = ZoneInfo("Europe/Brussels")
@@ -146,22 +138,3 @@ def test_level_is_always_a_scheduled_level_and_off_at_midday(instant: datetime) 
     assert level in {0, 254, 200, 150, 220}
     if time(11, 0) <= instant.astimezone(TZ).time() <= time(15, 0):
         assert level == 0
-
-
-PRESENCE = PresenceBoost(level=254, hold_s=60, fade_s=10)
-
-
-def test_presence_boost_holds_then_fades_back() -> None:
-    t0 = datetime(2026, 1, 10, 23, tzinfo=UTC)
-    boost = boost_on_presence(PRESENCE, t0)
-    assert effective_level(100, boost, t0) == 254
-    assert effective_level(100, boost, t0 + timedelta(seconds=60)) == 254
-    assert effective_level(100, boost, t0 + timedelta(seconds=65)) == 177
-    assert effective_level(100, boost, t0 + timedelta(seconds=70)) == 100
-    assert effective_level(100, None, t0) == 100
-
-
-def test_presence_never_lights_a_street_the_schedule_keeps_off() -> None:
-    t0 = datetime(2026, 6, 10, 12, tzinfo=UTC)
-    assert effective_level(0, boost_on_presence(PRESENCE, t0), t0) == 0
-    assert effective_level(254, boost_on_presence(PRESENCE, t0), t0) == 254
