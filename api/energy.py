@@ -44,7 +44,7 @@ FROM q GROUP BY 1 ORDER BY 1
 TENANT_BUCKETS = """
 SELECT time_bucket(%(width)s::interval, bucket, %(tz)s) AS start, sum(energy_wh)::float8,
        sum(measured_wh)::float8, sum(estimated_wh)::float8, sum(default_wh)::float8,
-       sum(measured_cells), sum(estimated_cells)
+       sum(measured_cells), sum(estimated_cells), max(bucket) + interval '15 minutes'
 FROM energy_tenant_interval
 WHERE tenant_id = %(tenant)s AND bucket >= %(start)s AND bucket < %(end)s
 GROUP BY 1 ORDER BY 1
