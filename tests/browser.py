@@ -1,6 +1,7 @@
-"""Headless Chromium for the tests that look at the dashboard outside tests/dashboard (the demo's):
-Debian's chromium and chromium-driver (scripts/bootstrap.sh installs them; missing, the test
-fails and says so), software WebGL, the flags of tests/dashboard/conftest.py."""
+"""Headless Chromium for the tests that look at the dashboard (tests/dashboard's session browser
+and the demo's): Debian's chromium and chromium-driver (scripts/bootstrap.sh installs them;
+missing, the test fails and says so), with bench/dashboard.py's flags: software WebGL and
+compositing, 1280 x 900."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-         "--enable-webgl")
+from bench.dashboard import CHROMIUM_ARGS
 
 
 def _binary(*names: str) -> str:
@@ -31,7 +30,7 @@ def _binary(*names: str) -> str:
 def chromium() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = _binary("chromium", "chromium-browser")
-    for arg in FLAGS:
+    for arg in CHROMIUM_ARGS:
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(_binary("chromedriver")))
     driver.set_script_timeout(20)

@@ -6,7 +6,6 @@ chromium-driver, installed by scripts/bootstrap.sh: missing, the tests fail and 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import threading
@@ -17,17 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from api.app import create_app
 from api.settings import ApiSettings, MqttAccount
-from bench.dashboard import CHROMIUM_ARGS
 from luciole.broker_config import Role as BrokerRole
 from luciole.stack import wait_for
 from tests.api.api_world import World, build_world
 from tests.api.conftest import api_settings
+from tests.browser import chromium
 from tests.conftest import RunningStack
 
 
@@ -86,27 +83,10 @@ def artifacts() -> Iterator[Path]:
     sys.stdout.write(f"\ndashboard artefacts in {where}: {', '.join(names)}\n")
 
 
-def _binary(*names: str) -> str:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail(f"{' or '.join(names)} is missing: scripts/bootstrap.sh installs Debian's chromium "
-                "and chromium-driver, which the dashboard's browser tests need", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = _binary("chromium", "chromium-browser")
-    for arg in CHROMIUM_ARGS:  # the bench's: software WebGL and compositing, 1280 x 900
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(_binary("chromedriver")))
-    driver.set_script_timeout(20)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
