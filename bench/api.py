@@ -355,6 +355,20 @@ def _tokens(dsn: str, loaded: Loaded, secret: str) -> dict[str, dict[str, str]]:
     return tokens
 
 
+def seeded_root(parser: argparse.ArgumentParser, args: argparse.Namespace, tmp: str,
+                marker: str) -> Path:
+    """Where a bench's stack and seeded database live: `--keep DIR` (new or empty), `--reuse
+    DIR` (holding `marker`, written by an earlier --keep) or the temporary directory `tmp`."""
+    if args.keep and args.reuse:
+        parser.error("--keep and --reuse exclude each other")
+    root: Path = (args.keep or args.reuse or Path(tmp)).resolve()
+    if args.reuse and not (root / marker).exists():
+        parser.error(f"{root} holds no seeded database (make one with --keep {root})")
+    if args.keep and root.exists() and any(root.iterdir()):
+        parser.error(f"{root} is not empty (reuse it with --reuse {root})")
+    return root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--luminaires", type=int, default=100_000)
@@ -371,14 +385,8 @@ def main() -> None:
                         help="serve the database seeded by an earlier --keep DIR (no seeding)")
     parser.add_argument("--only", help="run only the scenarios whose name contains this")
     args = parser.parse_args()
-    if args.keep and args.reuse:
-        parser.error("--keep and --reuse exclude each other")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        root = (args.keep or args.reuse or Path(tmp)).resolve()
-        if args.reuse and not (root / "bench.json").exists():
-            parser.error(f"{root} holds no seeded database (make one with --keep {root})")
-        if args.keep and root.exists() and any(root.iterdir()):
-            parser.error(f"{root} is not empty (reuse it with --reuse {root})")
+        root = seeded_root(parser, args, tmp, "bench.json")
         var = root / "var"
         stack = Stack(StackSettings(var_dir=var, mqtt_port=0, pg_port=0, pg_fsync=False,
                                     pg_shared_buffers="512MB"))

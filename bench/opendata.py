@@ -33,7 +33,7 @@ from api import open_data_queries as q
 from api.credentials import issue_token
 from api.inventory import GEOJSON_ROWS
 from api.roles import Principal, Role
-from bench.api import _healthy, _tree_cpu_s, socket_port
+from bench.api import _healthy, _tree_cpu_s, seeded_root, socket_port
 from controller_fw_sim.fleet_inventory import Tenant, build_inventory
 from luciole.migrate import migrate
 from luciole.seed import seed_inventory
@@ -164,14 +164,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, metavar="DIR")
     parser.add_argument("--reuse", type=Path, metavar="DIR")
     args = parser.parse_args()
-    if args.keep and args.reuse:
-        parser.error("--keep and --reuse exclude each other")
     with tempfile.TemporaryDirectory(prefix="bench-opendata-") as tmp:
-        root = (args.keep or args.reuse or Path(tmp)).resolve()
-        if args.reuse and not (root / "opendata.json").exists():
-            parser.error(f"{root} holds no seeded database (make one with --keep {root})")
-        if args.keep and root.exists() and any(root.iterdir()):
-            parser.error(f"{root} is not empty (reuse it with --reuse {root})")
+        root = seeded_root(parser, args, tmp, "opendata.json")
         var = root / "var"
         stack = Stack(StackSettings(var_dir=var, mqtt_port=0, pg_port=0, pg_fsync=False,
                                     pg_shared_buffers="512MB"))
