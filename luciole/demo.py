@@ -41,6 +41,7 @@ from controller_fw_sim.fleet_store import mark_switched
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
+from luciole.demo_schedules import DemoSchedules, EnergyManager
 from luciole.hosted_agents import pick_hosted
 from luciole.migrate import migrate
 from luciole.pictures import render
@@ -61,7 +62,9 @@ DEMO_JOBS_ENV = {
     "LUCIOLE_JOBS_FAULTS_EVERY_S": "5",
     "LUCIOLE_JOBS_ENERGY_EVERY_S": "15",
     "LUCIOLE_JOBS_SETTLEMENT_EVERY_S": "60",
-    "LUCIOLE_JOBS_OPTIMISER_EVERY_S": "60",
+    # the optimiser waits for its first described group and plans at its next pass: the demo's
+    # schedule is optimised within the first minute, then once a simulated day (DB-cheap passes)
+    "LUCIOLE_JOBS_OPTIMISER_EVERY_S": "10",
     "LUCIOLE_JOBS_PROGRESS_EVERY_S": "30",
     "LUCIOLE_JOBS_METRICS_PORT": "0",
 }
@@ -258,6 +261,17 @@ def register_hosted_groups(dsn: str, inventory, hosted: list[str]) -> dict[str, 
     return groups
 
 
+def hosted_road_class(inventory, hosted: list[str], tenant: str) -> str:
+    """The road class most of a municipality's hosted controllers light."""
+    from controller_fw_sim.sensors import RoadClass
+
+    index = {c: i for i, c in enumerate(inventory.controller_ids)}
+    tenants = inventory.controller_tenant_ids()
+    classes = [int(inventory.controller_road_class[index[c]]) for c in hosted
+               if tenants[index[c]] == tenant]
+    return RoadClass(max(set(classes), key=classes.count)).name.lower() if classes else "residential"
+
+
 def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime | None,
                   rate: float, rejects: int, faults_open: int, kwh: float,
                   saved_kwh: float, estimated_kwh: float = 0.0, speed: float = 1.0) -> str:
@@ -361,6 +375,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
         env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
         env["LUCIOLE_API_SIM_CLOCK"] = clock.model_dump_json()
+        env["LUCIOLE_JOBS_SIM_CLOCK"] = clock.model_dump_json()  # the optimiser plans its nights
         for i in range(options.workers):
             metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
             worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
@@ -423,9 +438,17 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             named = ", ".join(f"{t} group {g} ({HOSTED_GROUP!r})" for t, g in sorted(groups.items()))
             console.print(f"{len(hosted)} controllers run real edge agents (commands and schedules "
                           f"work on them: {named}); the rest is simulated in bulk")
+        manager = None
+        if hosted and tenant.id in groups and api_healthy(api_url):
+            login = next(x for x in logins if x.role == "energy_manager")
+            manager = DemoSchedules(EnergyManager(api_url, login.email, login.password),
+                                    groups[tenant.id], hosted_road_class(inventory, hosted, tenant.id))
+            console.print(manager.start(), highlight=False)
         console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
         with psycopg.connect(endpoints.dsn(), autocommit=True) as conn:
             while not stopping:
+                if manager is not None and (said := manager.poll()):
+                    console.print(said, highlight=False)
                 if options.duration_s is not None and time.monotonic() - began >= options.duration_s:
                     break
                 dead = [name for name, p in children if p.poll() is not None]

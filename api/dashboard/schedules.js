@@ -3,6 +3,7 @@
 // level and power come from POST /schedules/preview, computed by the controllers' own schedule code.
 import { api, all } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
+import { now as clockNow } from "./clock.js";
 
 const ENERGY = new Set(["admin", "energy_manager"]); // edit, save, assign, ask the optimiser
 const PUSH = new Set(["admin", "energy_manager", "operator"]); // push to the controllers
@@ -143,7 +144,7 @@ function render() {
     h("tbody", {}, (body.special_days || []).map((d, i) => specialRow(d, i, names, ro)))),
     !ro && h("button", { type: "button", id: "add-special", onclick: () => {
       body.special_days = body.special_days || [];
-      body.special_days.push({ name: `day ${body.special_days.length + 1}`, first: new Date().toISOString().slice(0, 10),
+      body.special_days.push({ name: `day ${body.special_days.length + 1}`, first: clockNow().toISOString().slice(0, 10),
         last: null, yearly: false, program: names[0] });
       render();
     } }, "Add special day"),
@@ -257,7 +258,7 @@ async function push() {
 // ------------------------------------------------------------------ device pages
 
 function lastNight() {
-  const now = new Date();
+  const now = clockNow();
   const to = new Date(now); to.setHours(12, 0, 0, 0);
   if (to > now) to.setDate(to.getDate() - 1);
   const from = new Date(to); from.setDate(from.getDate() - 1);
