@@ -53,8 +53,8 @@ ORDER BY controller_key, sensor, time
 _DONE = "SELECT 1 FROM schedule_proposals WHERE group_id = %s AND first_night = %s"
 _INSERT = """
 INSERT INTO schedule_proposals (tenant_id, group_id, first_night, last_night, calendar,
-    predicted_kwh, baseline_kwh, nights, inputs)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    predicted_kwh, baseline_kwh, nights, inputs, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
 ON CONFLICT (group_id, first_night) DO NOTHING
 """
 DEFAULT_RATED_W = 60.0
@@ -204,5 +204,6 @@ class OptimiserJob:
         cur = conn.execute(_INSERT, (
             row.tenant, int(g.id), first, first + timedelta(days=self.nights - 1),
             proposal.calendar.model_dump_json(), proposal.energy_kwh, proposal.baseline_kwh,
-            json.dumps(proposal.explanations()), json.dumps(inputs)))
+            json.dumps(proposal.explanations()), json.dumps(inputs),
+            None if self.clock is None else self.clock()))  # stamped on the job's clock
         return cur.rowcount

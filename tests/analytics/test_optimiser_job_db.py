@@ -119,7 +119,9 @@ def test_the_job_waits_for_a_described_group_then_plans_the_nights_of_its_clock(
         assert outcome is not None and outcome.result.records == 1
         assert outcome.end.date() == simulated.date()  # the simulated clock's hour, not now()'s
     with psycopg.connect(db_dsn, autocommit=True) as owner:
-        first, calendar = owner.execute("SELECT first_night, calendar FROM schedule_proposals"
-                                        " WHERE group_id = %s", (gid,)).fetchone()
+        first, calendar, created = owner.execute(
+            "SELECT first_night, calendar, created_at FROM schedule_proposals WHERE group_id = %s",
+            (gid,)).fetchone()
     assert first == simulated.astimezone(TZ).date()
+    assert created == simulated  # shown beside the pushes, on the same clock
     assert loads(Calendar, json.dumps(calendar)).valid_from == first
