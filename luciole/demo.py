@@ -41,7 +41,7 @@ from controller_fw_sim.fleet_store import mark_switched
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
-from luciole.demo_schedules import DemoSchedules, EnergyManager
+from luciole.demo_schedules import ApiError, DemoSchedules, EnergyManager
 from luciole.hosted_agents import pick_hosted
 from luciole.migrate import migrate
 from luciole.pictures import render
@@ -471,9 +471,14 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         manager = None
         if hosted and tenant.id in groups and api_healthy(api_url):
             login = next(x for x in logins if x.role == "energy_manager")
-            manager = DemoSchedules(EnergyManager(api_url, login.email, login.password),
-                                    groups[tenant.id], hosted_road_class(inventory, hosted, tenant.id))
-            console.print(manager.start(), highlight=False)
+            try:  # the energy manager's schedules; the demo goes on without them if refused
+                manager = DemoSchedules(EnergyManager(api_url, login.email, login.password),
+                                        groups[tenant.id],
+                                        hosted_road_class(inventory, hosted, tenant.id))
+                console.print(manager.start(), highlight=False)
+            except (ApiError, OSError) as exc:
+                manager = None
+                console.print(f"[yellow]the demo's schedules were not set: {exc}[/yellow]")
         console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
         booked_from = start.replace(minute=start.minute - start.minute % 15, second=0,
                                     microsecond=0)  # the energy job's 15-minute buckets
