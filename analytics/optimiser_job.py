@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -52,8 +53,8 @@ ORDER BY controller_key, sensor, time
 _DONE = "SELECT 1 FROM schedule_proposals WHERE group_id = %s AND first_night = %s"
 _INSERT = """
 INSERT INTO schedule_proposals (tenant_id, group_id, first_night, last_night, calendar,
-    predicted_kwh, baseline_kwh, nights, inputs)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    predicted_kwh, baseline_kwh, nights, inputs, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
 ON CONFLICT (group_id, first_night) DO NOTHING
 """
 DEFAULT_RATED_W = 60.0
@@ -133,23 +134,40 @@ def proposal_inputs(row: GroupRow, readings: int) -> dict[str, object]:
     }
 
 
+_ANY_GROUP = "SELECT EXISTS (SELECT 1 FROM group_lighting)"
+
+
 class OptimiserJob:
     """Proposes, per described group, a calendar for `nights` evenings from the local date the
-    pass ends on, from `history_days` of presence readings."""
+    pass ends on, from `history_days` of presence readings.
+
+    `clock`: now, when not the database's (a demo's simulated clock, so that the nights planned
+    are those its fleet and agents run). Until a group is described there is nothing to plan: the
+    job neither starts its cursor nor advances it, so the first pass after the first description
+    plans at once, not at the next hour."""
 
     name = "optimiser"
 
-    def __init__(self, nights: int = 7, history_days: int = 28) -> None:
+    def __init__(self, nights: int = 7, history_days: int = 28,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.nights = nights
         self.history_days = history_days
+        self.clock = clock
+
+    def _hour(self, conn: psycopg.Connection) -> datetime | None:
+        if not conn.execute(_ANY_GROUP).fetchone()[0]:  # type: ignore[index]
+            return None
+        if self.clock is not None:
+            return self.clock().replace(minute=0, second=0, microsecond=0)
+        return conn.execute("SELECT date_trunc('hour', now())").fetchone()[0]  # type: ignore[index]
 
     def newest(self, conn: psycopg.Connection) -> datetime | None:
         """The start of the current hour: a pass per hour at most, and `--once` ends."""
-        return conn.execute("SELECT date_trunc('hour', now())").fetchone()[0]  # type: ignore[index]
+        return self._hour(conn)
 
     def oldest(self, conn: psycopg.Connection) -> datetime | None:
-        return conn.execute(  # type: ignore[index]
-            "SELECT date_trunc('hour', now()) - interval '1 day'").fetchone()[0]
+        hour = self._hour(conn)
+        return None if hour is None else hour - timedelta(days=1)
 
     def _groups(self, conn: psycopg.Connection, end: datetime) -> list[tuple[GroupRow, int]]:
         out = []
@@ -186,5 +204,6 @@ class OptimiserJob:
         cur = conn.execute(_INSERT, (
             row.tenant, int(g.id), first, first + timedelta(days=self.nights - 1),
             proposal.calendar.model_dump_json(), proposal.energy_kwh, proposal.baseline_kwh,
-            json.dumps(proposal.explanations()), json.dumps(inputs)))
+            json.dumps(proposal.explanations()), json.dumps(inputs),
+            None if self.clock is None else self.clock()))  # stamped on the job's clock
         return cur.rowcount

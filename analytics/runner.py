@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -122,6 +123,12 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
     return PassOutcome(job.name, position, end, result, lag, duration)
 
 
+def _clock(settings: JobsSettings) -> Callable[[], datetime] | None:
+    """The simulated clock's now (a demo's), else None: the database's."""
+    sim = settings.sim_clock
+    return None if sim is None else (lambda: sim.now(time.time()))
+
+
 def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
     """The jobs a runner runs, with their settings."""
     return [Scheduled(FaultDetectionJob(settings.silence_s), settings.faults_every_s,
@@ -129,7 +136,8 @@ def scheduled_jobs(settings: JobsSettings) -> list[Scheduled]:
             Scheduled(EnergyJob(), settings.energy_every_s, settings.settle_s,
                       settings.energy_max_window_s),
             Scheduled(SettlementJob(), settings.settlement_every_s, 0.0, 40 * 86400.0),
-            Scheduled(OptimiserJob(settings.optimiser_nights), settings.optimiser_every_s,
+            Scheduled(OptimiserJob(settings.optimiser_nights, clock=_clock(settings)),
+                      settings.optimiser_every_s,
                       settle_s=0.0, max_window_s=86_400.0)]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wire.sim_clock import SimClock
+
 
 class JobsSettings(BaseSettings):
     """One `luciole jobs` process. The DSN is handed in by the command line (from
@@ -27,6 +29,9 @@ class JobsSettings(BaseSettings):
         900.0, gt=0, description="a controller silent this long while powered is a fault")
     optimiser_every_s: float = Field(
         3600.0, gt=0, description="period of the optimiser's pass (it proposes once a local day)")
+    sim_clock: SimClock | None = Field(
+        None, description="a simulated fleet's clock (JSON: origin, wall_s, speed), handed by the "
+        "demo: the optimiser plans the nights of that clock; absent (production): the database's")
     optimiser_nights: int = Field(7, ge=1, le=31, description="nights each proposal covers")
     metrics_host: str = Field("127.0.0.1", description="/metrics listens here (loopback)")
     metrics_port: int = Field(9465, ge=0, le=65535, description="0: no /metrics server")

@@ -1,9 +1,11 @@
 """The dashboard (issue 15): static files under /dashboard, public like any web page (its data
 is not: it logs in at /api/v1/auth/token and sends the bearer token), with a strict
-Content-Security-Policy; and its one setting, the optional tile URL, at /api/v1/dashboard/config."""
+Content-Security-Policy; and its settings, the optional tile URL and the API's clock, at
+/api/v1/dashboard/config."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,20 +14,35 @@ from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.clock import ApiClock
+
 STATIC = Path(__file__).parent / "dashboard"
 PREFIX = "/dashboard"
 
 router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 
+class DashboardClock(BaseModel):
+    """The API's clock as the page runs it: `now` at the reply, then `speed` times the wall clock
+    (a demo's simulated clock runs ahead; in production speed 1 and now the wall clock's)."""
+
+    now: datetime
+    speed: float
+    simulated: bool
+
+
 class DashboardConfig(BaseModel):
     tile_url: str | None
+    clock: DashboardClock
 
 
 @router.get("/dashboard/config", response_model=DashboardConfig)
 async def config(request: Request) -> DashboardConfig:
-    """What the page needs before login: the raster tile URL, if one is set."""
-    return DashboardConfig(tile_url=request.app.state.settings.tile_url)
+    """What the page needs before login: the raster tile URL, if one is set, and the clock its
+    periods ("last night", 7 days...) are taken on, the one the data is stamped with."""
+    clock: ApiClock = request.app.state.clock
+    return DashboardConfig(tile_url=request.app.state.settings.tile_url, clock=DashboardClock(
+        now=clock.now(), speed=clock.speed, simulated=clock.sim is not None))
 
 
 def content_security_policy(tile_url: str | None) -> str:

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from psycopg.rows import dict_row
 
-from analytics.sun import transitions
 from api import energy_report as rep
 from api.deps import Conn, GridScope, TenantScope
 from api.problems import not_found
@@ -163,9 +162,8 @@ async def _report(conn: Conn, s: Scope, start: datetime, end: datetime,
             cursor = await (await conn.execute(ENERGY_CURSOR)).fetchone()
             hi = rep.baseline_until(ends, rep.booked_until(
                 newest_end, None if cursor is None else cursor[0]))
-            trans = transitions(float(fleet[1]), float(fleet[2]), float(lo[0]), float(hi[-1]))
-            night = rep.night_seconds(trans, lo, hi)
-            baselines = [float(x) for x in night * float(fleet[0] or 0.0) / 3600.0 * share]
+            baselines = [float(x) for x in rep.night_baseline_wh(
+                lo, hi, float(fleet[0] or 0.0), float(fleet[1]), float(fleet[2]), share)]
         for (t, energy, meas, est, dflt, n_meas, n_est, _), e, base in zip(
                 found_rows, ends, baselines, strict=True):
             day = t.astimezone(zone).date()

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from analytics.sun import transitions
 from api.problems import Problem
 
 BucketName = Literal["15min", "hour", "day", "month"]
@@ -122,6 +123,25 @@ def baseline_until(ends: Sequence[datetime], booked_until: datetime) -> np.ndarr
     booked (of any bucket), whichever is first; a bucket still running (the night in progress)
     is compared with the night up to what is booked, not with its whole night."""
     return np.array([min(end, booked_until).timestamp() for end in ends])
+
+
+def night_baseline_wh(lo: np.ndarray, hi: np.ndarray, full_w: float, lat: float, lon: float,
+                      share: float = 1.0) -> np.ndarray:
+    """Each bucket's baseline (Wh): the luminaires' full input power `full_w` over the night
+    seconds of its [lo, hi) (epoch s, ascending), times the baseline regime's share."""
+    trans = transitions(lat, lon, float(lo[0]), float(hi[-1]))
+    return night_seconds(trans, lo, hi) * full_w / 3600.0 * share
+
+
+def savings_so_far_wh(start: datetime, energy_wh: float, newest_end: datetime,
+                      job_position: datetime | None, full_w: float, lat: float, lon: float,
+                      share: float = 1.0) -> float:
+    """What the energy booked from `start` on has saved, as one bucket still running: against
+    the baseline up to where energy is booked (a report's running bucket), never against the
+    whole night in progress, whose unspent part would count as saved."""
+    hi = baseline_until([newest_end], booked_until(newest_end, job_position))
+    lo = np.array([start.timestamp()])
+    return float(night_baseline_wh(lo, np.maximum(hi, lo), full_w, lat, lon, share)[0]) - energy_wh
 
 
 def rated_input_w(rated_w: float | None) -> float:

@@ -4,6 +4,7 @@ pushed to the controllers of those groups as calendar or schedule commands."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from psycopg.rows import dict_row
@@ -11,6 +12,7 @@ from psycopg.types.json import Jsonb
 from pydantic import Discriminator, Tag, TypeAdapter
 
 from api import audit
+from api.commands import STATUS_SQL, STATUSES
 from api.deps import Conn, TenantScope
 from api.problems import Problem, not_found
 from wire.messages import Calendar, Schedule
@@ -30,15 +32,51 @@ schedule command, which the agent runs as a calendar of one program every night)
 PLAN = TypeAdapter(PlanBody)
 
 
-async def _rows(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+async def _rows(conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         return await cur.fetchall()
 
 
-async def list_schedules(conn: Conn, scope: TenantScope) -> list[dict[str, Any]]:
-    return await _rows(conn, "SELECT id, name, version, body, created_at FROM schedules"
-                       " WHERE tenant_id = %s ORDER BY name, version", (scope.tenant,))
+LIST = """
+SELECT s.id, s.name, s.version, s.body, s.created_at,
+       coalesce((SELECT array_agg(gs.group_id ORDER BY gs.group_id) FROM group_schedules gs
+                 WHERE gs.schedule_id = s.id), '{}') AS group_ids,
+       p.id AS push_id, p.issued_at AS push_at, p.target AS push_target
+FROM schedules s
+LEFT JOIN LATERAL (
+    SELECT b.id, b.issued_at, b.target FROM command_batches b
+    WHERE b.tenant_id = s.tenant_id AND b.target->>'schedule_id' = s.id::text
+    ORDER BY b.issued_at DESC, b.id DESC LIMIT 1) p ON true
+WHERE s.tenant_id = %(tenant)s
+ORDER BY s.name, s.version
+"""
+PUSH_COUNTS = f"""
+SELECT c.batch_id, {STATUS_SQL} AS status, count(*)
+FROM commands c WHERE c.tenant_id = %(tenant)s AND c.batch_id = ANY(%(batches)s)
+GROUP BY 1, 2
+"""
+
+
+async def list_schedules(conn: Conn, scope: TenantScope, now: datetime) -> list[dict[str, Any]]:
+    """Every schedule with the groups it is assigned to and its latest push (the newest command
+    batch that pushed it: when, to which group, and its devices per status on `now`, the API
+    clock's), so a list shows what runs where and whether it arrived."""
+    rows = await _rows(conn, LIST, {"tenant": scope.tenant})
+    batches = [r["push_id"] for r in rows if r["push_id"] is not None]
+    counts: dict[str, dict[str, int]] = {b: dict.fromkeys(STATUSES, 0) for b in batches}
+    if batches:
+        for batch, status, n in await (await conn.execute(PUSH_COUNTS, {
+                "tenant": scope.tenant, "batches": batches, "now": now})).fetchall():
+            counts[batch][status] = int(n)
+    out = []
+    for r in rows:
+        batch, at, target = r.pop("push_id"), r.pop("push_at"), r.pop("push_target")
+        r["last_push"] = None if batch is None else {
+            "id": batch, "issued_at": at, "group_id": target.get("group"),
+            "total": sum(counts[batch].values()), "counts": counts[batch]}
+        out.append(r)
+    return out
 
 
 async def get_schedule(conn: Conn, scope: TenantScope, schedule_id: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from controller_fw_sim.fleet_store import mark_switched
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
+from luciole.demo_schedules import ApiError, DemoSchedules, EnergyManager
 from luciole.hosted_agents import pick_hosted
 from luciole.migrate import migrate
 from luciole.pictures import render
@@ -61,14 +62,15 @@ DEMO_JOBS_ENV = {
     "LUCIOLE_JOBS_FAULTS_EVERY_S": "5",
     "LUCIOLE_JOBS_ENERGY_EVERY_S": "15",
     "LUCIOLE_JOBS_SETTLEMENT_EVERY_S": "60",
-    "LUCIOLE_JOBS_OPTIMISER_EVERY_S": "60",
+    # the optimiser waits for its first described group and plans at its next pass: the demo's
+    # schedule is optimised within the first minute, then once a simulated day (DB-cheap passes)
+    "LUCIOLE_JOBS_OPTIMISER_EVERY_S": "10",
     "LUCIOLE_JOBS_PROGRESS_EVERY_S": "30",
     "LUCIOLE_JOBS_METRICS_PORT": "0",
 }
 # One login per role: the five roles of a municipality, and the grid operator (no tenant).
 DEMO_ROLES = ("admin", "operator", "energy_manager", "technician", "viewer", "grid_operator")
 
-# Savings are summed over whole days only: a part-day's "saving" is mostly its unspent baseline.
 STATUS = """
 SELECT
   (SELECT count(*) FROM luminaire_telemetry),
@@ -77,9 +79,15 @@ SELECT
   (SELECT max(time) FROM luminaire_state),
   (SELECT count(*) FROM faults WHERE cleared_at IS NULL),
   (SELECT coalesce(sum(energy_wh), 0) / 1000.0 FROM energy_supply_interval),
-  (SELECT coalesce(sum(estimated_wh + default_wh), 0) / 1000.0 FROM energy_supply_interval),
-  (SELECT coalesce(sum(savings_wh), 0) / 1000.0 FROM energy_day
-   WHERE scope = 'tenant' AND intervals_present = intervals)
+  (SELECT coalesce(sum(estimated_wh + default_wh), 0) / 1000.0 FROM energy_supply_interval)
+"""
+# Each municipality's energy booked since the demo's start, how far, and its baseline's share.
+BOOKED_SINCE = """
+SELECT i.tenant_id, sum(i.energy_wh)::float8, max(i.bucket) + interval '15 minutes',
+       coalesce(b.share, 1.0)
+FROM energy_tenant_interval i LEFT JOIN energy_baselines b ON b.tenant_id = i.tenant_id
+WHERE i.bucket >= %s
+GROUP BY i.tenant_id, b.share
 """
 
 
@@ -258,6 +266,42 @@ def register_hosted_groups(dsn: str, inventory, hosted: list[str]) -> dict[str, 
     return groups
 
 
+def hosted_road_class(inventory, hosted: list[str], tenant: str) -> str:
+    """The road class most of a municipality's hosted controllers light."""
+    from controller_fw_sim.sensors import RoadClass
+
+    index = {c: i for i, c in enumerate(inventory.controller_ids)}
+    tenants = inventory.controller_tenant_ids()
+    classes = [int(inventory.controller_road_class[index[c]]) for c in hosted
+               if tenants[index[c]] == tenant]
+    return RoadClass(max(set(classes), key=classes.count)).name.lower() if classes else "residential"
+
+
+def savings_so_far_kwh(conn: psycopg.Connection, start: datetime,
+                       fleets: dict[str, tuple[float, float, float] | None]) -> float:
+    """Saved since `start` in every municipality, the day running included: its energy booked
+    against the baseline up to where energy is booked, as the API's energy report counts a
+    running bucket (`api.energy_report.savings_so_far_wh`). `fleets`: each municipality's full
+    input power and position (the report's FLEET), filled on first use."""
+    from api.energy import ENERGY_CURSOR, FLEET
+    from api.energy_report import DRIVER_EFFICIENCY, STANDBY_W, savings_so_far_wh
+
+    position = conn.execute(ENERGY_CURSOR).fetchone()
+    saved_wh = 0.0
+    for tenant, energy_wh, newest_end, share in conn.execute(BOOKED_SINCE, (start,)).fetchall():
+        if tenant not in fleets:
+            fleets[tenant] = conn.execute(FLEET.format(which="true"), {
+                "tenant": tenant, "eff": DRIVER_EFFICIENCY, "standby": STANDBY_W}).fetchone()
+        fleet = fleets[tenant]
+        if fleet is None or fleet[1] is None or fleet[2] is None:
+            continue
+        saved_wh += savings_so_far_wh(start, float(energy_wh), newest_end,
+                                      None if position is None else position[0],
+                                      float(fleet[0] or 0.0), float(fleet[1]), float(fleet[2]),
+                                      float(share))
+    return saved_wh / 1000.0
+
+
 def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime | None,
                   rate: float, rejects: int, faults_open: int, kwh: float,
                   saved_kwh: float, estimated_kwh: float = 0.0, speed: float = 1.0) -> str:
@@ -277,7 +321,7 @@ def progress_line(elapsed_s: float, latest: datetime | None, state_at: datetime 
         lag = "-"
     return (f"{elapsed_s:5.0f}s sim {sim} | {rate:,.0f} readings/s | rejects {rejects:,} | "
             f"faults open {faults_open:,} | {kwh:,.1f} kWh booked ({estimated_kwh:,.1f} of it "
-            f"estimated, re-booked as readings arrive), {saved_kwh:,.1f} saved (whole days) | "
+            f"estimated, re-booked as readings arrive), {saved_kwh:,.1f} saved so far | "
             f"live state {lag} behind the newest reading")
 
 
@@ -361,6 +405,7 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
         clock = SimClock(origin=start, wall_s=time.time(), speed=options.speed)
         env["LUCIOLE_INGEST_SIM_CLOCK"] = clock.model_dump_json()
         env["LUCIOLE_API_SIM_CLOCK"] = clock.model_dump_json()
+        env["LUCIOLE_JOBS_SIM_CLOCK"] = clock.model_dump_json()  # the optimiser plans its nights
         for i in range(options.workers):
             metrics_ports.append(choose_port("127.0.0.1", 9464 + i, set(metrics_ports)))
             worker_env = {**env, "LUCIOLE_INGEST_METRICS_PORT": str(metrics_ports[-1])}
@@ -423,9 +468,25 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
             named = ", ".join(f"{t} group {g} ({HOSTED_GROUP!r})" for t, g in sorted(groups.items()))
             console.print(f"{len(hosted)} controllers run real edge agents (commands and schedules "
                           f"work on them: {named}); the rest is simulated in bulk")
+        manager = None
+        if hosted and tenant.id in groups and api_healthy(api_url):
+            login = next(x for x in logins if x.role == "energy_manager")
+            try:  # the energy manager's schedules; the demo goes on without them if refused
+                manager = DemoSchedules(EnergyManager(api_url, login.email, login.password),
+                                        groups[tenant.id],
+                                        hosted_road_class(inventory, hosted, tenant.id))
+                console.print(manager.start(), highlight=False)
+            except (ApiError, OSError) as exc:
+                manager = None
+                console.print(f"[yellow]the demo's schedules were not set: {exc}[/yellow]")
         console.print("Ctrl-C stops the demo (the stack keeps running: `luciole stack down`).")
+        booked_from = start.replace(minute=start.minute - start.minute % 15, second=0,
+                                    microsecond=0)  # the energy job's 15-minute buckets
+        fleets: dict[str, tuple[float, float, float] | None] = {}
         with psycopg.connect(endpoints.dsn(), autocommit=True) as conn:
             while not stopping:
+                if manager is not None and (said := manager.poll()):
+                    console.print(said, highlight=False)
                 if options.duration_s is not None and time.monotonic() - began >= options.duration_s:
                     break
                 dead = [name for name, p in children if p.poll() is not None]
@@ -438,7 +499,8 @@ def run_demo(stack: Stack, options: DemoOptions) -> int:
                     continue
                 status = conn.execute(STATUS).fetchone()
                 assert status is not None  # an aggregate query has one row
-                rows, rejects, latest, state_at, faults_open, kwh, estimated, saved_kwh = status
+                rows, rejects, latest, state_at, faults_open, kwh, estimated = status
+                saved_kwh = savings_so_far_kwh(conn, booked_from, fleets)
                 console.print(progress_line(now - began, latest, state_at, (rows - last_rows)
                                             / (now - last_t), rejects, faults_open, kwh,
                                             saved_kwh, estimated, options.speed), highlight=False)

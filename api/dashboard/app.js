@@ -8,6 +8,7 @@ import { initSchedules, loadSchedules, loadLuminaire, loadController } from "./s
 import { openEnergy, gridIdentity } from "./energy.js";
 import { initSelection } from "./selection.js";
 import { initSensors } from "./sensors.js";
+import { config as dashboardConfig } from "./clock.js";
 
 const FIELD = new Set(["admin", "operator", "technician"]); // command, acknowledge, comment
 const OPERATE = new Set(["admin", "operator"]); // assign
@@ -92,6 +93,7 @@ async function start() {
     show("login");
     return;
   }
+  await dashboardConfig().catch(report); // the API's clock, before any period is taken
   $("bar").hidden = false;
   fill($("who"), `${state.me.tenant ?? "grid operator"} · ${state.me.role}`);
   if (!token.expiresAt()) await renew().catch(() => {}); // a token from before: learn its lifetime
@@ -173,7 +175,7 @@ async function openMap() {
 }
 
 async function buildMap() {
-  const config = await api("/dashboard/config");
+  const config = await dashboardConfig();
   const sources = {};
   const layers = [{ id: "background", type: "background", paint: { "background-color": "#e8ecef" } }];
   if (config.tile_url) {

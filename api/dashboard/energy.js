@@ -5,6 +5,7 @@
 // sees every supply point it serves and their settlement files, and nothing else.
 import { api, all, token, ApiError } from "./api.js";
 import { h, fill } from "./dom.js";
+import { now as clockNow } from "./clock.js";
 
 const UNITS = {
   kwh: { label: "kWh", digits: 3, used: (r) => r.energy_wh / 1000,
@@ -41,10 +42,10 @@ function localDate(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
-// [from, to) of the chosen period, as Date objects (local midnights for days).
+// [from, to) of the chosen period, as Date objects (local midnights for days), on the API's clock.
 function span() {
   const form = $("energy-form");
-  const now = new Date();
+  const now = clockNow();
   const choice = form.period.value;
   if (choice === "night") { // the 24 hours up to the last local noon: the night in the middle
     const noon = new Date(now.getFullYear(), now.getMonth(), now.getDate(), 12);
@@ -69,8 +70,8 @@ function reportPath(scope, from, to) {
 }
 
 function build() {
-  const today = localDate(new Date());
-  const weekAgo = localDate(new Date(Date.now() - 7 * DAY_MS));
+  const today = localDate(clockNow());
+  const weekAgo = localDate(new Date(clockNow().getTime() - 7 * DAY_MS));
   const form = h("form", { id: "energy-form", class: "filters" },
     h("label", {}, "Of", h("select", { name: "scope", id: "energy-scope" })),
     h("label", {}, "Period", h("select", { name: "period", id: "energy-period" },

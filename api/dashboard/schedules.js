@@ -3,6 +3,7 @@
 // level and power come from POST /schedules/preview, computed by the controllers' own schedule code.
 import { api, all } from "./api.js";
 import { h, fill, when, details } from "./dom.js";
+import { now as clockNow } from "./clock.js";
 
 const ENERGY = new Set(["admin", "energy_manager"]); // edit, save, assign, ask the optimiser
 const PUSH = new Set(["admin", "energy_manager", "operator"]); // push to the controllers
@@ -38,17 +39,64 @@ function asCalendar(body) {
 
 // ------------------------------------------------------------------ the list
 
+const REFRESH_MS = 7000; // while the page is open, as the map's live state
+let refresher = null;
+
+// The list (each schedule with its groups and latest push) and the optimiser's stored proposals;
+// refreshed every few seconds while the page is shown, leaving the editor (and an edit) alone.
 export async function loadSchedules() {
   const mayEdit = ctx.may(ENERGY);
-  const [list, groups] = await Promise.all([api("/schedules"), api("/groups")]);
-  ed.groups = groups.items || groups;
-  fill($("schedule-list"), list.map((s) => h("li", {},
-    h("a", { href: "#/schedules", dataset: { schedule: s.id }, onclick: (e) => { e.preventDefault(); edit(s); } },
-      `${s.name} v${s.version}`), s.group_ids.length ? ` · groups ${s.group_ids.join(", ")}` : "")));
+  const list = await refreshLists();
   fill($("schedule-tools"), mayEdit && h("button", { type: "button", id: "new-calendar",
     onclick: () => edit({ id: null, name: "", body: blankCalendar() }) }, "New calendar"));
-  if (!ed.body) edit(list.length ? list[list.length - 1] : { id: null, name: "", body: blankCalendar() });
+  if (!ed.body) edit(list.length ? newest(list) : { id: null, name: "", body: blankCalendar() });
   else render();
+  if (!refresher) {
+    refresher = setInterval(() => {
+      if ($("page-schedules").hidden || !ctx.state.me) { clearInterval(refresher); refresher = null; return; }
+      refreshLists().catch(ctx.report);
+    }, REFRESH_MS);
+  }
+}
+
+// The schedule created last (the one most likely running now).
+const newest = (list) => list.reduce((a, b) => (Date.parse(b.created_at) > Date.parse(a.created_at) ? b : a));
+
+function pushLine(p, groupName) {
+  const n = p.counts;
+  const pending = n.created + n.sent + n.accepted;
+  return h("span", { class: "push", dataset: { done: n.done, failed: n.failed, expired: n.expired, total: p.total, batch: p.id } },
+    ` · pushed ${when(p.issued_at)} to ${groupName(p.group_id)}: ${n.done} of ${p.total} done`,
+    n.failed ? `, ${n.failed} failed` : "", n.expired ? `, ${n.expired} expired` : "",
+    pending ? `, ${pending} on the way` : "");
+}
+
+function proposalLine(p, groupName) {
+  const pct = p.baseline_energy_wh ? (100 * p.savings_wh) / p.baseline_energy_wh : 0;
+  return h("li", { dataset: { proposal: p.id, group: p.group_id } },
+    `${when(p.created_at)} · ${groupName(p.group_id)}, nights ${p.first_night} to ${p.last_night}: `
+    + `predicted ${kwh(p.predicted_energy_wh)}, ${kwh(p.savings_wh)} saved (${pct.toFixed(0)} % against full light) `,
+    ctx.may(ENERGY) && h("button", { type: "button", class: "open-proposal", onclick: () => {
+      edit({ id: null, name: `optimised ${groupName(p.group_id)} from ${p.first_night}`, body: p.body });
+      ed.groupId = String(p.group_id);
+      render();
+    } }, "Open in the editor"));
+}
+
+async function refreshLists() {
+  const [list, groups, proposals] = await Promise.all([api("/schedules"), api("/groups"),
+    api("/schedules/proposals?limit=10")]);
+  ed.groups = groups.items || groups;
+  const names = new Map(ed.groups.map((g) => [g.id, g.name]));
+  const groupName = (id) => (names.has(id) ? `${names.get(id)} (${id})` : `group ${id}`);
+  fill($("schedule-list"), list.length ? list.map((s) => h("li", { dataset: { schedule: s.id } },
+    h("a", { href: "#/schedules", onclick: (e) => { e.preventDefault(); edit(s); } }, `${s.name} v${s.version}`),
+    s.group_ids.length ? ` · assigned to ${s.group_ids.map(groupName).join(", ")}` : " · not assigned",
+    s.last_push ? pushLine(s.last_push, groupName) : " · never pushed")) : h("li", {}, "No schedule yet."));
+  fill($("schedule-proposals"), proposals.length ? proposals.map((p) => proposalLine(p, groupName))
+    : h("li", {}, "No proposal yet: the optimiser proposes for each group whose lighting is described."));
+  ed.refreshes = (ed.refreshes || 0) + 1;
+  return list;
 }
 
 function edit(schedule) {
@@ -143,7 +191,7 @@ function render() {
     h("tbody", {}, (body.special_days || []).map((d, i) => specialRow(d, i, names, ro)))),
     !ro && h("button", { type: "button", id: "add-special", onclick: () => {
       body.special_days = body.special_days || [];
-      body.special_days.push({ name: `day ${body.special_days.length + 1}`, first: new Date().toISOString().slice(0, 10),
+      body.special_days.push({ name: `day ${body.special_days.length + 1}`, first: clockNow().toISOString().slice(0, 10),
         last: null, yearly: false, program: names[0] });
       render();
     } }, "Add special day"),
@@ -257,7 +305,7 @@ async function push() {
 // ------------------------------------------------------------------ device pages
 
 function lastNight() {
-  const now = new Date();
+  const now = clockNow();
   const to = new Date(now); to.setHours(12, 0, 0, 0);
   if (to > now) to.setDate(to.getDate() - 1);
   const from = new Date(to); from.setDate(from.getDate() - 1);

@@ -195,6 +195,16 @@ class ScheduleIn(BaseModel):
                            "one-profile schedule (steps), stored as sent")
 
 
+class LastPush(BaseModel):
+    """A schedule's newest push: one command batch to the controllers of one of its groups."""
+
+    id: str = Field(description="the command batch (GET /commands/{id} for each device)")
+    issued_at: datetime
+    group_id: int | None
+    total: int
+    counts: dict[Status, int]
+
+
 class ScheduleOut(BaseModel):
     id: int
     name: str
@@ -202,6 +212,7 @@ class ScheduleOut(BaseModel):
     body: PlanBody
     created_at: datetime
     group_ids: list[int] = []
+    last_push: LastPush | None = Field(None, description="in the list only: its newest push")
 
 
 class GroupSchedule(BaseModel):
@@ -292,8 +303,9 @@ class Preview(BaseModel):
 
 
 @router.get("/schedules", response_model=list[ScheduleOut])
-async def list_schedules(conn: ConnDep, scope: Scope) -> Any:
-    return await schedules.list_schedules(conn, scope)
+async def list_schedules(request: Request, conn: ConnDep, scope: Scope) -> Any:
+    """Every schedule, with the groups it is assigned to and its latest push's progress."""
+    return await schedules.list_schedules(conn, scope, request.app.state.clock.now())
 
 
 @router.post("/schedules", response_model=ScheduleOut, status_code=201)

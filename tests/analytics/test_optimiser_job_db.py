@@ -95,3 +95,33 @@ def test_the_job_writes_one_proposal_per_group_with_energy_savings_and_reasons(s
     assert inputs["presence_readings"] > 2000
     assert share[0, 3] < 0.2 < 0.8 < share[0, 8], "learned: quiet at 03:00, busy at 08:00"
     assert cal.programs[cal.week[0]].presence is not None
+
+
+def test_the_job_waits_for_a_described_group_then_plans_the_nights_of_its_clock(stack, db_dsn):
+    """A demo describes its group once the API is up, after the job runner's first passes: those
+    passes neither start nor advance the cursor (else the first proposal would wait for the next
+    hour), and the nights planned are those of the simulated clock the job is handed."""
+    simulated = datetime(2026, 3, 3, 18, 30, tzinfo=UTC)  # months from the wall clock
+    item = Scheduled(OptimiserJob(nights=7, clock=lambda: simulated), every_s=10, settle_s=0,
+                     max_window_s=86_400)
+    dbname = conninfo_to_dict(db_dsn)["dbname"]
+    jobs_dsn = stack.endpoints.service_dsn(DbService.JOBS, dbname)
+    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+        assert run_once(conn, item, ignore_schedule=True) is None, "nothing described: no pass"
+        assert run_once(conn, item) is None
+    with psycopg.connect(db_dsn, autocommit=True) as owner:
+        gid = _seed(owner, simulated)
+        cursors = owner.execute("SELECT count(*) FROM job_cursors WHERE job = 'optimiser'"
+                                ).fetchone()[0]
+    assert cursors == 0
+    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+        outcome = run_once(conn, item, ignore_schedule=True)  # the next pass plans at once
+        assert outcome is not None and outcome.result.records == 1
+        assert outcome.end.date() == simulated.date()  # the simulated clock's hour, not now()'s
+    with psycopg.connect(db_dsn, autocommit=True) as owner:
+        first, calendar, created = owner.execute(
+            "SELECT first_night, calendar, created_at FROM schedule_proposals WHERE group_id = %s",
+            (gid,)).fetchone()
+    assert first == simulated.astimezone(TZ).date()
+    assert created == simulated  # shown beside the pushes, on the same clock
+    assert loads(Calendar, json.dumps(calendar)).valid_from == first

@@ -321,3 +321,40 @@ def test_an_accepted_proposal_is_pushed_as_a_calendar_to_each_controller(
     finally:
         for device in devices:
             device.disconnect()
+
+
+def test_the_list_shows_each_schedules_groups_and_latest_push_to_its_tenant_only(
+        stack: RunningStack, client: TestClient, world: World, db_dsn: str) -> None:
+    """What the schedules page shows: the groups a schedule is assigned to and its newest push
+    (the batch, its group, its devices per status); another tenant sees none of it."""
+    a = world.a
+    _linked(client)
+    h = world.headers(a, Role.ENERGY_MANAGER)
+
+    def listed(headers: dict[str, str]) -> dict[int, Any]:
+        got = client.get("/api/v1/schedules", headers=headers)
+        assert got.status_code == 200, got.text
+        return {s["id"]: s for s in got.json()}
+
+    before = listed(h)[a.schedule]
+    assert before["last_push"] is None
+    client.put(f"/api/v1/groups/{a.group}/schedule", headers=h, json={"schedule_id": a.schedule})
+    first = client.post(f"/api/v1/schedules/{a.schedule}/push", headers=h, json={}).json()
+    newest = client.post(f"/api/v1/schedules/{a.schedule}/push", headers=h, json={}).json()
+    with psycopg.connect(db_dsn, autocommit=True) as owner:  # a controller failed the newest
+        owner.execute("UPDATE commands SET status = 'failed' WHERE id = (SELECT id FROM commands"
+                      " WHERE batch_id = %s ORDER BY controller_id LIMIT 1)", (newest[0]["id"],))
+    shown = listed(h)[a.schedule]
+    assert shown["group_ids"] == [a.group]
+    push = shown["last_push"]
+    assert push["id"] == newest[0]["id"] != first[0]["id"] and push["group_id"] == a.group
+    assert push["total"] == 2 and push["counts"]["failed"] == 1
+    assert push["counts"]["sent"] + push["counts"]["created"] == 1
+    assert datetime.fromisoformat(push["issued_at"]) >= datetime.fromisoformat(
+        first[0]["issued_at"])
+    # the other tenant's list: its own schedules, no push or group of town-a
+    theirs = listed(world.headers(world.b, Role.ENERGY_MANAGER))
+    assert a.schedule not in theirs
+    assert all(s["last_push"] is None or s["last_push"]["id"] not in (first[0]["id"],
+                                                                      newest[0]["id"])
+               for s in theirs.values())

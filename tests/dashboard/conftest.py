@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def world(db_dsn: str) -> World:
 
 @pytest.fixture
 def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> Iterator[Served]:
+    with serve(stack, db_dsn, world, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def serve(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path,
+          **overrides: object) -> Iterator[Served]:
+    """The app on a free loopback port; `overrides`: settings of this test's (a simulated clock)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -51,7 +60,8 @@ def served(stack: RunningStack, db_dsn: str, world: World, tmp_path: Path) -> It
     # previous test's server still shutting down must not take the session over from this one.
     username, password = stack.stack.service_account(f"api-dash-{port}", BrokerRole.API)
     settings = api_settings(stack, db_dsn, tmp_path / "run",
-                            mqtt_accounts=[MqttAccount(username=username, password=password)])
+                            mqtt_accounts=[MqttAccount(username=username, password=password)],
+                            **overrides)
     # the browser keeps connections alive: bound the graceful shutdown instead of waiting on them
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
                                            timeout_graceful_shutdown=3))

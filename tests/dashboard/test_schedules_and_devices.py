@@ -10,13 +10,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from analytics.optimiser_job import OptimiserJob
+from analytics.runner import Scheduled, run_once
 from api.roles import Role
 from ingest.writer import Writer
+from luciole.db_roles import DbService
 from tests.api.test_api_commands import Device, _ack
 from tests.conftest import RunningStack
 from tests.dashboard.conftest import Served
@@ -147,3 +152,68 @@ def test_a_luminaire_page_draws_last_night_and_its_inventory(page: WebDriver, se
     until(page, "the controller's page",
           lambda: text_of(page, "#page-device h2") == f"Controller {a.controllers[0]}")
     assert page.find_elements(By.CSS_SELECTOR, f"a[href='#/luminaire/{lum}']")
+
+
+def test_the_schedules_page_follows_pushes_and_proposals_without_losing_an_edit(
+        page: WebDriver, served: Served, stack: RunningStack) -> None:
+    """Open, the page lists the schedule (never pushed) and no proposal; while a name is being
+    typed in the editor, someone else assigns and pushes the schedule and the optimiser job
+    stores a proposal: the page shows both by itself, then the push reaching done as the
+    controllers' acks arrive, and the half-typed name is still there."""
+    a = served.world.a
+    devices = [Device(stack, a.tenant, controller) for controller in a.controllers]
+    for device in devices:
+        device.connect(first=True)
+    try:
+        log_in(page, served, a, Role.ENERGY_MANAGER)
+        page.get(f"{served.url}/dashboard/#/schedules")
+        row = f"#schedule-list li[data-schedule='{a.schedule}']"
+        until(page, "the schedule listed, never pushed",
+              lambda: "never pushed" in text_of(page, row))
+        assert "No proposal yet" in text_of(page, "#schedule-proposals")
+        name = until(page, "the editor", lambda: page.find_element(By.ID, "schedule-name"))
+        name.clear()
+        name.send_keys("half-typ")  # no change event yet: an edit in progress
+        refreshes = page.execute_script("return window.lucioleSchedules.refreshes")
+        # elsewhere: the group's lighting described, the schedule assigned and pushed, the job
+        h = served.world.headers(a, Role.ENERGY_MANAGER)
+        api = f"{served.url}/api/v1"
+        assert httpx.put(f"{api}/groups/{a.group}/lighting", headers=h, json={
+            "rated_class": "M4", "design_at_full": 1.2}).status_code == 200
+        assert httpx.put(f"{api}/groups/{a.group}/schedule", headers=h,
+                         json={"schedule_id": a.schedule}).status_code == 204
+        pushed = httpx.post(f"{api}/schedules/{a.schedule}/push", headers=h, json={})
+        assert pushed.status_code == 202, pushed.text
+        commands = [parse_command(device.expect()) for device in devices]
+        dbname = conninfo_to_dict(served.db_dsn)["dbname"]
+        with psycopg.connect(stack.endpoints.service_dsn(DbService.JOBS, dbname),
+                             autocommit=True) as conn:
+            item = Scheduled(OptimiserJob(nights=3), every_s=60, settle_s=0, max_window_s=86_400)
+            outcome = run_once(conn, item, ignore_schedule=True)
+            assert outcome is not None and outcome.result.records >= 1  # the other town's too
+        push = f"{row} .push"
+        sent = until(page, "the push listed, on its way", lambda: page.execute_script(
+            "const p = document.querySelector(arguments[0]); return p && p.dataset.total === '2'"
+            " ? p.textContent : null", push), timeout_s=30)
+        assert "0 of 2 done" in sent and f"group {a.group}" not in sent  # the group by name
+        proposal = until(page, "the stored proposal listed", lambda: text_of(
+            page, f"#schedule-proposals li[data-group='{a.group}']"), timeout_s=30)
+        assert "predicted" in proposal and "saved (" in proposal and "% against full light" in proposal
+        writer = Writer(served.db_dsn)
+        try:
+            writer.write([_ack(a.tenant, device.controller, seq, command.id, status)
+                          for device, command in zip(devices, commands, strict=True)
+                          for seq, status in ((1, "accepted"), (2, "done"))],
+                         now_us=max(int(time.time() * 1e6), TIME_MIN_US))
+        finally:
+            writer.close()
+        until(page, "the push done", lambda: page.execute_script(
+            "const p = document.querySelector(arguments[0]); return p && p.dataset.done === '2'",
+            push), timeout_s=30)
+        assert page.execute_script("return window.lucioleSchedules.refreshes") > refreshes
+        still = page.find_element(By.ID, "schedule-name")
+        assert still.get_attribute("value") == "half-typ"
+        assert page.execute_script("return document.activeElement.id") == "schedule-name"
+    finally:
+        for device in devices:
+            device.disconnect()

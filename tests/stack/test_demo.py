@@ -1,7 +1,8 @@
 """The demo end to end: fleet -> real broker -> ingest workers -> real TimescaleDB -> pictures,
 with the analytics job runner and the API as children, one login per role, the dashboard watched
 in headless Chromium within the first minute of the logins (the map, a fault, the energy figure
-moving), and nothing left running once it stops."""
+moving, the optimiser's schedule adopted and done on the hosted agents, whose live levels then
+follow it), and nothing left running once it stops."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,8 @@ from luciole.stack import Stack, wait_for
 from tests.browser import chromium
 from tests.dashboard.conftest import ARTIFACTS
 from tests.dashboard.test_dashboard import map_features, text_of, until
+from wire.messages import Calendar
+from wire.nights import Position, level_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,6 +67,22 @@ def _call(url: str, path: str, token: str, body: object = None) -> dict:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read()))
+
+
+def _ours(url: str, controller: str, token: str) -> bool:
+    """Whether the controller is of the login's municipality (another's is a 404)."""
+    try:
+        return bool(_call(url, f"/api/v1/controllers/{controller}", token))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+
+
+def _call_list(url: str, path: str, token: str) -> list[dict]:
+    request = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return list(json.loads(response.read()))
 
 
 def _energy_total(driver: WebDriver) -> str:
@@ -161,6 +181,45 @@ def _watch_energy(driver: WebDriver, url: str, shown: float, first: str) -> str:
     return f", energy {first!r} then {second!r} at {seen:.0f} s ({len(looked) + 1} looks)"
 
 
+def _watch_schedules(driver: WebDriver, url: str, shown: float) -> tuple[str, str]:
+    """Within the first minute, the schedules page shows the optimiser's proposal adopted: a
+    schedule named "optimised ..." whose latest push reached done on every hosted controller of
+    its group (the page refreshes itself: no reload). Gives its name and what was seen."""
+    artifacts = Path(os.environ.get("LUCIOLE_ARTIFACTS") or ARTIFACTS)
+    driver.get(f"{url}/dashboard/#/schedules")
+    found = until(driver, "an optimised schedule pushed, done on its controllers",
+                  lambda: driver.execute_script(
+                      "for (const li of document.querySelectorAll('#schedule-list li')) {"
+                      "  const a = li.querySelector('a'), p = li.querySelector('.push');"
+                      "  if (a && a.textContent.startsWith('optimised ') && p && p.dataset.total !== '0'"
+                      "      && p.dataset.done === p.dataset.total)"
+                      "    return [a.textContent, p.dataset.total, li.textContent]; }"
+                      " return null"), _left(shown))
+    seen = time.monotonic() - shown
+    driver.save_screenshot(str(artifacts / "demo_schedules.png"))
+    assert seen <= 60.0, seen
+    name = str(found[0]).rsplit(" v", 1)[0]
+    return name, f", schedule {name!r} done on {found[1]} controllers at {seen:.0f} s"
+
+
+def _levels_follow(url: str, token: str, controllers: list[str], calendar: Calendar) -> bool:
+    """Every luminaire of these controllers reads, live, the level the calendar gives at its
+    reading's time (the controllers' own schedule code, wire.nights), and that level is not the
+    full light the current calendar gives from sunset."""
+    for controller in controllers:
+        where = _call(url, f"/api/v1/controllers/{controller}", token)
+        position = Position(float(where["lat"]), float(where["lon"]))
+        for lum in _call(url, f"/api/v1/luminaires?controller={controller}", token)["items"]:
+            live = _call(url, f"/api/v1/live/{lum['id']}", token)
+            if live["level"] is None or live["time"] is None:
+                return False
+            at = datetime.fromisoformat(live["time"])
+            wanted = level_at(calendar, position, at)
+            if live["level"] != wanted or wanted in (0, 254):
+                return False
+    return True
+
+
 def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LUCIOLE_MQTT_PORT": "0", "LUCIOLE_PG_PORT": "0",
@@ -214,6 +273,18 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
                 first_fault_s = time.monotonic() - shown
                 # and the dashboard's energy figure moves between two looks, within the minute
                 watched += _watch_energy(driver, url.group(1), shown, first_energy)
+                # and the schedule changes: the optimiser's proposal adopted, done on the agents
+                optimised, said = _watch_schedules(driver, url.group(1), shown)
+                watched += said
+            # the hosted luminaires' live level follows the pushed schedule, that night
+            hosted = (var / "demo" / "hosted.txt").read_text().split()
+            mine = [c for c in hosted if _ours(url.group(1), c, token)]
+            adopted = next(s for s in _call_list(url.group(1), "/api/v1/schedules", token)
+                           if s["name"] == optimised)
+            calendar = Calendar.model_validate(adopted["body"])
+            wait_for(lambda: _levels_follow(url.group(1), token, mine, calendar), 90,
+                     "the hosted luminaires' levels following the optimised schedule",
+                     interval_s=2)
             wait_for(lambda: _call(url.group(1), f"/api/v1/commands/{issued['id']}", token)
                      ["counts"].get("done") == issued["devices"], 60, "the group command done",
                      interval_s=1)
@@ -227,6 +298,15 @@ def test_demo_runs_a_region_into_the_database(tmp_path: Path) -> None:
         out = console.read_text()
         assert "readings/s" in out and "faults open" in out and "kWh booked" in out
         assert "s simulated = " in out and "s wall behind the newest reading" in out
+        # the console says when the schedule changed, and what the optimiser predicts
+        change = re.search(rf"^schedule '{re.escape(optimised)}' pushed to (\d+) controllers of "
+                           r"'edge agents' \(group \d+\): predicted −(\d+) % energy", out, re.MULTILINE)
+        assert change is not None and 1 <= int(change.group(1)) <= 4, out
+        assert re.search(r"^schedule 'current \w+: full from sunset", out, re.MULTILINE), out
+        saved = [float(x.replace(",", "")) for x in re.findall(r"([\d,.]+) saved so far", out)]
+        print(f"demo: saved so far (kWh, each progress line) {saved}")  # noqa: T201
+        # the first night's savings show while it runs (the optimised group dims from sunset)
+        assert saved and max(saved) > 0, saved
         # 4 asked; one goes back to the fleet when they would be all of their municipality's
         # controllers (it then plays the municipality's first faults)
         hosted_n = re.search(r"(\d+) controllers run real edge agents", out)
