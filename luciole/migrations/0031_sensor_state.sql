@@ -14,7 +14,8 @@ CREATE TABLE sensor_state (
     seq             bigint NOT NULL,
     value           real NOT NULL,
     PRIMARY KEY (controller_key, sensor, quantity)
-);
+) WITH (fillfactor = 50);  -- room on each page for the next version of its rows: HOT updates
+                          -- (no column of the key changes), so a merge writes no index entry
 
 -- The readings already stored.
 INSERT INTO sensor_state (controller_key, sensor, quantity, first_time, time, boot_id, seq, value)
