@@ -100,6 +100,7 @@ def seed_readings(dsn: str, now: datetime) -> tuple[int, int]:
             "boot_id": np.ones(pole_key.shape[0] + meters.shape[0] * 60, np.int64),
             "seq": np.concatenate([pole_seq, np.tile(np.arange(60), meters.shape[0])]).astype(np.int64),
         }
+        conn.execute(sensor_state.TEMP_TABLE)
         with conn.cursor() as cur:
             rows = copy_write(cur, SENSOR_ROWS, columns)
             sensor_state.merge(cur, columns["controller_key"], columns["sensor"], columns["quantity"],

@@ -53,7 +53,8 @@ SEGMENT_ROWS = CopyLayout(
     ),
 )
 
-TEMP_TABLES = ";".join((ledger.TEMP_TABLE, rollup.TEMP_TABLES, acks.TEMP_TABLE, states.TEMP_TABLE))
+TEMP_TABLES = ";".join((ledger.TEMP_TABLE, rollup.TEMP_TABLES, acks.TEMP_TABLE, states.TEMP_TABLE,
+                         sensor_state.TEMP_TABLE))
 
 EVENTS_COPY = (
     "COPY events (time, controller_key, event_id, kind, severity, luminaire, detail, boot_id, seq)"

@@ -19,6 +19,7 @@ def store_readings(dsn: str, rows: list[Reading], boot_id: int = 1) -> None:
     """Store `rows` (sequence numbers in list order) in sensor_readings and sensor_state."""
     with psycopg.connect(dsn) as conn:
         keys = dict(conn.execute("SELECT id, key FROM controllers").fetchall())
+        conn.execute(sensor_state.TEMP_TABLE)
         controller = np.array([keys[r[0]] for r in rows], np.int32)
         time_us = np.array([round(r[4].timestamp() * 1_000_000) for r in rows], np.int64)
         with conn.cursor() as cur:

@@ -120,6 +120,7 @@ def test_a_redelivered_batch_changes_nothing(db_dsn: str) -> None:
                "time_us": np.array([T0_US] * 2, np.int64), "boot_id": np.array([9, 9], np.int64),
                "seq": np.array([0, 1], np.int64), "value": np.array([50.0, 20.0], np.float32)}
     with psycopg.connect(db_dsn) as conn, conn.cursor() as cur:
+        cur.execute(sensor_state.TEMP_TABLE)
         assert sensor_state.merge(cur, *columns.values()) == 2
     assert _state(db_dsn) == before
 
