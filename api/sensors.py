@@ -1,11 +1,9 @@
 """A tenant's urban sensors (the sensor boxes of multifunction poles, sensor index 32..63 on their
 controller) with their position and each quantity's latest reading, for the dashboard's map.
 
-Sensors have no inventory of their own: a sensor is a (controller, sensor index) that reported in
-the window, placed at its controller's position. The query walks the readings' index
-(controller_key, sensor, quantity, time DESC) as a skip scan: per controller of the tenant, the
-next (sensor, quantity) after the previous one, then that series' newest reading, so it reads a
-few index entries per series, not the window's readings."""
+A sensor is a (controller, sensor index) with series in the sensor inventory (`sensor_state`,
+kept by ingest: ingest/sensor_state.py) whose newest reading is within the window, placed at its
+controller's position: one row per series read, none of the readings."""
 
 from __future__ import annotations
 
@@ -16,40 +14,17 @@ from psycopg.rows import dict_row
 
 from api.deps import Conn, TenantScope
 from wire.records import Quantity
-from wire.sensor_channels import URBAN_SENSOR_BASE
-
-URBAN_SENSOR_LAST = 63
-"""The last sensor index of the urban sensor range (wire.sensor_channels: boxes are 32..63)."""
+from wire.sensor_channels import URBAN_SENSOR_BASE, URBAN_SENSOR_LAST
 
 LATEST = """
-WITH RECURSIVE series AS (
-    SELECT c.key, f.sensor, f.quantity
-    FROM controllers c
-    CROSS JOIN LATERAL (
-        SELECT r.sensor, r.quantity FROM sensor_readings r
-        WHERE r.controller_key = c.key AND r.sensor BETWEEN %(first)s AND %(last)s
-          AND r.time > %(since)s
-        ORDER BY r.sensor, r.quantity LIMIT 1) f
-    WHERE c.tenant_id = %(tenant)s AND c.status <> 'retired'
-  UNION ALL
-    SELECT s.key, n.sensor, n.quantity
-    FROM series s
-    CROSS JOIN LATERAL (
-        SELECT r.sensor, r.quantity FROM sensor_readings r
-        WHERE r.controller_key = s.key AND r.sensor BETWEEN %(first)s AND %(last)s
-          AND r.time > %(since)s AND (r.sensor, r.quantity) > (s.sensor, s.quantity)
-        ORDER BY r.sensor, r.quantity LIMIT 1) n
-)
-SELECT c.id AS controller_id, c.lon, c.lat, s.sensor, s.quantity, l.time, l.value::float8 AS value
-FROM series s
-JOIN controllers c ON c.key = s.key
-CROSS JOIN LATERAL (
-    SELECT r.time, r.value FROM sensor_readings r
-    WHERE r.controller_key = s.key AND r.sensor = s.sensor AND r.quantity = s.quantity
-      AND r.time > %(since)s
-    ORDER BY r.time DESC LIMIT 1) l
+SELECT c.id AS controller_id, c.lon, c.lat, s.sensor, s.quantity, s.time, s.value::float8 AS value
+FROM controllers c
+JOIN sensor_state s ON s.controller_key = c.key
+WHERE c.tenant_id = %(tenant)s AND c.status <> 'retired'
+  AND s.sensor BETWEEN %(first)s AND %(last)s AND s.time > %(since)s
 ORDER BY c.id, s.sensor, s.quantity
 """
+"""A series' newest reading is the newest of the window exactly when it lies in the window."""
 
 
 QUANTITIES: dict[int, Quantity] = {int(q): q for q in Quantity}

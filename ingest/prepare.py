@@ -13,8 +13,9 @@ from enum import IntEnum, StrEnum
 import numpy as np
 
 from wire import messages
-from wire.codec import LUMINAIRE_DTYPE, SENSOR_DTYPE, RecordType, decode_batch
+from wire.codec import LUMINAIRE_DTYPE, SENSOR_DTYPE, Batch, RecordType, decode_batch
 from wire.rejects import reason_of
+from wire.sensor_channels import SENSOR_LAST
 from wire.topics import UPWARD_KINDS, Kind, TopicError, parse_topic
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class IngestReason(StrEnum):
     BAD_STATE = "bad_state"  # state payload that is not a valid wire.messages.State
     TOPIC_MISMATCH = "topic_mismatch"  # a JSON message names another controller than its topic
     UNKNOWN_COMMAND = "unknown_command"  # an ack of no command of this controller
+    UNDECLARED_SENSOR = "undeclared:sensor"  # a sensor index no channel of the contract has
     INTERNAL_ERROR = "internal_error"  # ingest failed on it unexpectedly (traceback in the log)
 
 
@@ -175,6 +177,8 @@ def prepare(
         ):
             rejects.append(RejectRow(p, None if rec < 0 else rec, reason_of(code).value))
 
+    declared = _declared_sensors(decoded, msg_index, rejects)
+
     ok = np.flatnonzero(decoded.msg_ok)
     ev_msg = np.asarray([m for _, (m, _, _) in identified], dtype=np.int64)
     ev_key = np.asarray([k for _, (_, k, _) in identified], dtype=np.int32)
@@ -200,16 +204,35 @@ def prepare(
         lum_controller=msg_key[decoded.lum_msg] if len(msg_key) else np.zeros(0, np.int32),
         lum_boot=i64(decoded.lum_boot),
         lum_seq=i64(decoded.lum_seq),
-        sensor=decoded.sensor,
-        sensor_msg=msg_index[decoded.sensor_msg] if len(msg_index) else _EMPTY_I64,
-        sensor_controller=msg_key[decoded.sensor_msg] if len(msg_key) else np.zeros(0, np.int32),
-        sensor_boot=i64(decoded.sensor_boot),
-        sensor_seq=i64(decoded.sensor_seq),
+        sensor=decoded.sensor[declared],
+        sensor_msg=msg_index[decoded.sensor_msg[declared]] if len(msg_index) else _EMPTY_I64,
+        sensor_controller=(msg_key[decoded.sensor_msg[declared]] if len(msg_key)
+                           else np.zeros(0, np.int32)),
+        sensor_boot=i64(decoded.sensor_boot[declared]),
+        sensor_seq=i64(decoded.sensor_seq[declared]),
         events=events,
         acks=acks,
         states=states,
         rejects=rejects,
     )
+
+
+def _declared_sensors(decoded: Batch, msg_index: np.ndarray,
+                      rejects: list[RejectRow]) -> np.ndarray:
+    """The mask of sensor records on a channel of the contract (wire.sensor_channels: meters and
+    sensor boxes, 0..SENSOR_LAST); each other record becomes an `undeclared:sensor` reject, so a
+    controller cannot grow the sensor inventory with series nothing reads."""
+    declared = decoded.sensor["sensor"] <= SENSOR_LAST
+    if declared.all():
+        return declared
+    bad = np.flatnonzero(~declared)
+    payload = decoded.sensor_msg[bad]
+    record = decoded.sensor_seq[bad] - decoded.msg_first_seq[payload]  # uint64: wraps like seq
+    for m, rec, index in zip(msg_index[payload].tolist(), record.tolist(),
+                             decoded.sensor["sensor"][bad].tolist(), strict=True):
+        rejects.append(RejectRow(m, rec, IngestReason.UNDECLARED_SENSOR,
+                                 f"sensor index {index}: the contract's channels end at {SENSOR_LAST}"))
+    return declared
 
 
 assert LUMINAIRE_DTYPE.names is not None and SENSOR_DTYPE.names is not None

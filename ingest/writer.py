@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest import acks, ledger, receipts, rollup, segments, states
+from ingest import acks, ledger, receipts, rollup, segments, sensor_state, states
 from ingest.copy_binary import CopyLayout, PgType
 from ingest.copy_binary import write as copy_write
 from ingest.prepare import IngestReason, Prepared, RejectRow, prepare
@@ -53,7 +53,8 @@ SEGMENT_ROWS = CopyLayout(
     ),
 )
 
-TEMP_TABLES = ";".join((ledger.TEMP_TABLE, rollup.TEMP_TABLES, acks.TEMP_TABLE, states.TEMP_TABLE))
+TEMP_TABLES = ";".join((ledger.TEMP_TABLE, rollup.TEMP_TABLES, acks.TEMP_TABLE, states.TEMP_TABLE,
+                         sensor_state.TEMP_TABLE))
 
 EVENTS_COPY = (
     "COPY events (time, controller_key, event_id, kind, severity, luminaire, detail, boot_id, seq)"
@@ -248,13 +249,7 @@ class Writer:
 
             lum_new = new[p.lum_msg]
             result.luminaire_records = self._luminaires(cur, p, lum_new, now_us, result)
-            sen_new = new[p.sensor_msg]
-            result.sensor_records = copy_write(cur, SENSOR_ROWS, {
-                "time": p.sensor["time_us"][sen_new], "controller_key": p.sensor_controller[sen_new],
-                "sensor": p.sensor["sensor"][sen_new], "quantity": p.sensor["quantity"][sen_new],
-                "value": p.sensor["value"][sen_new], "boot_id": p.sensor_boot[sen_new],
-                "seq": p.sensor_seq[sen_new],
-            })
+            result.sensor_records = self._sensors(cur, p, new[p.sensor_msg])
             events = [(m, k, e) for m, k, e in p.events if new[m]]
             if events:
                 with cur.copy(EVENTS_COPY) as copy:
@@ -300,6 +295,20 @@ class Writer:
         queue_segments(cur, controller, records, seq)  # the fold's queue, in this transaction
         result.newest_record_us = int(times.max())
         result.lag_s = (now_us - times) / 1e6
+        return n
+
+    @staticmethod
+    def _sensors(cur: psycopg.Cursor, p: Prepared, keep: np.ndarray) -> int:
+        """COPY the new sensor readings and merge them into the sensor inventory."""
+        columns = {
+            "time": p.sensor["time_us"][keep], "controller_key": p.sensor_controller[keep],
+            "sensor": p.sensor["sensor"][keep], "quantity": p.sensor["quantity"][keep],
+            "value": p.sensor["value"][keep], "boot_id": p.sensor_boot[keep],
+            "seq": p.sensor_seq[keep],
+        }
+        n = copy_write(cur, SENSOR_ROWS, columns)
+        sensor_state.merge(cur, columns["controller_key"], columns["sensor"], columns["quantity"],
+                           columns["time"], columns["boot_id"], columns["seq"], columns["value"])
         return n
 
     # ------------------------------------------------------------------ rollup

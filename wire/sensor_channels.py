@@ -18,6 +18,9 @@ from wire.records import SENSOR_DTYPE, Quantity
 METER_SENSOR_BASE = 0
 URBAN_SENSOR_BASE = 32
 MAX_METERS = URBAN_SENSOR_BASE - METER_SENSOR_BASE
+URBAN_SENSOR_LAST = 63
+SENSOR_LAST = URBAN_SENSOR_LAST
+"""The last sensor index the contract gives a channel: ingest dead-letters records beyond it."""
 
 #: Modbus profile register name -> quantity of a meter's readings, in record order.
 METER_QUANTITIES: dict[str, Quantity] = {

@@ -13,20 +13,12 @@ from fastapi.testclient import TestClient
 from api.roles import TENANT_ROLES, Role
 from api.sensors import group_rows
 from tests.api.api_world import World
+from tests.sensor_rows import store_readings
 from wire.records import Quantity
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def _readings(dsn: str, rows: list[tuple[str, int, int, float, datetime]]) -> None:
-    """(controller, sensor, quantity, value, time) rows into sensor_readings, as ingest stores them."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for seq, (controller, sensor, quantity, value, at) in enumerate(rows):
-            conn.execute("INSERT INTO sensor_readings (time, controller_key, sensor, quantity, value,"
-                         " boot_id, seq) SELECT %s, key, %s, %s, %s, 1, %s FROM controllers WHERE id = %s",
-                         (at, sensor, quantity, value, seq, controller))
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def sensed(world: World, db_dsn: str) -> World:
                  (b.controllers[0], 32, int(Quantity.NOISE_DBA), 99.0, at)]  # tenant B's
     rows.append((a.controllers[1], 32, int(Quantity.PM25_UGM3), 7.5, NOW - timedelta(hours=5)))
     rows.append((a.controllers[0], 40, int(Quantity.TEMPERATURE_C), 3.0, NOW - timedelta(hours=30)))
-    _readings(db_dsn, rows)
+    store_readings(db_dsn, rows)
     return world
 
 

@@ -27,6 +27,7 @@ from tests.dashboard.conftest import Served
 from tests.dashboard.test_dashboard import log_in, map_features, text_of, until
 from tests.devices import Device
 from tests.devices import ack as _ack
+from tests.sensor_rows import store_readings
 from wire.messages import LuminaireTarget, SetLevel, parse_command
 from wire.records import TIME_MIN_US, Quantity
 
@@ -54,12 +55,11 @@ def _spread(served: Served) -> dict[tuple[int, int], int]:
                 grid[(column, row)] = int(found[0])
         conn.execute("UPDATE controllers SET lat = %s, lon = %s WHERE id = %s",
                      (50.8 + STEP / 2, 4.3 + STEP * 1.5, a.controllers[1]))  # between the rows
-        now = datetime.now(UTC)
-        for seq, (quantity, value, minutes) in enumerate((
-                (Quantity.NOISE_DBA, 48.0, 12), (Quantity.NOISE_DBA, 57.5, 2), (Quantity.NO2_UGM3, 31.0, 2))):
-            conn.execute("INSERT INTO sensor_readings (time, controller_key, sensor, quantity, value,"
-                         " boot_id, seq) SELECT %s, key, 32, %s, %s, 1, %s FROM controllers WHERE id = %s",
-                         (now - timedelta(minutes=minutes), int(quantity), value, seq, a.controllers[1]))
+    now = datetime.now(UTC)
+    store_readings(served.db_dsn, [
+        (a.controllers[1], 32, int(quantity), value, now - timedelta(minutes=minutes))
+        for quantity, value, minutes in ((Quantity.NOISE_DBA, 48.0, 12), (Quantity.NOISE_DBA, 57.5, 2),
+                                         (Quantity.NO2_UGM3, 31.0, 2))])
     return grid
 
 
