@@ -112,18 +112,17 @@ class Slot:
 
 class Supervisor:
     """Starts `workers` processes (`command(slot, ready_fd)` each: the worker writes a byte on
-    ready_fd once it serves), replaces the ones that die, stops all on SIGINT/SIGTERM. `on_exit(pid)` runs for each worker that ended (its metrics files)."""
+    ready_fd once it serves), replaces the ones that die, stops all on SIGINT/SIGTERM.
+    `on_exit(pid)` runs for each worker that ended (its metrics files)."""
 
     def __init__(self, command: Callable[[int, int], list[str]], workers: int,
                  policy: RestartPolicy | None = None,
-                 on_exit: Callable[[int], None] = lambda pid: None, stop_timeout_s: float = 30.0) -> None:
+                 on_exit: Callable[[int], None] = lambda pid: None,
+                 stop_timeout_s: float = 30.0) -> None:
         self.command, self.policy, self.on_exit = command, policy or RestartPolicy(), on_exit
         self.stop_timeout_s = stop_timeout_s
         self.slots = [Slot(i + 1, self.policy.tracker()) for i in range(workers)]
         self._stopping: int | None = None  # the signal that asked to stop
-
-    def pids(self) -> list[int]:
-        return [s.process.pid for s in self.slots if s.process is not None]
 
     def _start(self, slot: Slot) -> None:
         ready_r, ready_w = os.pipe()
