@@ -9,6 +9,8 @@ SIGTERM. A worker runs `uvicorn.Server` with the settings uvicorn.run had."""
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import logging
 import os
 import select
@@ -249,7 +251,7 @@ def serve(host: str, port: int, workers: int, policy: RestartPolicy | None = Non
 
     def command(slot: int, ready_fd: int) -> list[str]:
         return [sys.executable, "-m", __name__, "--host", host, "--port", str(port),
-                "--ready-fd", str(ready_fd)]
+                "--ready-fd", str(ready_fd), "--parent", str(os.getpid())]
 
     def exited(pid: int) -> None:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -261,12 +263,30 @@ def serve(host: str, port: int, workers: int, policy: RestartPolicy | None = Non
         holder.close()
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL (which it cannot forward):
+    no worker is left serving on its own. Linux's prctl; elsewhere nothing is done."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="one API worker (started by `luciole api serve`)")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ready-fd", type=int, help="written to once the worker serves")
+    parser.add_argument("--parent", type=int, help="the supervisor's pid")
     args = parser.parse_args()
+    if args.parent:
+        _end_with_parent(args.parent)
     logging.basicConfig(level=logging.WARNING)
     return run_worker(args.host, args.port, args.ready_fd)
 

@@ -240,6 +240,16 @@ def test_a_stop_signal_stops_every_worker(two_workers: Served, stop: signal.Sign
     assert not (two_workers.run_dir / "metrics").exists()
 
 
+def test_the_workers_end_when_the_supervisor_is_killed(two_workers: Served) -> None:
+    port, supervisor = _port(two_workers), two_workers.process.pid
+    workers = _children(supervisor)
+    assert len(workers) == 2
+    two_workers.process.kill()  # SIGKILL: nothing to forward it
+    two_workers.process.wait(60)
+    wait_for(lambda: not [pid for pid in workers if _alive(pid)], 120, "the workers to end")
+    assert _socket_owners(port, "listening") == []
+
+
 def test_a_worker_that_crashes_at_start_is_retried_a_bounded_number_of_times(
         stack: RunningStack, db_dsn: str, tmp_path: Path) -> None:
     # the one worker's broker account is held (by this test): its start fails every time
