@@ -11,7 +11,7 @@ from typing import IO
 from fastapi import Depends, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import dashboard_app, open311, opendata, problems, worker_slot
+from api import dashboard_app, open311, opendata, problems, route_index, worker_slot
 from api.access import RULES, V1, Registry
 from api.clock import ApiClock
 from api.command_link import CommandLink
@@ -84,6 +84,7 @@ def create_app(settings: ApiSettings, device_accounts: DeviceAccounts | None = N
 
     dashboard_app.install(app, settings.tile_url)  # static files at /dashboard, public
     registry.check(app.routes)  # an undeclared route (or a rule for no route) stops here
+    route_index.install(app)  # each request tried against the routes its path can match only
     app.state.settings = settings
     app.state.registry = registry
     app.state.metrics = metrics

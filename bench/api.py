@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -177,6 +178,7 @@ class Figures:
     # sends its next request when the answer to its last arrives)
     late: int = 0  # fixed rate: requests sent after their slot (every connection was busy)
     late_max_ms: float = 0.0
+    split: tuple[int, ...] = ()  # wrk's connections held by each API worker, most first
 
     @property
     def rate(self) -> float:
@@ -198,8 +200,10 @@ class Figures:
         how = (f"offered at a fixed {self.offered:,.0f} req/s on {self.concurrency} connections "
                f"({self.late} sent late, at most {self.late_max_ms:.0f} ms)" if self.offered
                else f"at concurrency {self.concurrency}")
+        split = "/".join(map(str, self.split)) if self.split else "not seen"
         return (f"{self.name}: {self.requests:,} requests in {self.seconds:.0f} s {how}: "
-                f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
+                f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, connections per API "
+                f"worker {split}, "
                 f"{self.rate:,.0f} req/s, {self.errors} errors; CPU: API workers "
                 f"{self.api_cpu_s * core:.0f}%, PostgreSQL {self.pg_cpu_s * core:.0f}%, load "
                 f"generator {self.client_cpu_s * core:.0f}% of a core; per request: API "
@@ -303,6 +307,25 @@ def _tree_cpu_s(root: int) -> float:
     return total / tick
 
 
+def connection_split(port: int, workers: list[int]) -> tuple[int, ...]:
+    """How many established connections to `port` each worker holds, most first (from `ss`:
+    the pid owning each server-side socket); () when ss is missing."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return ()
+    out = subprocess.run([ss, "-Htnp", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=False).stdout
+    owners = [int(pid) for pid in re.findall(r"pid=(\d+)", out)]
+    return tuple(sorted((owners.count(pid) for pid in workers), reverse=True))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
 def scenario(name: str, base: str, make: Callable[[random.Random], tuple[str, dict[str, str]]],
              seconds: float, concurrency: int, server_pid: int, pg_pid: int, workdir: Path,
              distinct: int = 20_000, rate: float = 0.0) -> Figures:
@@ -327,6 +350,8 @@ def scenario(name: str, base: str, make: Callable[[random.Random], tuple[str, di
                               "--timeout", "60s", "-s", str(script), base],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stderr is not None
+    time.sleep(min(2.0, seconds / 4))  # wrk has opened its connections: which worker holds each
+    split = connection_split(int(base.rsplit(":", 1)[1]), _children(server_pid))
     out, err = child.stdout.read(), child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -338,7 +363,7 @@ def scenario(name: str, base: str, make: Callable[[random.Random], tuple[str, di
     return Figures(name, concurrency, r["requests"], r["duration_us"] / 1e6, r["errors"],
                    r["p50_us"] / 1000, r["p99_us"] / 1000, r["max_us"] / 1000,
                    usage.ru_utime + usage.ru_stime, api_cpu, pg_cpu, os.getloadavg()[0],
-                   rate, r["late"], r["late_max_ms"])
+                   rate, r["late"], r["late_max_ms"], split)
 
 
 def _tokens(dsn: str, loaded: Loaded, secret: str) -> dict[str, dict[str, str]]:
@@ -489,7 +514,11 @@ def main() -> None:
           f"upper bounds): live state API {live_f.per_request_ms(live_f.api_cpu_s):.2f} ms + "
           f"PostgreSQL {live_f.per_request_ms(live_f.pg_cpu_s):.2f} ms (~{live_f.capacity:,.0f} "
           f"req/s on idle cores), week series API {series_f.per_request_ms(series_f.api_cpu_s):.2f}"
-          f" ms + PostgreSQL {series_f.per_request_ms(series_f.pg_cpu_s):.2f} ms")
+          f" ms + PostgreSQL {series_f.per_request_ms(series_f.pg_cpu_s):.2f} ms; the ceiling "
+          f"/healthz API {ceiling.per_request_ms(ceiling.api_cpu_s):.2f} ms")
+    print(f"wrk's {live_f.concurrency} connections per API worker (ss, while it ran): live state "
+          f"{'/'.join(map(str, live_f.split)) or 'not seen'}, /healthz "
+          f"{'/'.join(map(str, ceiling.split)) or 'not seen'}")
     fixed = results.get(LIVE_RATE)
     if fixed is not None:
         print(f"live state at a fixed {fixed.offered:,.0f} req/s offered: {fixed.rate:,.0f} req/s "

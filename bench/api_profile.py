@@ -1,8 +1,10 @@
 """Where one API request's CPU goes, in-process: the app is called as an ASGI callable (no
 socket, no uvicorn), `--concurrency` requests in flight on one event loop, against the database
 that `bench/api.py --keep DIR` seeded. Prints the process CPU per request of /healthz and of one
-luminaire's live state and, with `--profile`, cProfile's top functions by cumulative and own time.
-The socket, HTTP parsing and uvicorn's part are what `bench/api.py` measures on top of this."""
+luminaire's live state, the latter also with the route index taken out (the router's own linear
+walk, as before api/route_index.py), `--rounds` times interleaved, then the best of each in µs;
+with `--profile`, cProfile's top functions by cumulative and own time. The socket, HTTP parsing
+and uvicorn's part are what `bench/api.py` measures on top of this."""
 
 from __future__ import annotations
 
@@ -86,6 +88,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="cProfile the live-state run")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each variant, interleaved (a burst of other work hits all)")
     args = parser.parse_args()
     root = args.reuse.resolve()
     loaded = json.loads((root / "bench.json").read_text())
@@ -117,19 +121,28 @@ def main() -> None:
         async def run() -> None:
             async with app.router.lifespan_context(app):
                 await drive(app, health[:500] + live[:500], args.concurrency)  # warm
-                runs = [("/healthz", health, False), ("live state of one luminaire", live, False)]
+                runs = [("/healthz", health, False), (LIVE, live, False), (LINEAR, live, False)]
+                runs *= args.rounds
                 if args.profile:
-                    runs += [("/healthz", health, True), ("live state of one luminaire", live, True)]
+                    runs += [("/healthz", health, True), (LIVE, live, True)]
                 for name, requests, profiled in runs:
                     gc.collect()
+                    index = app.router.middleware_stack
+                    if name == LINEAR:  # the router walks every route, as before the index
+                        app.router.middleware_stack = app.router.app
                     # CPU time, not wall time: on a busy machine a send() that wakes PostgreSQL is
                     # often preempted, which a wall clock would charge to that call
                     profiler = cProfile.Profile(time.process_time) if profiled else None
                     if profiler:
                         profiler.enable()
-                    wall, cpu, statuses = await drive(app, requests, args.concurrency)
+                    try:
+                        wall, cpu, statuses = await drive(app, requests, args.concurrency)
+                    finally:
+                        app.router.middleware_stack = index
                     if profiler:
                         profiler.disable()
+                    else:
+                        best[name] = min(best.get(name, cpu), cpu) / len(requests) * 1e6
                     print(f"{name}{' (profiled)' if profiled else ''}: {len(requests):,} requests "
                           f"in-process at concurrency "
                           f"{args.concurrency}: {1000 * cpu / len(requests):.3f} ms of CPU each "
@@ -142,9 +155,17 @@ def main() -> None:
                             pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
                             print(out.getvalue())
 
+        best: dict[str, float] = {}
         asyncio.run(run())
     finally:
         stack.down()
+    print(f"api cpu (best of {args.rounds}): live state {best[LIVE]:,.0f} µs a request, with the "
+          f"router's linear walk {best[LINEAR]:,.0f} µs; the ceiling /healthz {best['/healthz']:,.0f}"
+          f" µs; load average {os.getloadavg()[0]:.1f}")
+
+
+LIVE = "live state of one luminaire"
+LINEAR = "live state of one luminaire, linear route walk"
 
 
 if __name__ == "__main__":

@@ -283,9 +283,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     stack = _stack(args)
     action = args.api_action or "serve"
     if action == "serve":
-        import uvicorn
-
-        from luciole import api_http
+        from luciole import api_workers
         from luciole.compose import api_environment
 
         logging.getLogger().setLevel(logging.INFO)
@@ -311,14 +309,13 @@ def cmd_api(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True, mode=0o700)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before any worker imports it
-        try:
-            uvicorn.run("luciole.api_serve:app", factory=True, host=settings.host, port=port,
-                        workers=settings.workers, log_level="warning", access_log=False,
-                        timeout_keep_alive=30, loop="uvloop", http=api_http.IMPORT_PATH,
-                        backlog=2048)
+        try:  # each worker on its own SO_REUSEPORT socket (luciole/api_workers.py says why)
+            return api_workers.serve(settings.host, port, settings.workers)
+        except OSError as exc:
+            console.print(f"[red]cannot listen on {settings.host}:{port}: {exc}[/red]")
+            return 1
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-        return 0
     from api import bootstrap
 
     dsn = args.dsn or stack.endpoints().service_dsn(DbService.API)
