@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                 was = previous_cpu.get(name)
                 share = (cpu - was[1]) / (now - was[0]) * 100 if was else None
                 previous_cpu[name] = (now, cpu)
-                s["procs"][name] = {"rss_mib": rss / 2**20, "pss_mib": pss / 2**20, "cpu_pct": share, "alive": alive}
+                s["procs"][name] = {"rss_mib": rss / 2**20, "pss_mib": pss / 2**20,
+                                    "cpu_pct": share, "alive": alive}
             s["rate"] = ((s["rows"] - last_rows[1]) / (now - last_rows[0])) if last_rows else None
             last_rows = (now, s["rows"])
             samples.append(s)
