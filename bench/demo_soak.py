@@ -158,6 +158,16 @@ def sample_db(conn: psycopg.Connection) -> dict[str, object]:
             "db_bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]}  # type: ignore[index]
 
 
+def agents_connected(var: Path) -> str | None:
+    """The hosted agents' last progress line's "connected/agents", if it has written one."""
+    try:
+        found = re.findall(r"hosted agents=(\d+) connected=(\d+)",
+                           (var / "demo" / "agents.log").read_text())
+    except OSError:
+        return None
+    return f"{found[-1][1]}/{found[-1][0]}" if found else None
+
+
 def demo_began(var: Path) -> float:
     """The demo's start, wall time: when it wrote the list of its children."""
     return (var / "demo" / "children.json").stat().st_mtime
@@ -182,8 +192,12 @@ def run(args: argparse.Namespace) -> list[dict]:
         while not stop:
             now = time.time()
             groups = processes(var)
+            demo_children = [n for n in groups if n not in ("postgres", "mosquitto")]
+            if samples and not any(groups[n] for n in demo_children):
+                break  # the demo has stopped: a sample now would be of the stack alone
             s: dict = {"wall": datetime.fromtimestamp(now, UTC).isoformat(),
                        "demo_s": now - demo_began(var), "load": os.getloadavg(),
+                       "agents": agents_connected(var),
                        **sample_db(conn), **api.sample(), "procs": {}}
             for name, procs in groups.items():
                 rss, pss, cpu, alive = usage(procs)
@@ -202,8 +216,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             eta = (args.duration_s - elapsed) if done < 1 else 0
             print(f"[{len(samples):3d}] {elapsed / 60:5.1f} min ({done:4.0%}, ETA {eta / 60:4.1f} min) "
                   + line(s), flush=True)
-            demo_children = [n for n in groups if n not in ("postgres", "mosquitto")]
-            if elapsed >= args.duration_s or not any(s["procs"][n]["alive"] for n in demo_children):
+            if elapsed >= args.duration_s:
                 break
             deadline = now + args.every_s
             while not stop and time.time() < deadline:
@@ -218,8 +231,8 @@ def line(s: dict) -> str:
     return (f"sim {s['sim'][5:16] if s['sim'] else '-'} | {rate} rdg/s | rejects {s['rejects']} | "
             f"state lag {s['state_lag_s']} s | faults {s['faults_open']} | {s['kwh']:,.1f} kWh | "
             f"jobs {jobs} | healthz {_ms(s.get('healthz_ms'))} live {_ms(s.get('live_ms'))} "
-            f"{s.get('api_error', '')}| db {s['db_bytes'] / 2**20:,.0f} MiB | load "
-            f"{s['load'][0]:.1f} | RSS MiB {rss}")
+            f"{s.get('api_error', '')}| agents {s.get('agents')} | db {s['db_bytes'] / 2**20:,.0f} "
+            f"MiB | load {s['load'][0]:.1f} | RSS MiB {rss}")
 
 
 def _h(seconds: float | None) -> str:
@@ -231,6 +244,8 @@ def _ms(ms: float | None) -> str:
 
 
 def summary(samples: list[dict], warm_s: float) -> str:
+    samples = [s for s in samples  # not those taken once the demo had stopped
+               if any(v["alive"] for n, v in s["procs"].items() if n not in ("postgres", "mosquitto"))]
     if not samples:
         return "no samples"
     picks = {"first": samples[0], "middle": samples[len(samples) // 2], "last": samples[-1]}
@@ -251,7 +266,8 @@ def summary(samples: list[dict], warm_s: float) -> str:
                       for r in rows)
     warm = min(samples, key=lambda s: abs(s["demo_s"] - warm_s))
     last = samples[-1]
-    growth = ", ".join(f"{n} {last['procs'][n]['rss_mib'] - warm['procs'][n]['rss_mib']:+.0f} MiB"
+    growth = ", ".join(f"{n} {last['procs'][n]['rss_mib'] - warm['procs'][n]['rss_mib']:+.0f} "
+                       f"(PSS {last['procs'][n]['pss_mib'] - warm['procs'][n]['pss_mib']:+.0f}) MiB"
                        for n in names if n in warm["procs"])
     job_lags = {}
     for s in samples:
