@@ -45,6 +45,7 @@ from analytics.optimiser_job import OptimiserJob
 from analytics.settlement_job import SettlementJob
 from luciole.settings import StackSettings
 from luciole.stack import Stack
+from wire.sim_clock import SimClock
 
 STATUS = """
 SELECT
@@ -67,6 +68,14 @@ LEFT JOIN timescaledb_information.hypertables h
 WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'
 """
 CURSORS = "SELECT job, position, passes FROM job_cursors"
+# the bulk fleet's newest live state and the hosted agents' oldest: the agents keep the shared
+# clock on their own, so the newest reading alone hides a fleet fallen behind it
+BEHIND = """
+SELECT (SELECT max(s.time) FROM luminaire_state s JOIN controllers c ON c.key = s.controller_key
+        WHERE c.id <> ALL(%(hosted)s)),
+       (SELECT min(s.time) FROM luminaire_state s JOIN controllers c ON c.key = s.controller_key
+        WHERE c.id = ANY(%(hosted)s))
+"""
 JOBS = {"faults": FaultDetectionJob(), "energy": EnergyJob(), "settlement": SettlementJob(),
         "optimiser": OptimiserJob()}
 
@@ -168,6 +177,25 @@ def agents_connected(var: Path) -> str | None:
     return f"{found[-1][1]}/{found[-1][0]}" if found else None
 
 
+def fleet_clock(var: Path) -> SimClock:
+    """The demo's simulated clock, from the fleet's command line (--start, --wall-origin)."""
+    pid = json.loads((var / "demo" / "children.json").read_text())["fleet"]
+    argv = psutil.Process(pid).cmdline()
+    value = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
+    return SimClock(origin=datetime.fromisoformat(value["--start"]),
+                    wall_s=float(value["--wall-origin"]), speed=float(value["--speed"]))
+
+
+def behind_clock(conn: psycopg.Connection, var: Path, clock: SimClock) -> dict[str, float | None]:
+    """How far (wall seconds) the bulk fleet's newest live state and the hosted agents' oldest
+    trail the demo's clock."""
+    hosted = (var / "demo" / "hosted.txt").read_text().split()
+    fleet, agents = conn.execute(BEHIND, {"hosted": hosted}).fetchone()  # type: ignore[misc]
+    now = clock.now(time.time())
+    return {k: (now - at).total_seconds() / clock.speed if at else None
+            for k, at in (("fleet_behind_wall_s", fleet), ("hosted_behind_wall_s", agents))}
+
+
 def demo_began(var: Path) -> float:
     """The demo's start, wall time: when it wrote the list of its children."""
     return (var / "demo" / "children.json").stat().st_mtime
@@ -177,6 +205,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     var = args.var_dir.resolve()
     dsn = Stack(StackSettings(var_dir=var)).endpoints().dsn()
     api = Api(args.console)
+    clock = fleet_clock(var)
     began, samples = time.time(), []
     previous_cpu: dict[str, tuple[float, float]] = {}
     last_rows: tuple[float, int] | None = None
@@ -198,7 +227,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             s: dict = {"wall": datetime.fromtimestamp(now, UTC).isoformat(),
                        "demo_s": now - demo_began(var), "load": os.getloadavg(),
                        "agents": agents_connected(var),
-                       **sample_db(conn), **api.sample(), "procs": {}}
+                       **sample_db(conn), **behind_clock(conn, var, clock), **api.sample(),
+                       "procs": {}}
             for name, procs in groups.items():
                 rss, pss, cpu, alive = usage(procs)
                 was = previous_cpu.get(name)
@@ -229,10 +259,16 @@ def line(s: dict) -> str:
     rss = " ".join(f"{k} {v['rss_mib']:.0f}" for k, v in s["procs"].items())
     rate = f"{s['rate']:,.0f}" if s["rate"] is not None else "-"
     return (f"sim {s['sim'][5:16] if s['sim'] else '-'} | {rate} rdg/s | rejects {s['rejects']} | "
-            f"state lag {s['state_lag_s']} s | faults {s['faults_open']} | {s['kwh']:,.1f} kWh | "
+            f"state lag {s['state_lag_s']} s | behind clock (wall s) fleet "
+            f"{_s(s.get('fleet_behind_wall_s'))} agents {_s(s.get('hosted_behind_wall_s'))} | "
+            f"faults {s['faults_open']} | {s['kwh']:,.1f} kWh | "
             f"jobs {jobs} | healthz {_ms(s.get('healthz_ms'))} live {_ms(s.get('live_ms'))} "
             f"{s.get('api_error', '')}| agents {s.get('agents')} | db {s['db_bytes'] / 2**20:,.0f} "
             f"MiB | load {s['load'][0]:.1f} | RSS MiB {rss}")
+
+
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.0f}"
 
 
 def _h(seconds: float | None) -> str:
@@ -280,11 +316,13 @@ def summary(samples: list[dict], warm_s: float) -> str:
     tables = {t: last["tables"].get(t, 0) - warm["tables"].get(t, 0) for t in last["tables"]}
     grown = ", ".join(f"{t} {b / 2**20:+.0f}" for t, b in sorted(tables.items(), key=lambda x: -x[1])[:5])
     api_errors = sum(1 for s in samples if "api_error" in s or s.get("healthz") != 200)
+    fleet_behind = max((s.get("fleet_behind_wall_s") or 0.0 for s in samples), default=0.0)
     loads = [s["load"][0] for s in samples]
     return (f"{table}\n\nverdict over {len(samples)} samples, {samples[0]['wall'][:16]} to "
             f"{last['wall'][:16]} UTC, load {min(loads):.1f}-{max(loads):.1f}: RSS growth from "
             f"{warm['demo_s'] / 60:.0f} min to {last['demo_s'] / 60:.0f} min: {growth}; "
-            f"max job lag after warm-up: {lags}; rejects {last['rejects']}; API failures "
+            f"max job lag after warm-up: {lags}; the bulk fleet at most {fleet_behind:.0f} wall s "
+            f"behind the clock; rejects {last['rejects']}; API failures "
             f"{api_errors}; largest table growth (MiB): {grown}")
 
 

@@ -72,8 +72,8 @@ class Look:
     healthz: int | str
     live: int | str
     newest: datetime | None
-    state_at: datetime | None
-    hosted_state_at: datetime | None
+    state_at: datetime | None  # the bulk fleet's newest live state
+    hosted_state_at: datetime | None  # the hosted agents' oldest
     rejects: int
     passes: dict[str, int]
     positions: dict[str, datetime]
@@ -116,11 +116,15 @@ def _fleet_clock(fleet_pid: int) -> SimClock:
                     wall_s=float(value["--wall-origin"]), speed=float(value["--speed"]))
 
 
+# the newest reading, the bulk fleet's newest live state (the hosted agents keep the clock on
+# their own: the newest reading alone would hide a fleet fallen behind it), the hosted agents'
+# oldest, the rejects
 LOOK_SQL = """
 SELECT (SELECT max(time) FROM luminaire_telemetry),
-       (SELECT max(time) FROM luminaire_state),
+       (SELECT max(s.time) FROM luminaire_state s JOIN controllers c ON c.key = s.controller_key
+        WHERE c.id <> ALL(%(hosted)s)),
        (SELECT min(s.time) FROM luminaire_state s JOIN controllers c ON c.key = s.controller_key
-        WHERE c.id = ANY(%s)),
+        WHERE c.id = ANY(%(hosted)s)),
        (SELECT count(*) FROM ingest_rejects)
 """
 
@@ -130,7 +134,7 @@ def _look(conn: psycopg.Connection, client: httpx.Client, token: str, luminaire:
           t0: float) -> Look:
     healthz = _status(client, "/healthz")
     live = _status(client, f"/api/v1/live/{luminaire}", headers={"Authorization": f"Bearer {token}"})
-    row = conn.execute(LOOK_SQL, (hosted,)).fetchone()
+    row = conn.execute(LOOK_SQL, {"hosted": hosted}).fetchone()
     assert row is not None
     cursors = conn.execute("SELECT job, passes, position FROM job_cursors").fetchall()
     return Look(time.monotonic() - t0, clock.now(time.time()), healthz, live, row[0], row[1],
