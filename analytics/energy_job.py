@@ -44,15 +44,26 @@ INSERT INTO energy_watermark (job, received_at) VALUES (%s, %s)
 ON CONFLICT (job) DO UPDATE SET received_at = greatest(energy_watermark.received_at, excluded.received_at)
 """
 # Late readings: messages received since the watermark whose readings lie at or before the pass's
-# start (already passed by the cursor), per controller the earliest such reading.
+# start (already passed by the cursor), per controller the earliest such reading. A controller
+# numbers its records in the order it takes them (seq, per boot), so the earliest late reading is
+# the earliest reading at or before the start from the lowest seq received since the watermark
+# on: one range per controller boot, each reading compared with one range. (Joined message by
+# message, each reading was compared with every message of its controller received since the
+# watermark: quadratic in a pass's messages, minutes a pass in the demo, further behind each
+# time.) A reading of that range that came earlier only moves a recompute earlier, never later.
 _LATE = """
-SELECT l.controller_key, min(t.time), max(l.received_at)
-FROM message_ledger l JOIN luminaire_telemetry t
-  ON t.controller_key = l.controller_key AND t.boot_id = l.boot_id
- AND t.seq >= l.first_seq AND t.seq < l.first_seq + l.record_count
-WHERE l.received_at > %(since)s AND l.kind = %(kind)s
+WITH received AS (
+    SELECT controller_key, boot_id, min(first_seq) AS lo, max(first_seq + record_count) AS hi
+    FROM message_ledger
+    WHERE received_at > %(since)s AND kind = %(kind)s
+    GROUP BY controller_key, boot_id
+)
+SELECT r.controller_key, min(t.time)
+FROM received r JOIN luminaire_telemetry t
+  ON t.controller_key = r.controller_key AND t.boot_id = r.boot_id
+WHERE t.seq >= r.lo AND t.seq < r.hi
   AND t.time <= %(start)s AND t.time > %(start)s - %(lookback)s
-GROUP BY l.controller_key
+GROUP BY r.controller_key
 """
 _RECEIVED = "SELECT max(received_at) FROM message_ledger WHERE received_at > %s"
 _COLUMNS = "extract(epoch FROM t.time)::float8, t.energy_wh, t.power_w, t.level, t.failure"
@@ -302,7 +313,7 @@ class EnergyJob:
               lookback: timedelta) -> tuple[dict[int, datetime], datetime | None]:
         row = conn.execute(_WATERMARK, (self.name,)).fetchone()
         since = (row[0] - self.late_margin) if row else datetime.now(UTC) - lookback
-        late = {int(ck): t for ck, t, _ in conn.execute(_LATE, {
+        late = {int(ck): t for ck, t in conn.execute(_LATE, {
             "since": since, "kind": int(RecordType.LUMINAIRE), "start": start,
             "lookback": lookback}).fetchall()}
         newest = conn.execute(_RECEIVED, (since,)).fetchone()

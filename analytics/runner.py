@@ -97,13 +97,15 @@ def run_once(conn: psycopg.Connection, item: Scheduled, metrics: JobMetrics | No
             if newest is None:
                 conn.execute(_RESCHEDULE, (next_run, job.name))
                 return None
-            end = min(position + timedelta(seconds=item.max_window_s),
-                      newest - timedelta(seconds=item.settle_s))
+            settled = newest - timedelta(seconds=item.settle_s)
+            end = min(position + timedelta(seconds=item.max_window_s), settled)
             if end <= position:
                 conn.execute(_RESCHEDULE, (next_run, job.name))
                 return None
             result = job.run_pass(conn, position, end)
-            conn.execute(_ADVANCE, (end, next_run, job.name))
+            # a pass cut short by its window is due again at once: waiting a period after each
+            # window, a job whose period brings more data than a window never catches up
+            conn.execute(_ADVANCE, (end, now if end < settled else next_run, job.name))
     except BaseException:
         forget = getattr(job, "forget", None)
         if forget is not None:
