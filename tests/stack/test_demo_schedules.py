@@ -182,3 +182,13 @@ def test_savings_before_sunset_are_none_and_the_share_scales_the_baseline() -> N
 def test_the_progress_line_says_saved_so_far() -> None:
     line = progress_line(61.0, _sunset(), _sunset(), 100.0, 0, 2, 5.0, 1.3, 0.5, 60.0)
     assert "5.0 kWh booked (0.5 of it estimated" in line and "1.3 saved so far" in line
+
+
+def test_the_progress_line_says_how_far_the_bulk_fleet_trails_the_clock() -> None:
+    """The hosted agents keep the clock on their own, so the newest reading can be on time while
+    the bulk-simulated fleet has fallen behind on a busy machine: the line says so apart."""
+    behind = progress_line(61.0, _sunset(), _sunset(), 100.0, 0, 2, 5.0, 1.3, 0.5, 60.0,
+                           fleet_behind_s=7_200.0)
+    assert "bulk fleet 120.0 s wall behind the clock" in behind
+    assert "bulk fleet" not in progress_line(61.0, _sunset(), _sunset(), 100.0, 0, 2, 5.0, 1.3,
+                                             0.5, 60.0)
