@@ -38,6 +38,7 @@ from controller_fw_sim.fleet_inventory import (
     sensor_device_id,
 )
 from controller_fw_sim.fleet_store import mark_switched
+from ingest.prepare import LedgerKind
 from luciole.broker_config import Role
 from luciole.compose import fleet_targets, ingest_account
 from luciole.db_roles import DbService
@@ -76,10 +77,10 @@ DEMO_ROLES = ("admin", "operator", "energy_manager", "technician", "viewer", "gr
 # at 5.5 million rows in an hour's run). The bulk fleet's newest live state is read apart from
 # the hosted agents': the agents keep the demo's clock on their own, so the newest reading alone
 # hides a fleet fallen behind it on a busy machine.
-STATUS = """
+STATUS = f"""
 SELECT
   (SELECT coalesce(sum(record_count), 0) FROM message_ledger
-   WHERE kind = 1 AND received_at > %(since)s),
+   WHERE kind = {int(LedgerKind.LUMINAIRE)} AND received_at > %(since)s),
   (SELECT count(*) FROM ingest_rejects),
   (SELECT max(time) FROM luminaire_telemetry WHERE time > now() - interval '3 days'),
   (SELECT max(time) FROM luminaire_state),
